@@ -1,0 +1,104 @@
+"""``python -m uring_rs info``: what this machine's io_uring can do, in plain words."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import platform
+import sys
+from pathlib import Path
+
+import uring_rs
+from uring_rs import IoUringError, Ring, UringError
+
+_FEATURES = sorted(
+    (name for name in uring_rs.__all__ if name.startswith("IORING_FEAT_")),
+    key=lambda n: int(getattr(uring_rs, n)),
+)
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys/" + name.replace(".", "/")).read_text().strip()
+    except OSError:
+        return None
+
+
+def explain_setup_failure(exc: UringError) -> str:
+    """Why a ring cannot be set up here, in plain words."""
+    disabled = _sysctl("kernel.io_uring_disabled")
+    if exc.kind is IoUringError.SYSTEM_OUTDATED or exc.errno == errno.ENOSYS:
+        return (
+            "the kernel has no io_uring_setup syscall: it is older than 5.1, built without "
+            "CONFIG_IO_URING, or a seccomp policy makes the call fail with ENOSYS"
+        )
+    if exc.kind is IoUringError.PERMISSION_DENIED or exc.errno == errno.EPERM:
+        if disabled == "2":
+            return "io_uring is disabled by the sysctl kernel.io_uring_disabled=2"
+        if disabled == "1":
+            return (
+                "io_uring is limited to members of kernel.io_uring_group "
+                "(sysctl kernel.io_uring_disabled=1)"
+            )
+        return (
+            "io_uring_setup is not permitted: most likely a container's seccomp policy "
+            "(Docker's and Podman's default profiles block io_uring)"
+        )
+    return str(exc)
+
+
+def info(out: list[str]) -> int:
+    out.append(f"uring_rs {uring_rs.__version__} on Python {platform.python_version()}")
+    out.append(f"kernel: {uring_rs.kernel_release()} ({platform.machine()})")
+    disabled = _sysctl("kernel.io_uring_disabled")
+    if disabled is not None:
+        out.append(f"sysctl kernel.io_uring_disabled: {disabled}")
+    try:
+        ring = Ring(8)
+    except UringError as exc:
+        out.append(f"io_uring: NOT AVAILABLE: {explain_setup_failure(exc)}")
+        out.append(f"  ({exc.kind.name}: {exc})")
+        return 1
+    with ring:
+        out.append("io_uring: available (a ring was set up here)")
+        feats = [n.removeprefix("IORING_FEAT_") for n in _FEATURES if ring.features & getattr(uring_rs, n)]
+        unknown = ring.features & ~sum(int(getattr(uring_rs, n)) for n in _FEATURES)
+        if unknown:
+            feats.append(f"unknown bits {unknown:#x}")
+        out.append(f"features ({len(feats)}): " + " ".join(feats))
+        try:
+            probe = ring.probe()
+        except UringError as exc:
+            out.append(f"opcodes: probe failed: {exc}")
+            return 0
+        names = probe.names()
+        out.append(f"opcodes supported ({len(names)}, last_op={probe.last_op}):")
+        line = " "
+        for name in names:
+            if len(line) + len(name) + 1 > 78:
+                out.append(line)
+                line = " "
+            line += " " + name
+        out.append(line)
+        missing = [n for i, n in enumerate(uring_rs.opcode_names()) if not probe.supports(i)]
+        if missing:
+            out.append("not supported by this kernel: " + " ".join(missing))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m uring_rs", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("info", help="kernel, ring features and supported opcodes")
+    args = parser.parse_args(argv)
+    if args.command in (None, "info"):
+        lines: list[str] = []
+        rc = info(lines)
+        print("\n".join(lines))
+        return rc
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+"""Type stub of the Rust core. Public names are re-exported by ``uring_rs`` and ``uring_rs.ops``."""
+
+from collections.abc import Iterator
+from os import PathLike
+from typing import Protocol, final
+
+from typing_extensions import Buffer, Self
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+_Fd = int | _HasFileno
+_Path = str | bytes | PathLike[str] | PathLike[bytes]
+_Address = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int] | str | bytes
+
+__all__ = [
+    "AT_FDCWD",
+    "Cqe",
+    "IORING_ACCEPT_DONTWAIT",
+    "IORING_ACCEPT_MULTISHOT",
+    "IORING_ACCEPT_POLL_FIRST",
+    "IORING_ASYNC_CANCEL_ALL",
+    "IORING_ASYNC_CANCEL_ANY",
+    "IORING_ASYNC_CANCEL_FD",
+    "IORING_ASYNC_CANCEL_FD_FIXED",
+    "IORING_ASYNC_CANCEL_OP",
+    "IORING_ASYNC_CANCEL_USERDATA",
+    "IORING_CQE_BUFFER_SHIFT",
+    "IORING_CQE_F_BUFFER",
+    "IORING_CQE_F_BUF_MORE",
+    "IORING_CQE_F_MORE",
+    "IORING_CQE_F_NOTIF",
+    "IORING_CQE_F_SOCK_NONEMPTY",
+    "IORING_ENTER_ABS_TIMER",
+    "IORING_ENTER_EXT_ARG",
+    "IORING_ENTER_EXT_ARG_REG",
+    "IORING_ENTER_GETEVENTS",
+    "IORING_ENTER_NO_IOWAIT",
+    "IORING_ENTER_REGISTERED_RING",
+    "IORING_ENTER_SQ_WAIT",
+    "IORING_ENTER_SQ_WAKEUP",
+    "IORING_FEAT_CQE_SKIP",
+    "IORING_FEAT_CUR_PERSONALITY",
+    "IORING_FEAT_EXT_ARG",
+    "IORING_FEAT_FAST_POLL",
+    "IORING_FEAT_LINKED_FILE",
+    "IORING_FEAT_MIN_TIMEOUT",
+    "IORING_FEAT_NATIVE_WORKERS",
+    "IORING_FEAT_NODROP",
+    "IORING_FEAT_NO_IOWAIT",
+    "IORING_FEAT_POLL_32BITS",
+    "IORING_FEAT_RECVSEND_BUNDLE",
+    "IORING_FEAT_REG_REG_RING",
+    "IORING_FEAT_RSRC_TAGS",
+    "IORING_FEAT_RW_ATTR",
+    "IORING_FEAT_RW_CUR_POS",
+    "IORING_FEAT_SINGLE_MMAP",
+    "IORING_FEAT_SQPOLL_NONFIXED",
+    "IORING_FEAT_SUBMIT_STABLE",
+    "IORING_FSYNC_DATASYNC",
+    "IORING_LINK_TIMEOUT_UPDATE",
+    "IORING_OP_ACCEPT",
+    "IORING_OP_ASYNC_CANCEL",
+    "IORING_OP_BIND",
+    "IORING_OP_CLOSE",
+    "IORING_OP_CONNECT",
+    "IORING_OP_EPOLL_CTL",
+    "IORING_OP_EPOLL_WAIT",
+    "IORING_OP_FADVISE",
+    "IORING_OP_FALLOCATE",
+    "IORING_OP_FGETXATTR",
+    "IORING_OP_FILES_UPDATE",
+    "IORING_OP_FIXED_FD_INSTALL",
+    "IORING_OP_FSETXATTR",
+    "IORING_OP_FSYNC",
+    "IORING_OP_FTRUNCATE",
+    "IORING_OP_FUTEX_WAIT",
+    "IORING_OP_FUTEX_WAITV",
+    "IORING_OP_FUTEX_WAKE",
+    "IORING_OP_GETXATTR",
+    "IORING_OP_LINKAT",
+    "IORING_OP_LINK_TIMEOUT",
+    "IORING_OP_LISTEN",
+    "IORING_OP_MADVISE",
+    "IORING_OP_MKDIRAT",
+    "IORING_OP_MSG_RING",
+    "IORING_OP_NOP",
+    "IORING_OP_OPENAT",
+    "IORING_OP_OPENAT2",
+    "IORING_OP_POLL_ADD",
+    "IORING_OP_POLL_REMOVE",
+    "IORING_OP_PROVIDE_BUFFERS",
+    "IORING_OP_READ",
+    "IORING_OP_READV",
+    "IORING_OP_READV_FIXED",
+    "IORING_OP_READ_FIXED",
+    "IORING_OP_READ_MULTISHOT",
+    "IORING_OP_RECV",
+    "IORING_OP_RECVMSG",
+    "IORING_OP_RECV_ZC",
+    "IORING_OP_REMOVE_BUFFERS",
+    "IORING_OP_RENAMEAT",
+    "IORING_OP_SEND",
+    "IORING_OP_SENDMSG",
+    "IORING_OP_SENDMSG_ZC",
+    "IORING_OP_SEND_ZC",
+    "IORING_OP_SETXATTR",
+    "IORING_OP_SHUTDOWN",
+    "IORING_OP_SOCKET",
+    "IORING_OP_SPLICE",
+    "IORING_OP_STATX",
+    "IORING_OP_SYMLINKAT",
+    "IORING_OP_SYNC_FILE_RANGE",
+    "IORING_OP_TEE",
+    "IORING_OP_TIMEOUT",
+    "IORING_OP_TIMEOUT_REMOVE",
+    "IORING_OP_UNLINKAT",
+    "IORING_OP_URING_CMD",
+    "IORING_OP_WAITID",
+    "IORING_OP_WRITE",
+    "IORING_OP_WRITEV",
+    "IORING_OP_WRITEV_FIXED",
+    "IORING_OP_PIPE",
+    "IORING_OP_WRITE_FIXED",
+    "IORING_POLL_ADD_LEVEL",
+    "IORING_POLL_ADD_MULTI",
+    "IORING_POLL_UPDATE_EVENTS",
+    "IORING_POLL_UPDATE_USER_DATA",
+    "IORING_RECVSEND_BUNDLE",
+    "IORING_RECVSEND_FIXED_BUF",
+    "IORING_RECVSEND_POLL_FIRST",
+    "IORING_RECV_MULTISHOT",
+    "IORING_REGISTER_BUFFERS",
+    "IORING_REGISTER_BUFFERS2",
+    "IORING_REGISTER_BUFFERS_UPDATE",
+    "IORING_REGISTER_ENABLE_RINGS",
+    "IORING_REGISTER_EVENTFD",
+    "IORING_REGISTER_EVENTFD_ASYNC",
+    "IORING_REGISTER_FILES",
+    "IORING_REGISTER_FILES2",
+    "IORING_REGISTER_FILES_SKIP",
+    "IORING_REGISTER_FILES_UPDATE",
+    "IORING_REGISTER_FILES_UPDATE2",
+    "IORING_REGISTER_FILE_ALLOC_RANGE",
+    "IORING_REGISTER_IOWQ_AFF",
+    "IORING_REGISTER_IOWQ_MAX_WORKERS",
+    "IORING_REGISTER_PBUF_RING",
+    "IORING_REGISTER_PBUF_STATUS",
+    "IORING_REGISTER_PERSONALITY",
+    "IORING_REGISTER_PROBE",
+    "IORING_REGISTER_RESTRICTIONS",
+    "IORING_REGISTER_RING_FDS",
+    "IORING_REGISTER_SYNC_CANCEL",
+    "IORING_SEND_ZC_REPORT_USAGE",
+    "IORING_SETUP_ATTACH_WQ",
+    "IORING_SETUP_CLAMP",
+    "IORING_SETUP_COOP_TASKRUN",
+    "IORING_SETUP_CQE32",
+    "IORING_SETUP_CQSIZE",
+    "IORING_SETUP_DEFER_TASKRUN",
+    "IORING_SETUP_HYBRID_IOPOLL",
+    "IORING_SETUP_IOPOLL",
+    "IORING_SETUP_NO_MMAP",
+    "IORING_SETUP_NO_SQARRAY",
+    "IORING_SETUP_REGISTERED_FD_ONLY",
+    "IORING_SETUP_R_DISABLED",
+    "IORING_SETUP_SINGLE_ISSUER",
+    "IORING_SETUP_SQE128",
+    "IORING_SETUP_SQPOLL",
+    "IORING_SETUP_SQ_AFF",
+    "IORING_SETUP_SUBMIT_ALL",
+    "IORING_SETUP_TASKRUN_FLAG",
+    "IORING_TIMEOUT_ABS",
+    "IORING_TIMEOUT_BOOTTIME",
+    "IORING_TIMEOUT_CLOCK_MASK",
+    "IORING_TIMEOUT_ETIME_SUCCESS",
+    "IORING_TIMEOUT_MULTISHOT",
+    "IORING_TIMEOUT_REALTIME",
+    "IORING_TIMEOUT_UPDATE",
+    "IORING_TIMEOUT_UPDATE_MASK",
+    "IORING_UNREGISTER_BUFFERS",
+    "IORING_UNREGISTER_EVENTFD",
+    "IORING_UNREGISTER_FILES",
+    "IORING_UNREGISTER_IOWQ_AFF",
+    "IORING_UNREGISTER_PBUF_RING",
+    "IORING_UNREGISTER_PERSONALITY",
+    "IORING_UNREGISTER_RING_FDS",
+    "IOSQE_ASYNC",
+    "IOSQE_BUFFER_SELECT",
+    "IOSQE_CQE_SKIP_SUCCESS",
+    "IOSQE_FIXED_FILE",
+    "IOSQE_IO_DRAIN",
+    "IOSQE_IO_HARDLINK",
+    "IOSQE_IO_LINK",
+    "Probe",
+    "Ring",
+    "Sqe",
+    "accept",
+    "close",
+    "connect",
+    "fsync",
+    "kernel_release",
+    "link_timeout",
+    "nop",
+    "opcode_names",
+    "openat",
+    "poll_add",
+    "poll_remove",
+    "read",
+    "recv",
+    "send",
+    "timeout",
+    "timeout_remove",
+    "write",
+]
+
+@final
+class Ring:
+    def __new__(
+        cls,
+        entries: int | None = None,
+        flags: int = 0,
+        *,
+        sq_thread_idle: int = 1000,
+        sq_thread_cpu: int | None = None,
+        cq_entries: int | None = None,
+    ) -> Self: ...
+    @property
+    def fd(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def features(self) -> int: ...
+    @property
+    def sq_entries(self) -> int: ...
+    @property
+    def cq_entries(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def in_flight(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
+    def flush_sq(self) -> int: ...
+    def sq_ready(self) -> int: ...
+    def sq_space_left(self) -> int: ...
+    def cq_ready(self) -> int: ...
+    def cq_ring_needs_flush(self) -> bool: ...
+    def submit(self, wait_nr: int = 0) -> int: ...
+    def enter(self, to_submit: int, min_complete: int, flags: int) -> int: ...
+    def copy_cqes(
+        self, wait_nr: int = 0, max: int | None = None, timeout: float | None = None
+    ) -> list[Cqe]: ...
+    def copy_cqe(self) -> Cqe: ...
+    def peek_cqes(self, max: int | None = None) -> list[Cqe]: ...
+    def cq_advance(self, count: int) -> None: ...
+    def cqe_seen(self) -> None: ...
+    def probe(self) -> Probe: ...
+
+@final
+class Sqe:
+    @property
+    def opcode(self) -> int: ...
+    user_data: int
+    flags: int
+    ioprio: int
+    buf_group: int
+    personality: int
+
+@final
+class Cqe:
+    def __new__(cls, user_data: int, res: int, flags: int) -> Self: ...
+    @property
+    def user_data(self) -> int: ...
+    @property
+    def res(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def more(self) -> bool: ...
+    @property
+    def buffer_id(self) -> int | None: ...
+    def result(self) -> int: ...
+    def __iter__(self) -> Iterator[int]: ...
+    def __len__(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Probe:
+    @property
+    def last_op(self) -> int: ...
+    def supports(self, opcode: int) -> bool: ...
+    def __contains__(self, opcode: int, /) -> bool: ...
+    def __iter__(self) -> Iterator[int]: ...
+    def __len__(self) -> int: ...
+    def names(self) -> list[str]: ...
+
+def kernel_release() -> str: ...
+def opcode_names() -> list[str]: ...
+
+# ops
+def nop(ring: Ring, user_data: int) -> Sqe: ...
+def read(ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offset: int) -> Sqe: ...
+def write(ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offset: int) -> Sqe: ...
+def fsync(ring: Ring, user_data: int, fd: _Fd, flags: int = 0) -> Sqe: ...
+def accept(ring: Ring, user_data: int, sockfd: _Fd, flags: int = 0) -> Sqe: ...
+def connect(ring: Ring, user_data: int, sockfd: _Fd, address: _Address) -> Sqe: ...
+def recv(ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0) -> Sqe: ...
+def send(ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0) -> Sqe: ...
+def openat(
+    ring: Ring, user_data: int, dirfd: _Fd, path: _Path, flags: int = 0, mode: int = 0o644
+) -> Sqe: ...
+def close(ring: Ring, user_data: int, fd: _Fd) -> Sqe: ...
+def timeout(
+    ring: Ring, user_data: int, seconds: float, count: int = 0, flags: int = 0
+) -> Sqe: ...
+def timeout_remove(ring: Ring, user_data: int, timeout_user_data: int, flags: int = 0) -> Sqe: ...
+def link_timeout(ring: Ring, user_data: int, seconds: float, flags: int = 0) -> Sqe: ...
+def poll_add(ring: Ring, user_data: int, fd: _Fd, events: int, flags: int = 0) -> Sqe: ...
+def poll_remove(ring: Ring, user_data: int, target_user_data: int) -> Sqe: ...
+
+# constants (the kernel's names)
+IORING_SETUP_IOPOLL: int
+IORING_SETUP_SQPOLL: int
+IORING_SETUP_SQ_AFF: int
+IORING_SETUP_CQSIZE: int
+IORING_SETUP_CLAMP: int
+IORING_SETUP_ATTACH_WQ: int
+IORING_SETUP_R_DISABLED: int
+IORING_SETUP_SUBMIT_ALL: int
+IORING_SETUP_COOP_TASKRUN: int
+IORING_SETUP_TASKRUN_FLAG: int
+IORING_SETUP_SQE128: int
+IORING_SETUP_CQE32: int
+IORING_SETUP_SINGLE_ISSUER: int
+IORING_SETUP_DEFER_TASKRUN: int
+IORING_SETUP_NO_MMAP: int
+IORING_SETUP_REGISTERED_FD_ONLY: int
+IORING_SETUP_NO_SQARRAY: int
+IORING_SETUP_HYBRID_IOPOLL: int
+IORING_ENTER_GETEVENTS: int
+IORING_ENTER_SQ_WAKEUP: int
+IORING_ENTER_SQ_WAIT: int
+IORING_ENTER_EXT_ARG: int
+IORING_ENTER_REGISTERED_RING: int
+IORING_ENTER_ABS_TIMER: int
+IORING_ENTER_EXT_ARG_REG: int
+IORING_ENTER_NO_IOWAIT: int
+IORING_FEAT_SINGLE_MMAP: int
+IORING_FEAT_NODROP: int
+IORING_FEAT_SUBMIT_STABLE: int
+IORING_FEAT_RW_CUR_POS: int
+IORING_FEAT_CUR_PERSONALITY: int
+IORING_FEAT_FAST_POLL: int
+IORING_FEAT_POLL_32BITS: int
+IORING_FEAT_SQPOLL_NONFIXED: int
+IORING_FEAT_EXT_ARG: int
+IORING_FEAT_NATIVE_WORKERS: int
+IORING_FEAT_RSRC_TAGS: int
+IORING_FEAT_CQE_SKIP: int
+IORING_FEAT_LINKED_FILE: int
+IORING_FEAT_REG_REG_RING: int
+IORING_FEAT_RECVSEND_BUNDLE: int
+IORING_FEAT_MIN_TIMEOUT: int
+IORING_FEAT_RW_ATTR: int
+IORING_FEAT_NO_IOWAIT: int
+IOSQE_FIXED_FILE: int
+IOSQE_IO_DRAIN: int
+IOSQE_IO_LINK: int
+IOSQE_IO_HARDLINK: int
+IOSQE_ASYNC: int
+IOSQE_BUFFER_SELECT: int
+IOSQE_CQE_SKIP_SUCCESS: int
+IORING_CQE_F_BUFFER: int
+IORING_CQE_F_MORE: int
+IORING_CQE_F_SOCK_NONEMPTY: int
+IORING_CQE_F_NOTIF: int
+IORING_CQE_F_BUF_MORE: int
+IORING_CQE_BUFFER_SHIFT: int
+IORING_TIMEOUT_ABS: int
+IORING_TIMEOUT_UPDATE: int
+IORING_TIMEOUT_BOOTTIME: int
+IORING_TIMEOUT_REALTIME: int
+IORING_LINK_TIMEOUT_UPDATE: int
+IORING_TIMEOUT_ETIME_SUCCESS: int
+IORING_TIMEOUT_MULTISHOT: int
+IORING_TIMEOUT_CLOCK_MASK: int
+IORING_TIMEOUT_UPDATE_MASK: int
+IORING_POLL_ADD_MULTI: int
+IORING_POLL_UPDATE_EVENTS: int
+IORING_POLL_UPDATE_USER_DATA: int
+IORING_POLL_ADD_LEVEL: int
+IORING_ASYNC_CANCEL_ALL: int
+IORING_ASYNC_CANCEL_FD: int
+IORING_ASYNC_CANCEL_ANY: int
+IORING_ASYNC_CANCEL_FD_FIXED: int
+IORING_ASYNC_CANCEL_USERDATA: int
+IORING_ASYNC_CANCEL_OP: int
+IORING_FSYNC_DATASYNC: int
+IORING_RECVSEND_POLL_FIRST: int
+IORING_RECV_MULTISHOT: int
+IORING_RECVSEND_FIXED_BUF: int
+IORING_SEND_ZC_REPORT_USAGE: int
+IORING_RECVSEND_BUNDLE: int
+IORING_ACCEPT_MULTISHOT: int
+IORING_ACCEPT_DONTWAIT: int
+IORING_ACCEPT_POLL_FIRST: int
+IORING_OP_NOP: int
+IORING_OP_READV: int
+IORING_OP_WRITEV: int
+IORING_OP_FSYNC: int
+IORING_OP_READ_FIXED: int
+IORING_OP_WRITE_FIXED: int
+IORING_OP_POLL_ADD: int
+IORING_OP_POLL_REMOVE: int
+IORING_OP_SYNC_FILE_RANGE: int
+IORING_OP_SENDMSG: int
+IORING_OP_RECVMSG: int
+IORING_OP_TIMEOUT: int
+IORING_OP_TIMEOUT_REMOVE: int
+IORING_OP_ACCEPT: int
+IORING_OP_ASYNC_CANCEL: int
+IORING_OP_LINK_TIMEOUT: int
+IORING_OP_CONNECT: int
+IORING_OP_FALLOCATE: int
+IORING_OP_OPENAT: int
+IORING_OP_CLOSE: int
+IORING_OP_FILES_UPDATE: int
+IORING_OP_STATX: int
+IORING_OP_READ: int
+IORING_OP_WRITE: int
+IORING_OP_FADVISE: int
+IORING_OP_MADVISE: int
+IORING_OP_SEND: int
+IORING_OP_RECV: int
+IORING_OP_OPENAT2: int
+IORING_OP_EPOLL_CTL: int
+IORING_OP_SPLICE: int
+IORING_OP_PROVIDE_BUFFERS: int
+IORING_OP_REMOVE_BUFFERS: int
+IORING_OP_TEE: int
+IORING_OP_SHUTDOWN: int
+IORING_OP_RENAMEAT: int
+IORING_OP_UNLINKAT: int
+IORING_OP_MKDIRAT: int
+IORING_OP_SYMLINKAT: int
+IORING_OP_LINKAT: int
+IORING_OP_MSG_RING: int
+IORING_OP_FSETXATTR: int
+IORING_OP_SETXATTR: int
+IORING_OP_FGETXATTR: int
+IORING_OP_GETXATTR: int
+IORING_OP_SOCKET: int
+IORING_OP_URING_CMD: int
+IORING_OP_SEND_ZC: int
+IORING_OP_SENDMSG_ZC: int
+IORING_OP_READ_MULTISHOT: int
+IORING_OP_WAITID: int
+IORING_OP_FUTEX_WAIT: int
+IORING_OP_FUTEX_WAKE: int
+IORING_OP_FUTEX_WAITV: int
+IORING_OP_FIXED_FD_INSTALL: int
+IORING_OP_FTRUNCATE: int
+IORING_OP_BIND: int
+IORING_OP_LISTEN: int
+IORING_OP_RECV_ZC: int
+IORING_OP_EPOLL_WAIT: int
+IORING_OP_READV_FIXED: int
+IORING_OP_WRITEV_FIXED: int
+IORING_OP_PIPE: int
+IORING_REGISTER_BUFFERS: int
+IORING_UNREGISTER_BUFFERS: int
+IORING_REGISTER_FILES: int
+IORING_UNREGISTER_FILES: int
+IORING_REGISTER_EVENTFD: int
+IORING_UNREGISTER_EVENTFD: int
+IORING_REGISTER_FILES_UPDATE: int
+IORING_REGISTER_EVENTFD_ASYNC: int
+IORING_REGISTER_PROBE: int
+IORING_REGISTER_PERSONALITY: int
+IORING_UNREGISTER_PERSONALITY: int
+IORING_REGISTER_RESTRICTIONS: int
+IORING_REGISTER_ENABLE_RINGS: int
+IORING_REGISTER_FILES2: int
+IORING_REGISTER_FILES_UPDATE2: int
+IORING_REGISTER_BUFFERS2: int
+IORING_REGISTER_BUFFERS_UPDATE: int
+IORING_REGISTER_IOWQ_AFF: int
+IORING_UNREGISTER_IOWQ_AFF: int
+IORING_REGISTER_IOWQ_MAX_WORKERS: int
+IORING_REGISTER_RING_FDS: int
+IORING_UNREGISTER_RING_FDS: int
+IORING_REGISTER_PBUF_RING: int
+IORING_UNREGISTER_PBUF_RING: int
+IORING_REGISTER_SYNC_CANCEL: int
+IORING_REGISTER_FILE_ALLOC_RANGE: int
+IORING_REGISTER_PBUF_STATUS: int
+IORING_REGISTER_FILES_SKIP: int
+AT_FDCWD: int

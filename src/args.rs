@@ -1,0 +1,111 @@
+//! Converting Python arguments into what the kernel takes, with the error
+//! types and messages API.md promises. Nothing here touches a ring.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFloat, PyInt, PyString, PyTuple};
+
+use crate::sys::KernelTimespec;
+
+/// An fd argument: an int, or any object with `fileno()`.
+pub fn fd(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
+    if obj.is_instance_of::<PyInt>() {
+        return obj.extract::<i32>().map_err(|_| {
+            PyValueError::new_err(format!("{name} must fit in a C int, got {obj}"))
+        });
+    }
+    match obj.getattr("fileno") {
+        Ok(fileno) => {
+            let v = fileno.call0()?;
+            v.extract::<i32>().map_err(|_| {
+                PyTypeError::new_err(format!("{name}.fileno() must return an int, got {v}"))
+            })
+        }
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{name} must be an int or an object with fileno(), got {}",
+            obj.get_type().name()?
+        ))),
+    }
+}
+
+/// A file offset: an int >= 0, or -1 for the file's current position.
+pub fn offset(value: i64) -> PyResult<u64> {
+    match value {
+        -1 => Ok(u64::MAX),
+        v if v >= 0 => Ok(v as u64),
+        v => Err(PyValueError::new_err(format!(
+            "offset must be >= 0, or -1 for the current file position; got {v}"
+        ))),
+    }
+}
+
+/// A duration in seconds (int or float >= 0) as a kernel timespec.
+pub fn seconds(obj: &Bound<'_, PyAny>) -> PyResult<KernelTimespec> {
+    if obj.is_instance_of::<PyInt>() {
+        let s: i64 = obj.extract().map_err(|_| {
+            PyOverflowError::new_err(format!("seconds is too large: {obj}"))
+        })?;
+        if s < 0 {
+            return Err(PyValueError::new_err(format!("seconds must be >= 0, got {s}")));
+        }
+        return Ok(KernelTimespec { tv_sec: s, tv_nsec: 0 });
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        let f: f64 = obj.extract()?;
+        return float_seconds(f);
+    }
+    Err(PyTypeError::new_err(format!(
+        "seconds must be an int or a float, got {}",
+        obj.get_type().name()?
+    )))
+}
+
+pub fn float_seconds(f: f64) -> PyResult<KernelTimespec> {
+    if !f.is_finite() || f < 0.0 {
+        return Err(PyValueError::new_err(format!("seconds must be a finite number >= 0, got {f}")));
+    }
+    if f >= i64::MAX as f64 {
+        return Err(PyOverflowError::new_err(format!("seconds is too large: {f}")));
+    }
+    let secs = f.trunc();
+    let nanos = ((f - secs) * 1e9).round().min(999_999_999.0);
+    Ok(KernelTimespec { tv_sec: secs as i64, tv_nsec: nanos as i64 })
+}
+
+/// A path (`str`, `bytes` or `os.PathLike`) as the NUL-terminated bytes the
+/// kernel takes, encoded as `os.fsencode` does.
+pub fn path(obj: &Bound<'_, PyAny>) -> PyResult<CString> {
+    let bytes: Vec<u8> = if let Ok(b) = obj.cast::<PyBytes>() {
+        b.as_bytes().to_vec()
+    } else if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {
+        let p: PathBuf = obj.extract()?;
+        p.as_os_str().as_bytes().to_vec()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "path must be str, bytes or os.PathLike, got {}",
+            obj.get_type().name()?
+        )));
+    };
+    CString::new(bytes).map_err(|_| PyValueError::new_err("path contains an embedded null byte"))
+}
+
+/// An unsigned flags word.
+pub fn flags32(value: i64, name: &str) -> PyResult<u32> {
+    u32::try_from(value).map_err(|_| {
+        PyValueError::new_err(format!("{name} must be in 0..2**32-1, got {value}"))
+    })
+}
+
+/// A positive count of completions to wait for, etc.
+pub fn count32(value: i64, name: &str) -> PyResult<u32> {
+    u32::try_from(value)
+        .map_err(|_| PyValueError::new_err(format!("{name} must be in 0..2**32-1, got {value}")))
+}
+
+pub fn is_tuple(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyTuple>()
+}

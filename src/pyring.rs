@@ -1,0 +1,966 @@
+//! The Python-facing `Ring`, `Sqe`, `Cqe` and `Probe`.
+//!
+//! Locking discipline: all mutable state sits behind one `Mutex`, taken only
+//! while attached to the interpreter and only around pure Rust work: no
+//! Python object is created, released or called while it is held, and it is
+//! never held across a `detach` (a blocking `io_uring_enter`). Under the GIL
+//! the lock therefore never blocks, so sharing a ring between threads is
+//! safe and costs one uncontended lock per call. Blocking waits run on an
+//! `Arc<RawRing>` clone, which keeps the mappings and fd alive even if
+//! another thread closes the ring meanwhile.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::args;
+use crate::error::{closed_ring, os_error, Kind, UringErr};
+use crate::keep::{Keep, Slot, Slots, INTERNAL};
+use crate::ring::{RawRing, SetupError, SqState};
+use crate::sys::{self, KernelTimespec, Params};
+
+/// Bumped in the child after every `fork()` (see lib.rs), so a ring can tell
+/// it is being used from a process that does not own it.
+pub static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Longest single sleep in the kernel: waits are cut into slices of this so
+/// a ring closed by another thread is noticed promptly.
+const WAIT_SLICE: Duration = Duration::from_millis(250);
+/// How long `close()` waits for cancelled ops to finish before it gives up
+/// and keeps (leaks) their memory rather than free what the kernel may use.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+const INTERNAL_CANCEL: u64 = INTERNAL | 2;
+
+struct State {
+    raw: Option<Arc<RawRing>>,
+    sq: SqState,
+    slots: Slots,
+}
+
+#[pyclass(frozen, module = "uring_rs._native", name = "Ring", weakref)]
+pub struct Ring {
+    state: Mutex<State>,
+    fd: i32,
+    flags: u32,
+    features: u32,
+    sq_entries: u32,
+    cq_entries: u32,
+    fork_generation: u64,
+    pid: u32,
+}
+
+/// A raw CQE translated to the caller's user_data.
+type RawCqe = sys::Cqe;
+
+impl Ring {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while locked is caught by PyO3 and becomes an exception;
+        // the state it left is still index-consistent, so keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forked(&self) -> bool {
+        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation
+    }
+
+    fn check_process(&self) -> PyResult<()> {
+        if self.forked() {
+            return Err(PyRuntimeError::new_err(format!(
+                "this Ring was created by process {} before fork(); a child cannot use its \
+                 parent's ring: create a new Ring in the child",
+                self.pid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the open ring under the state lock.
+    pub fn with_open<R>(
+        &self,
+        f: impl FnOnce(&RawRing, &mut SqState, &mut Slots) -> R,
+    ) -> PyResult<R> {
+        self.check_process()?;
+        let mut g = self.lock();
+        let State { raw, sq, slots } = &mut *g;
+        let raw = raw.as_deref().ok_or_else(closed_ring)?;
+        Ok(f(raw, sq, slots))
+    }
+
+    fn raw(&self) -> PyResult<Arc<RawRing>> {
+        self.check_process()?;
+        self.lock().raw.clone().ok_or_else(closed_ring)
+    }
+
+    /// Queues one SQE: takes an SQ entry and a slot, lets `prep` fill the
+    /// SQE (and the slot's scratch memory), and returns the `Sqe` handle.
+    /// When the SQ is full nothing is queued and `keep` is released.
+    pub fn queue(
+        slf: &Bound<'_, Ring>,
+        user_data: u64,
+        opcode: u8,
+        keep: Keep,
+        prep: impl FnOnce(&mut sys::Sqe, &mut Slot),
+    ) -> PyResult<Py<Sqe>> {
+        let ring = slf.get();
+        let queued = ring.with_open(|raw, sq, slots| match raw.get_sqe(sq) {
+            None => Err(keep),
+            Some((pos, sqe)) => {
+                let token = slots.alloc(user_data, opcode, keep);
+                let slot = slots.get_mut(token).expect("slot just allocated");
+                sqe.opcode = opcode;
+                sqe.user_data = token;
+                prep(sqe, slot);
+                Ok((pos, token))
+            }
+        })?;
+        match queued {
+            Ok((pos, token)) => Py::new(
+                slf.py(),
+                Sqe {
+                    ring: slf.clone().unbind(),
+                    pos,
+                    token,
+                    user_data: AtomicU64::new(user_data),
+                    opcode,
+                },
+            ),
+            Err(keep) => {
+                drop(keep);
+                Err(UringErr::new(
+                    Kind::SubmissionQueueFull,
+                    format!(
+                        "the submission queue is full ({} entries): submit() before queueing more",
+                        ring.sq_entries
+                    ),
+                )
+                .into())
+            }
+        }
+    }
+
+    /// The tokens of in-flight ops with `user_data` and one of `opcodes`
+    /// (any opcode when empty); used by ops that name a target.
+    pub fn find_targets(&self, user_data: u64, opcodes: &[u8]) -> PyResult<Vec<u64>> {
+        self.with_open(|_, _, slots| slots.find(user_data, opcodes))
+    }
+
+    /// Copies up to `max` ready CQEs, translated; when `consume`, advances
+    /// the CQ and releases finished slots into `dead`.
+    fn reap(
+        raw: &RawRing,
+        slots: &mut Slots,
+        max: usize,
+        consume: bool,
+        out: &mut Vec<RawCqe>,
+        dead: &mut Vec<Keep>,
+    ) {
+        let n = (raw.cq_ready() as usize).min(max) as u32;
+        for i in 0..n {
+            let c = raw.cqe(i);
+            let user_data = match slots.get_mut(c.user_data) {
+                Some(slot) => slot.user_data,
+                None if c.user_data & INTERNAL != 0 => continue,
+                None => c.user_data,
+            };
+            if consume && c.flags & sys::IORING_CQE_F_MORE == 0 {
+                if let Some(k) = slots.release(c.user_data) {
+                    if !k.is_empty() {
+                        dead.push(k);
+                    }
+                }
+            }
+            out.push(RawCqe { user_data, res: c.res, flags: c.flags });
+        }
+        if consume {
+            raw.cq_advance(n);
+        }
+    }
+
+    fn cqe_list<'py>(py: Python<'py>, cqes: Vec<RawCqe>) -> PyResult<Bound<'py, PyList>> {
+        let objs = cqes
+            .into_iter()
+            .map(|c| Bound::new(py, Cqe { user_data: c.user_data, res: c.res, flags: c.flags }))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, objs)
+    }
+
+    /// Without SQPOLL, a GETEVENTS enter that asks for nothing: flushes
+    /// overflowed CQEs, runs deferred task work, reaps IOPOLL completions.
+    fn flush_completions(raw: &RawRing) -> Result<(), UringErr> {
+        match raw.enter(0, 0, sys::IORING_ENTER_GETEVENTS, None) {
+            Ok(_) | Err(libc::EINTR) | Err(libc::EAGAIN) | Err(libc::EBUSY) => Ok(()),
+            Err(e) => Err(UringErr::enter(e)),
+        }
+    }
+
+    fn has_ext_arg(&self) -> bool {
+        self.features & sys::IORING_FEAT_EXT_ARG != 0
+    }
+
+    /// One blocking wait for `min_complete` CQEs (submitting `to_submit`
+    /// first), at most one slice or until `deadline`, GIL released. Returns
+    /// the enter result; ETIME and EINTR come back as `Ok(None)` after the
+    /// Python signal handlers have run (PEP 475), so callers loop.
+    fn wait_once(
+        &self,
+        py: Python<'_>,
+        raw: &RawRing,
+        to_submit: u32,
+        min_complete: u32,
+        flags: u32,
+        deadline: Option<Instant>,
+    ) -> PyResult<Option<u32>> {
+        let flags = flags | sys::IORING_ENTER_GETEVENTS;
+        let slice = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).min(WAIT_SLICE),
+            None => WAIT_SLICE,
+        };
+        let ts = self.has_ext_arg().then(|| KernelTimespec {
+            tv_sec: slice.as_secs() as i64,
+            tv_nsec: slice.subsec_nanos() as i64,
+        });
+        let r = py.detach(|| raw.enter(to_submit, min_complete, flags, ts));
+        // Run signal handlers now: a handler that raises (Ctrl-C) ends the
+        // wait; one that returns lets the caller resume it.
+        py.check_signals()?;
+        match r {
+            Ok(n) => Ok(Some(n)),
+            Err(libc::ETIME) | Err(libc::EINTR) => Ok(None),
+            Err(e) => Err(UringErr::enter(e).into()),
+        }
+    }
+
+    /// Cancels and drains everything in flight, then unmaps and closes.
+    /// Memory the kernel may still use is never freed: if the ops cannot be
+    /// confirmed finished within `CLOSE_GRACE`, their slots are leaked.
+    fn shutdown(&self, py: Python<'_>) {
+        let raw = {
+            let mut g = self.lock();
+            match g.raw.take() {
+                None => return,
+                Some(raw) => raw,
+            }
+        };
+        let mut dead: Vec<Keep> = Vec::new();
+        if self.forked() {
+            // The child has no ring memory (MADV_DONTFORK) and its buffers
+            // are private copies the kernel never writes: drop our references
+            // and close the child's copy of the fd.
+            let mut g = self.lock();
+            g.slots = Slots::default();
+            drop(g);
+            drop(raw);
+            return;
+        }
+        {
+            // Ops queued but never published: the kernel never saw them.
+            let mut g = self.lock();
+            let State { sq, slots, .. } = &mut *g;
+            let mut pos = sq.sqe_head;
+            while let Some(sqe) = raw.sqe_at(sq, pos) {
+                dead.extend(slots.release(sqe.user_data));
+                pos = pos.wrapping_add(1);
+            }
+            sq.sqe_tail = sq.sqe_head;
+        }
+        drop(dead);
+        let deadline = Instant::now() + CLOSE_GRACE;
+        let mut cancel_sent_at: Option<Instant> = None;
+        loop {
+            let mut dead: Vec<Keep> = Vec::new();
+            let (live, pending) = {
+                let mut g = self.lock();
+                let State { sq, slots, .. } = &mut *g;
+                let mut out = Vec::new();
+                Self::reap(&raw, slots, usize::MAX, true, &mut out, &mut dead);
+                let live = slots.live();
+                let resend = cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
+                if live > 0 && resend {
+                    if let Some((_, sqe)) = raw.get_sqe(sq) {
+                        sqe.opcode = sys::IORING_OP_ASYNC_CANCEL;
+                        sqe.fd = -1;
+                        sqe.op_flags = sys::IORING_ASYNC_CANCEL_ALL | sys::IORING_ASYNC_CANCEL_ANY;
+                        sqe.user_data = INTERNAL_CANCEL;
+                        cancel_sent_at = Some(Instant::now());
+                    }
+                }
+                (live, raw.flush_sq(sq))
+            };
+            drop(dead);
+            if live == 0 || Instant::now() >= deadline {
+                break;
+            }
+            let mut flags = sys::IORING_ENTER_GETEVENTS;
+            raw.sq_ring_needs_enter(&mut flags);
+            let ts = self.has_ext_arg().then_some(KernelTimespec { tv_sec: 0, tv_nsec: 20_000_000 });
+            // Signals are not acted on here: a half-closed ring would be
+            // worse than a close that finishes within its grace period.
+            let _ = py.detach(|| raw.enter(pending, 1, flags, ts));
+        }
+        let mut g = self.lock();
+        if g.slots.live() > 0 {
+            // Could not confirm the kernel is done with these: keep their
+            // buffers and scratch memory forever rather than free them.
+            std::mem::forget(g.slots.take_all());
+        }
+        drop(g);
+        drop(raw);
+    }
+}
+
+fn entries_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    let v: i64 = match obj.extract::<i64>() {
+        Ok(v) => v,
+        Err(e) => {
+            // Non-integers are TypeErrors; huge ints are simply too large.
+            if obj.is_instance_of::<pyo3::types::PyInt>() && obj.gt(0)? {
+                i64::MAX
+            } else {
+                return Err(e);
+            }
+        }
+    };
+    if v < 0 {
+        return Err(PyValueError::new_err(format!("entries must be >= 1, got {v}")));
+    }
+    if v == 0 {
+        return Err(UringErr::new(Kind::EntriesZero, "entries must be at least 1").into());
+    }
+    if v > sys::IORING_MAX_ENTRIES as i64 {
+        return Err(UringErr::new(
+            Kind::EntriesTooLarge,
+            format!("entries must be at most {} (the kernel's limit), got {v}", sys::IORING_MAX_ENTRIES),
+        )
+        .into());
+    }
+    if v & (v - 1) != 0 {
+        return Err(UringErr::new(
+            Kind::EntriesNotPowerOfTwo,
+            format!("entries must be a power of two, got {v}"),
+        )
+        .into());
+    }
+    Ok(v as u32)
+}
+
+fn setup_error(errno: i32, flags: u32) -> UringErr {
+    let kind = Kind::from_setup_errno(errno);
+    let why = match errno {
+        libc::EPERM => {
+            let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            if disabled == "2" {
+                "io_uring is disabled on this system (sysctl kernel.io_uring_disabled=2)".to_string()
+            } else if disabled == "1" {
+                "io_uring is restricted to the io_uring_group by sysctl kernel.io_uring_disabled=1"
+                    .to_string()
+            } else if flags & sys::IORING_SETUP_SQPOLL != 0 {
+                "SQPOLL needs more privilege here (CAP_SYS_NICE on old kernels), or a seccomp \
+                 policy forbids io_uring"
+                    .to_string()
+            } else {
+                "not permitted: a container's seccomp policy (Docker's default, for one) or the \
+                 kernel.io_uring_disabled sysctl forbids io_uring"
+                    .to_string()
+            }
+        }
+        libc::ENOSYS => "this kernel has no io_uring (it needs Linux 5.1 or later, built with \
+                         CONFIG_IO_URING), or a seccomp policy hides it"
+            .to_string(),
+        libc::EINVAL => "the kernel refused these parameters: a flag it does not know, \
+                         SQ_AFF without SQPOLL, or a bad cq_entries"
+            .to_string(),
+        libc::EMFILE => "this process has no free file descriptor (RLIMIT_NOFILE)".to_string(),
+        libc::ENFILE => "the system has no free file descriptor".to_string(),
+        libc::ENOMEM => "the kernel could not allocate the ring (memory or RLIMIT_MEMLOCK)".to_string(),
+        _ => "io_uring_setup failed".to_string(),
+    };
+    UringErr::errno(kind, errno, format!("io_uring_setup: {why}"))
+}
+
+#[pymethods]
+impl Ring {
+    #[new]
+    #[pyo3(signature = (entries = None, flags = 0, *, sq_thread_idle = 1000, sq_thread_cpu = None, cq_entries = None))]
+    fn new(
+        entries: Option<&Bound<'_, PyAny>>,
+        flags: i64,
+        sq_thread_idle: i64,
+        sq_thread_cpu: Option<i64>,
+        cq_entries: Option<i64>,
+    ) -> PyResult<Self> {
+        let entries = match entries {
+            Some(e) => entries_arg(e)?,
+            None => 32,
+        };
+        let mut flags = args::flags32(flags, "flags")?;
+        let unsupported = sys::IORING_SETUP_SQE128
+            | sys::IORING_SETUP_CQE32
+            | sys::IORING_SETUP_NO_MMAP
+            | sys::IORING_SETUP_REGISTERED_FD_ONLY
+            | sys::IORING_SETUP_ATTACH_WQ;
+        if flags & unsupported != 0 {
+            return Err(PyValueError::new_err(
+                "IORING_SETUP_SQE128, CQE32, NO_MMAP, REGISTERED_FD_ONLY and ATTACH_WQ are not \
+                 supported by uring_rs: leave them out of flags",
+            ));
+        }
+        let mut params = Params {
+            sq_thread_idle: args::flags32(sq_thread_idle, "sq_thread_idle")?,
+            ..Default::default()
+        };
+        if let Some(cpu) = sq_thread_cpu {
+            flags |= sys::IORING_SETUP_SQ_AFF;
+            params.sq_thread_cpu = args::flags32(cpu, "sq_thread_cpu")?;
+        }
+        if let Some(cq) = cq_entries {
+            flags |= sys::IORING_SETUP_CQSIZE;
+            params.cq_entries = args::flags32(cq, "cq_entries")?;
+        }
+        params.flags = flags;
+        let raw = RawRing::setup(entries, &mut params).map_err(|e| match e {
+            SetupError::Setup(errno) => setup_error(errno, flags),
+            SetupError::Mmap(errno) => UringErr::errno(
+                Kind::SystemResources,
+                errno,
+                format!("mmap of the ring failed: {}", crate::error::strerror(errno)),
+            ),
+        })?;
+        Ok(Ring {
+            fd: raw.fd,
+            flags: raw.flags,
+            features: raw.features,
+            sq_entries: raw.sq_entries,
+            cq_entries: raw.cq_entries,
+            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
+            pid: std::process::id(),
+            state: Mutex::new(State { raw: Some(Arc::new(raw)), sq: SqState::default(), slots: Slots::default() }),
+        })
+    }
+
+    #[getter]
+    fn fd(&self) -> i32 {
+        self.fd
+    }
+    #[getter]
+    fn flags(&self) -> u32 {
+        self.flags
+    }
+    #[getter]
+    fn features(&self) -> u32 {
+        self.features
+    }
+    #[getter]
+    fn sq_entries(&self) -> u32 {
+        self.sq_entries
+    }
+    #[getter]
+    fn cq_entries(&self) -> u32 {
+        self.cq_entries
+    }
+    #[getter]
+    fn closed(&self) -> bool {
+        self.lock().raw.is_none()
+    }
+
+    /// Ops queued or in flight whose final completion has not been consumed.
+    #[getter]
+    fn in_flight(&self) -> PyResult<usize> {
+        self.with_open(|_, _, slots| slots.live())
+    }
+
+    fn close(&self, py: Python<'_>) {
+        self.shutdown(py);
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().raw()?;
+        Ok(slf)
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.shutdown(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.lock().raw.is_none() { "closed" } else { "open" };
+        format!(
+            "<uring_rs.Ring fd={} sq_entries={} cq_entries={} flags={:#x} {state}>",
+            self.fd, self.sq_entries, self.cq_entries, self.flags
+        )
+    }
+
+    /// Publishes queued SQEs to the kernel's tail; returns how many it has
+    /// yet to consume.
+    fn flush_sq(&self) -> PyResult<u32> {
+        self.with_open(|raw, sq, _| raw.flush_sq(sq))
+    }
+
+    fn sq_ready(&self) -> PyResult<u32> {
+        self.with_open(|raw, sq, _| raw.sq_ready(sq))
+    }
+
+    fn sq_space_left(&self) -> PyResult<u32> {
+        self.with_open(|raw, sq, _| raw.sq_space_left(sq))
+    }
+
+    fn cq_ready(&self) -> PyResult<u32> {
+        self.with_open(|raw, _, _| raw.cq_ready())
+    }
+
+    fn cq_ring_needs_flush(&self) -> PyResult<bool> {
+        self.with_open(|raw, _, _| raw.cq_ring_needs_flush())
+    }
+
+    /// Flushes queued SQEs and enters the kernel when needed; with
+    /// `wait_nr`, waits (GIL released) until that many CQEs are ready.
+    #[pyo3(signature = (wait_nr = 0))]
+    fn submit(&self, py: Python<'_>, wait_nr: i64) -> PyResult<u32> {
+        let wait_nr = args::count32(wait_nr, "wait_nr")?;
+        let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
+        let (mut to_submit, need_enter, flags) = self.with_open(|raw, sq, _| {
+            let n = raw.flush_sq(sq);
+            let mut flags = 0;
+            let need = raw.sq_ring_needs_enter(&mut flags);
+            (n, need, flags)
+        })?;
+        let sqpoll = self.flags & sys::IORING_SETUP_SQPOLL != 0;
+        let submitted_now = if sqpoll { to_submit } else { 0 };
+        if wait_nr == 0 {
+            if !need_enter {
+                return Ok(to_submit);
+            }
+            let flags = if iopoll { flags | sys::IORING_ENTER_GETEVENTS } else { flags };
+            let raw = self.raw()?;
+            return loop {
+                match raw.enter(to_submit, 0, flags, None) {
+                    Ok(n) => break Ok(if sqpoll { to_submit } else { n }),
+                    Err(libc::EINTR) => py.check_signals()?,
+                    Err(e) => break Err(UringErr::enter(e).into()),
+                }
+            };
+        }
+        let raw = self.raw()?;
+        let mut total = submitted_now;
+        if !need_enter && sqpoll {
+            to_submit = 0;
+        }
+        loop {
+            let r = self.wait_once(py, &raw, to_submit, wait_nr, flags, None)?;
+            self.raw()?; // closed by another thread while we waited?
+            if let Some(n) = r {
+                if !sqpoll {
+                    total += n;
+                }
+                if to_submit == 0 || raw.cq_ready() >= wait_nr {
+                    return Ok(total);
+                }
+                to_submit -= n.min(to_submit);
+            }
+        }
+    }
+
+    /// Raw `io_uring_enter(2)`; EINTR is reported as SIGNAL_INTERRUPT.
+    fn enter(&self, py: Python<'_>, to_submit: i64, min_complete: i64, flags: i64) -> PyResult<u32> {
+        let to_submit = args::count32(to_submit, "to_submit")?;
+        let min_complete = args::count32(min_complete, "min_complete")?;
+        let flags = args::flags32(flags, "flags")?
+            & !(sys::IORING_ENTER_EXT_ARG | sys::IORING_ENTER_REGISTERED_RING | sys::IORING_ENTER_EXT_ARG_REG);
+        let raw = self.raw()?;
+        let r = if min_complete > 0 {
+            py.detach(|| raw.enter(to_submit, min_complete, flags, None))
+        } else {
+            raw.enter(to_submit, min_complete, flags, None)
+        };
+        match r {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                if e == libc::EINTR {
+                    py.check_signals()?;
+                }
+                Err(UringErr::enter(e).into())
+            }
+        }
+    }
+
+    /// Copies (and consumes) up to `max` ready CQEs; if none is ready and
+    /// `wait_nr > 0`, waits for `wait_nr`, at most `timeout` seconds.
+    #[pyo3(signature = (wait_nr = 0, max = None, timeout = None))]
+    fn copy_cqes<'py>(
+        &self,
+        py: Python<'py>,
+        wait_nr: i64,
+        max: Option<i64>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let wait_nr = args::count32(wait_nr, "wait_nr")?;
+        let max = match max {
+            None => usize::MAX,
+            Some(m) if m >= 0 => m as usize,
+            Some(m) => return Err(PyValueError::new_err(format!("max must be >= 0, got {m}"))),
+        };
+        let deadline = match timeout {
+            None => None,
+            Some(t) => {
+                args::float_seconds(t)?;
+                Some(Instant::now() + Duration::from_secs_f64(t.min(1e9)))
+            }
+        };
+        if deadline.is_some() && !self.has_ext_arg() && wait_nr > 0 {
+            return Err(UringErr::new(
+                Kind::SystemOutdated,
+                "waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11)",
+            )
+            .into());
+        }
+        let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
+        loop {
+            let mut out = Vec::new();
+            let mut dead = Vec::new();
+            let raw = self.with_open(|raw, _, slots| -> Result<Option<Arc<RawRing>>, UringErr> {
+                if raw.cq_ready() == 0 && (iopoll || raw.cq_ring_needs_flush()) {
+                    Self::flush_completions(raw)?;
+                }
+                Self::reap(raw, slots, max, true, &mut out, &mut dead);
+                Ok(None)
+            })??;
+            debug_assert!(raw.is_none());
+            drop(dead);
+            if !out.is_empty() || wait_nr == 0 || max == 0 {
+                return Self::cqe_list(py, out);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Self::cqe_list(py, out);
+            }
+            let raw = self.raw()?;
+            self.wait_once(py, &raw, 0, wait_nr, 0, deadline)?;
+        }
+    }
+
+    /// Waits for one CQE and consumes it.
+    fn copy_cqe(&self, py: Python<'_>) -> PyResult<Py<Cqe>> {
+        loop {
+            let list = self.copy_cqes(py, 1, Some(1), None)?;
+            if let Ok(item) = list.get_item(0) {
+                return Ok(item.cast_into::<Cqe>()?.unbind());
+            }
+        }
+    }
+
+    /// The ready CQEs, not consumed (see `cq_advance`, `cqe_seen`).
+    #[pyo3(signature = (max = None))]
+    fn peek_cqes<'py>(&self, py: Python<'py>, max: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+        let max = match max {
+            None => usize::MAX,
+            Some(m) if m >= 0 => m as usize,
+            Some(m) => return Err(PyValueError::new_err(format!("max must be >= 0, got {m}"))),
+        };
+        let mut out = Vec::new();
+        self.with_open(|raw, _, slots| -> Result<(), UringErr> {
+            if raw.cq_ready() == 0 && raw.cq_ring_needs_flush() {
+                Self::flush_completions(raw)?;
+            }
+            Self::reap(raw, slots, max, false, &mut out, &mut Vec::new());
+            Ok(())
+        })??;
+        Self::cqe_list(py, out)
+    }
+
+    /// Consumes `count` CQEs (read with `peek_cqes`).
+    fn cq_advance(&self, count: i64) -> PyResult<()> {
+        let count = args::count32(count, "count")?;
+        let mut dead = Vec::new();
+        self.with_open(|raw, _, slots| {
+            let ready = raw.cq_ready();
+            if count > ready {
+                return Err(PyValueError::new_err(format!(
+                    "cannot advance {count} CQEs: only {ready} are ready"
+                )));
+            }
+            Self::reap(raw, slots, count as usize, true, &mut Vec::new(), &mut dead);
+            Ok(())
+        })??;
+        drop(dead);
+        Ok(())
+    }
+
+    /// Consumes one CQE (read with `peek_cqes`).
+    fn cqe_seen(&self) -> PyResult<()> {
+        self.cq_advance(1)
+    }
+
+    /// The kernel's opcode support (`IORING_REGISTER_PROBE`).
+    fn probe(&self) -> PyResult<Probe> {
+        let raw = self.raw()?;
+        let mut p = Box::<sys::Probe>::default();
+        // SAFETY: p is a zeroed io_uring_probe with room for 256 ops, the
+        // count we pass; the kernel writes only within it.
+        let r = unsafe {
+            raw.register(sys::IORING_REGISTER_PROBE, (&mut *p as *mut sys::Probe).cast(), 256)
+        };
+        match r {
+            Ok(_) => {
+                let mut supported = vec![false; 256];
+                for op in p.ops.iter().take(p.ops_len as usize) {
+                    if op.flags & sys::IO_URING_OP_SUPPORTED != 0 {
+                        supported[op.op as usize] = true;
+                    }
+                }
+                Ok(Probe { last_op: p.last_op, supported })
+            }
+            Err(e) => Err(UringErr::errno(
+                if e == libc::EINVAL { Kind::SystemOutdated } else { Kind::Unexpected },
+                e,
+                format!("IORING_REGISTER_PROBE failed (needs Linux 5.6): {}", crate::error::strerror(e)),
+            )
+            .into()),
+        }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // Garbage collection of an open ring closes it as close() does.
+        Python::attach(|py| self.shutdown(py));
+    }
+}
+
+/// The handle of a queued SQE. Its fields can be changed until the ring's
+/// next submit (or flush_sq); `user_data` and `opcode` stay readable after.
+#[pyclass(frozen, module = "uring_rs._native", name = "Sqe")]
+pub struct Sqe {
+    ring: Py<Ring>,
+    pos: u32,
+    token: u64,
+    user_data: AtomicU64,
+    opcode: u8,
+}
+
+impl Sqe {
+    fn with_pending<R>(&self, py: Python<'_>, f: impl FnOnce(&mut sys::Sqe, &mut Slots) -> R) -> PyResult<R> {
+        let ring = self.ring.bind(py).get();
+        ring.with_open(|raw, sq, slots| {
+            let sqe = raw.sqe_at(sq, self.pos).filter(|s| s.user_data == self.token)?;
+            Some(f(sqe, slots))
+        })?
+        .ok_or_else(|| {
+            PyValueError::new_err(
+                "this Sqe has been submitted: its fields can only be read and set before the \
+                 ring's next submit() or flush_sq()",
+            )
+        })
+    }
+}
+
+#[pymethods]
+impl Sqe {
+    #[getter]
+    fn opcode(&self) -> u8 {
+        self.opcode
+    }
+
+    #[getter]
+    fn get_user_data(&self) -> u64 {
+        self.user_data.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_user_data(&self, py: Python<'_>, value: u64) -> PyResult<()> {
+        let token = self.token;
+        self.with_pending(py, |_, slots| {
+            if let Some(slot) = slots.get_mut(token) {
+                slot.user_data = value;
+            }
+        })?;
+        self.user_data.store(value, Ordering::Relaxed);
+        Ok(())
+    }
+
+    #[getter]
+    fn get_flags(&self, py: Python<'_>) -> PyResult<u8> {
+        self.with_pending(py, |s, _| s.flags)
+    }
+
+    #[setter]
+    fn set_flags(&self, py: Python<'_>, value: i64) -> PyResult<()> {
+        let v = u8::try_from(value)
+            .map_err(|_| PyValueError::new_err(format!("flags must be IOSQE_* bits (0..255), got {value}")))?;
+        if v & sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
+            return Err(PyValueError::new_err(
+                "IOSQE_CQE_SKIP_SUCCESS is not supported: uring_rs needs every op's completion to \
+                 know when its buffers may be released",
+            ));
+        }
+        if v & !0x3f != 0 {
+            return Err(PyValueError::new_err(format!("unknown IOSQE_* bits in {v:#x}")));
+        }
+        self.with_pending(py, |s, _| s.flags = v)
+    }
+
+    #[getter]
+    fn get_ioprio(&self, py: Python<'_>) -> PyResult<u16> {
+        self.with_pending(py, |s, _| s.ioprio)
+    }
+
+    #[setter]
+    fn set_ioprio(&self, py: Python<'_>, value: u16) -> PyResult<()> {
+        self.with_pending(py, |s, _| s.ioprio = value)
+    }
+
+    #[getter]
+    fn get_buf_group(&self, py: Python<'_>) -> PyResult<u16> {
+        self.with_pending(py, |s, _| s.buf_index)
+    }
+
+    #[setter]
+    fn set_buf_group(&self, py: Python<'_>, value: u16) -> PyResult<()> {
+        self.with_pending(py, |s, _| s.buf_index = value)
+    }
+
+    #[getter]
+    fn get_personality(&self, py: Python<'_>) -> PyResult<u16> {
+        self.with_pending(py, |s, _| s.personality)
+    }
+
+    #[setter]
+    fn set_personality(&self, py: Python<'_>, value: u16) -> PyResult<()> {
+        self.with_pending(py, |s, _| s.personality = value)
+    }
+
+    fn __repr__(&self) -> String {
+        let op = sys::OPCODE_NAMES.get(self.opcode as usize).copied().unwrap_or("?");
+        format!("<uring_rs.Sqe {op} user_data={}>", self.user_data.load(Ordering::Relaxed))
+    }
+}
+
+/// A completion: `user_data`, `res`, `flags`.
+#[pyclass(frozen, module = "uring_rs._native", name = "Cqe")]
+pub struct Cqe {
+    #[pyo3(get)]
+    pub user_data: u64,
+    #[pyo3(get)]
+    pub res: i32,
+    #[pyo3(get)]
+    pub flags: u32,
+}
+
+#[pymethods]
+impl Cqe {
+    #[new]
+    fn new(user_data: u64, res: i32, flags: u32) -> Self {
+        Cqe { user_data, res, flags }
+    }
+
+    /// `res` when it is >= 0; otherwise raises the `OSError` subclass for
+    /// its errno, as `os` functions do.
+    fn result(&self) -> PyResult<i32> {
+        if self.res >= 0 {
+            Ok(self.res)
+        } else {
+            Err(os_error(-self.res))
+        }
+    }
+
+    /// `IORING_CQE_F_MORE`: more completions will follow for this op.
+    #[getter]
+    fn more(&self) -> bool {
+        self.flags & sys::IORING_CQE_F_MORE != 0
+    }
+
+    /// The provided buffer's id, when `IORING_CQE_F_BUFFER` is set.
+    #[getter]
+    fn buffer_id(&self) -> Option<u16> {
+        (self.flags & sys::IORING_CQE_F_BUFFER != 0).then_some((self.flags >> sys::IORING_CQE_BUFFER_SHIFT) as u16)
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = PyTuple::new(py, [self.user_data as i128, self.res as i128, self.flags as i128])?;
+        Ok(t.try_iter()?.into_any())
+    }
+
+    fn __len__(&self) -> usize {
+        3
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        match other.cast::<Cqe>() {
+            Ok(o) => {
+                let o = o.get();
+                (o.user_data, o.res, o.flags) == (self.user_data, self.res, self.flags)
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.user_data, self.res, self.flags).hash(&mut h);
+        h.finish() >> 1
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Cqe(user_data={}, res={}, flags={:#x})", self.user_data, self.res, self.flags)
+    }
+}
+
+/// The kernel's answer to `IORING_REGISTER_PROBE`.
+#[pyclass(frozen, module = "uring_rs._native", name = "Probe")]
+pub struct Probe {
+    #[pyo3(get)]
+    last_op: u8,
+    supported: Vec<bool>,
+}
+
+#[pymethods]
+impl Probe {
+    fn supports(&self, opcode: i64) -> bool {
+        usize::try_from(opcode).ok().and_then(|i| self.supported.get(i).copied()).unwrap_or(false)
+    }
+
+    fn __contains__(&self, opcode: i64) -> bool {
+        self.supports(opcode)
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.opcodes())?.try_iter()?.into_any())
+    }
+
+    fn __len__(&self) -> usize {
+        self.opcodes().len()
+    }
+
+    /// Kernel names (without `IORING_OP_`) of the supported opcodes.
+    fn names(&self) -> Vec<String> {
+        self.opcodes()
+            .into_iter()
+            .map(|op| match sys::OPCODE_NAMES.get(op as usize) {
+                Some(n) => n.to_string(),
+                None => format!("OP_{op}"),
+            })
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<uring_rs.Probe last_op={} supported={}>", self.last_op, self.opcodes().len())
+    }
+}
+
+impl Probe {
+    fn opcodes(&self) -> Vec<u8> {
+        (0..=255u8).filter(|&i| self.supported[i as usize]).collect()
+    }
+}
