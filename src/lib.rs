@@ -9,6 +9,7 @@ pub mod args;
 pub mod error;
 pub mod keep;
 pub mod ops;
+pub mod ops_ext;
 pub mod pyring;
 pub mod ring;
 pub mod sys;
@@ -58,6 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_release, m)?)?;
     m.add_function(wrap_pyfunction!(opcode_names, m)?)?;
     ops::register(m)?;
+    ops_ext::register(m)?;
     for (name, value) in sys::PUBLIC_CONSTANTS {
         m.add(*name, *value)?;
     }

@@ -244,7 +244,66 @@ pub fn poll_remove(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64
     })
 }
 
+/// Cancels in-flight ops (`IORING_OP_ASYNC_CANCEL`). By default the target
+/// is the op queued with `target_user_data`; `flags` takes
+/// `IORING_ASYNC_CANCEL_ALL` (every op with that user_data), `_ANY` (every
+/// op) or `_FD`/`_FD_FIXED` (use `cancel_fd`). The result is 0 (found and
+/// cancelled; with ALL, the number cancelled), -ENOENT or -EALREADY.
+///
+/// user_data may repeat: with ALL and several ops sharing
+/// `target_user_data`, one cancel SQE is queued per op (all carrying
+/// `user_data`), each with its own completion; the last `Sqe` is returned.
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, target_user_data, flags = 0))]
+pub fn cancel(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64, flags: i64) -> R {
+    let flags = args::flags32(flags, "flags")?;
+    if flags & (sys::IORING_ASYNC_CANCEL_FD | sys::IORING_ASYNC_CANCEL_FD_FIXED) != 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "cancel by fd is ops.cancel_fd(ring, user_data, fd, flags)",
+        ));
+    }
+    if flags & sys::IORING_ASYNC_CANCEL_ANY != 0 {
+        return Ring::queue(ring, user_data, sys::IORING_OP_ASYNC_CANCEL, Keep::default(), |sqe, _| {
+            prep_rw(sqe, -1, 0, 0, 0);
+            sqe.op_flags = flags;
+        });
+    }
+    let targets = ring.get().find_targets(target_user_data, &[])?;
+    let targets = if targets.is_empty() { vec![NO_TARGET] } else { targets };
+    let targets = if flags & sys::IORING_ASYNC_CANCEL_ALL != 0 { targets } else { targets[..1].to_vec() };
+    if targets.len() > ring.get().space_left()? as usize {
+        return Err(crate::error::UringErr::new(
+            crate::error::Kind::SubmissionQueueFull,
+            format!("cancel needs {} free SQ entries: submit() first", targets.len()),
+        )
+        .into());
+    }
+    let mut last = None;
+    for t in targets {
+        last = Some(Ring::queue(ring, user_data, sys::IORING_OP_ASYNC_CANCEL, Keep::default(), |sqe, _| {
+            prep_rw(sqe, -1, t, 0, 0);
+            sqe.op_flags = flags;
+        })?);
+    }
+    Ok(last.expect("at least one target"))
+}
+
+/// Cancels in-flight ops on `fd` (`IORING_ASYNC_CANCEL_FD`, plus any of
+/// `IORING_ASYNC_CANCEL_ALL` / `_FD_FIXED` in `flags`).
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, fd, flags = 0))]
+pub fn cancel_fd(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, flags: i64) -> R {
+    let fd = args::fd(fd, "fd")?;
+    let flags = args::flags32(flags, "flags")? | sys::IORING_ASYNC_CANCEL_FD;
+    Ring::queue(ring, user_data, sys::IORING_OP_ASYNC_CANCEL, Keep::default(), |sqe, _| {
+        prep_rw(sqe, fd, 0, 0, 0);
+        sqe.op_flags = flags;
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cancel, m)?)?;
+    m.add_function(wrap_pyfunction!(cancel_fd, m)?)?;
     m.add_function(wrap_pyfunction!(nop, m)?)?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(write, m)?)?;

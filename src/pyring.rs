@@ -91,6 +91,11 @@ impl Ring {
         Ok(f(raw, sq, slots))
     }
 
+    /// Free SQ entries.
+    pub fn space_left(&self) -> PyResult<u32> {
+        self.with_open(|raw, sq, _| raw.sq_space_left(sq))
+    }
+
     fn raw(&self) -> PyResult<Arc<RawRing>> {
         self.check_process()?;
         self.lock().raw.clone().ok_or_else(closed_ring)
@@ -702,6 +707,25 @@ impl Ring {
         self.cq_advance(1)
     }
 
+    /// Signals `fd` (an eventfd) whenever a CQE is posted.
+    fn register_eventfd(&self, fd: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.register_eventfd_impl(fd, false)
+    }
+
+    /// Like `register_eventfd`, but only for completions that did not
+    /// happen inline in `submit` (IORING_REGISTER_EVENTFD_ASYNC).
+    fn register_eventfd_async(&self, fd: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.register_eventfd_impl(fd, true)
+    }
+
+    fn unregister_eventfd(&self) -> PyResult<()> {
+        let raw = self.raw()?;
+        // SAFETY: UNREGISTER_EVENTFD takes no argument.
+        unsafe { raw.register(sys::IORING_UNREGISTER_EVENTFD, std::ptr::null(), 0) }
+            .map(|_| ())
+            .map_err(|e| register_error("IORING_UNREGISTER_EVENTFD", e).into())
+    }
+
     /// The kernel's opcode support (`IORING_REGISTER_PROBE`).
     fn probe(&self) -> PyResult<Probe> {
         let raw = self.raw()?;
@@ -729,6 +753,43 @@ impl Ring {
             .into()),
         }
     }
+}
+
+impl Ring {
+    fn register_eventfd_impl(&self, fd: &Bound<'_, PyAny>, is_async: bool) -> PyResult<()> {
+        let fd = args::fd(fd, "fd")?;
+        let raw = self.raw()?;
+        let op = if is_async { sys::IORING_REGISTER_EVENTFD_ASYNC } else { sys::IORING_REGISTER_EVENTFD };
+        // SAFETY: the EVENTFD registrations take a pointer to one int, which
+        // the kernel reads during the call only.
+        unsafe { raw.register(op, (&fd as *const i32).cast(), 1) }
+            .map(|_| ())
+            .map_err(|e| register_error("IORING_REGISTER_EVENTFD", e).into())
+    }
+}
+
+/// A failed `io_uring_register`, with the errno's meaning.
+pub fn register_error(what: &str, errno: i32) -> UringErr {
+    let kind = match errno {
+        libc::EBADF => Kind::FileDescriptorInvalid,
+        libc::EINVAL => Kind::ArgumentsInvalid,
+        libc::EBUSY => Kind::ArgumentsInvalid,
+        libc::ENOMEM => Kind::SystemResources,
+        libc::EFAULT => Kind::BufferInvalid,
+        libc::EMFILE => Kind::ProcessFdQuotaExceeded,
+        libc::ENFILE => Kind::SystemFdQuotaExceeded,
+        libc::EPERM | libc::EACCES => Kind::PermissionDenied,
+        libc::EOPNOTSUPP => Kind::OpcodeNotSupported,
+        libc::EINTR => Kind::SignalInterrupt,
+        _ => Kind::Unexpected,
+    };
+    let hint = match errno {
+        libc::EBUSY => ": already registered (unregister first)",
+        libc::ENXIO => ": nothing is registered",
+        libc::EINVAL => ": the kernel refused the arguments (or does not know this registration)",
+        _ => "",
+    };
+    UringErr::errno(kind, errno, format!("{what} failed{hint}: {}", crate::error::strerror(errno)))
 }
 
 impl Drop for Ring {

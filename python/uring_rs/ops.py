@@ -6,6 +6,8 @@ op's final completion has been consumed.
 
 from uring_rs._native import (
     accept,
+    cancel,
+    cancel_fd,
     close,
     connect,
     fsync,
@@ -24,6 +26,8 @@ from uring_rs._native import (
 
 __all__ = [
     "accept",
+    "cancel",
+    "cancel_fd",
     "close",
     "connect",
     "fsync",
