@@ -193,6 +193,18 @@ impl Slots {
             .collect()
     }
 
+    /// Releases every live slot with `opcode` (slots no kernel op uses).
+    pub fn release_opcode(&mut self, opcode: u8) -> Vec<Keep> {
+        let tokens: Vec<u64> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live && s.opcode == opcode)
+            .map(|(i, s)| Self::token(i as u32, s.generation))
+            .collect();
+        tokens.into_iter().filter_map(|t| self.release(t)).collect()
+    }
+
     /// Everything still live, for a close that could not confirm the kernel
     /// is done: the caller leaks it rather than free memory in use.
     pub fn take_all(&mut self) -> Slots {

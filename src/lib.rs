@@ -10,7 +10,9 @@ pub mod error;
 pub mod keep;
 pub mod ops;
 pub mod ops_ext;
+pub mod pbuf;
 pub mod pyring;
+pub mod register;
 pub mod ring;
 pub mod sys;
 
@@ -56,6 +58,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pyring::Sqe>()?;
     m.add_class::<pyring::Cqe>()?;
     m.add_class::<pyring::Probe>()?;
+    m.add_class::<pbuf::BufferRing>()?;
+    m.add_class::<pbuf::ProvidedBuffer>()?;
     m.add_function(wrap_pyfunction!(kernel_release, m)?)?;
     m.add_function(wrap_pyfunction!(opcode_names, m)?)?;
     ops::register(m)?;

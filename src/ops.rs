@@ -301,7 +301,236 @@ pub fn cancel_fd(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, 
     })
 }
 
+/// A read into registered buffer `buf_index` (see `Ring.register_buffers`),
+/// `nbytes` (default: the rest of the buffer) at `buf_offset` within it.
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
+pub fn read_fixed(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    buf_index: u16,
+    offset: i64,
+    nbytes: Option<usize>,
+    buf_offset: usize,
+) -> R {
+    rw_fixed(ring, user_data, sys::IORING_OP_READ_FIXED, fd, buf_index, offset, nbytes, buf_offset)
+}
+
+/// A write from registered buffer `buf_index`; see `read_fixed`.
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
+pub fn write_fixed(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    buf_index: u16,
+    offset: i64,
+    nbytes: Option<usize>,
+    buf_offset: usize,
+) -> R {
+    rw_fixed(ring, user_data, sys::IORING_OP_WRITE_FIXED, fd, buf_index, offset, nbytes, buf_offset)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rw_fixed(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    opcode: u8,
+    fd: &Bound<'_, PyAny>,
+    buf_index: u16,
+    offset: i64,
+    nbytes: Option<usize>,
+    buf_offset: usize,
+) -> R {
+    let fd = args::fd(fd, "fd")?;
+    let off = args::offset(offset)?;
+    let (obj, base, len) = crate::register::registered_buffer(ring.get(), ring.py(), buf_index)?;
+    let nbytes = nbytes.unwrap_or(len.saturating_sub(buf_offset));
+    if buf_offset.checked_add(nbytes).is_none_or(|end| end > len) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "buf_offset {buf_offset} + nbytes {nbytes} is past the end of registered buffer \
+             {buf_index} ({len} bytes)"
+        )));
+    }
+    // Pin the object for this op too, so unregistering the buffers while the
+    // op is in flight cannot free its memory.
+    let pin = PinnedBuf::get(obj.bind(ring.py()), opcode == sys::IORING_OP_READ_FIXED)?;
+    if pin.ptr() as u64 != base {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "registered buffer moved (it was re-registered concurrently): try again",
+        ));
+    }
+    Ring::queue(ring, user_data, opcode, Keep::buf(pin), |sqe, _| {
+        prep_rw(sqe, fd, base + buf_offset as u64, len32(nbytes), off);
+        sqe.buf_index = buf_index;
+    })
+}
+
+/// Multishot accept (Linux 5.19): one completion per accepted connection
+/// (its fd in `res`) while `IORING_CQE_F_MORE` is set. `SOCK_CLOEXEC` is
+/// added as for `accept`.
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, sockfd, flags = 0))]
+pub fn accept_multishot(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, flags: i64) -> R {
+    let fd = args::fd(sockfd, "sockfd")?;
+    let flags = args::flags32(flags, "flags")? | libc::SOCK_CLOEXEC as u32;
+    Ring::queue(ring, user_data, sys::IORING_OP_ACCEPT, Keep::default(), |sqe, _| {
+        prep_rw(sqe, fd, 0, 0, 0);
+        sqe.op_flags = flags;
+        sqe.ioprio = sys::IORING_ACCEPT_MULTISHOT;
+    })
+}
+
+/// Multishot recv (Linux 6.0): each completion carries a buffer picked from
+/// provided-buffer group `buf_group` (`Cqe.buffer_id`); ends with a
+/// completion without `IORING_CQE_F_MORE` (EOF, error, or -ENOBUFS when the
+/// group ran dry: release buffers and queue it again).
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, sockfd, buf_group, flags = 0))]
+pub fn recv_multishot(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, buf_group: u16, flags: i64) -> R {
+    let fd = args::fd(sockfd, "sockfd")?;
+    let flags = args::flags32(flags, "flags")?;
+    Ring::queue(ring, user_data, sys::IORING_OP_RECV, Keep::default(), |sqe, _| {
+        prep_rw(sqe, fd, 0, 0, 0);
+        sqe.op_flags = flags;
+        sqe.ioprio = sys::IORING_RECV_MULTISHOT;
+        sqe.flags = sys::IOSQE_BUFFER_SELECT;
+        sqe.buf_index = buf_group;
+    })
+}
+
+/// Hands `count` buffers of `size` bytes, carved from `buf`, to the kernel
+/// as group `group_id` with ids from `start_id` (the pre-5.19 way; prefer
+/// `BufferRing`). `buf` stays pinned until the ring is closed.
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, buf, size, count, group_id, start_id = 0))]
+#[allow(clippy::too_many_arguments)]
+pub fn provide_buffers(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    buf: &Bound<'_, PyAny>,
+    size: u32,
+    count: u32,
+    group_id: u16,
+    start_id: u16,
+) -> R {
+    let pin = PinnedBuf::get(buf, true)?;
+    if (size as usize).checked_mul(count as usize).is_none_or(|need| need > pin.len()) || size == 0 || count == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "buf has {} bytes: not enough for count={count} buffers of size={size} (both >= 1)",
+            pin.len()
+        )));
+    }
+    let addr = pin.ptr() as u64;
+    // The kernel keeps these addresses until the buffers are used or removed,
+    // which no single completion tells: the ring keeps the pin until close.
+    ring.get().with_held(|_, _, held| held.until_close.push(Keep::buf(pin)))?;
+    Ring::queue(ring, user_data, sys::IORING_OP_PROVIDE_BUFFERS, Keep::default(), |sqe, _| {
+        prep_rw(sqe, count as i32, addr, size, start_id as u64);
+        sqe.buf_index = group_id;
+    })
+}
+
+/// Removes up to `count` buffers of group `group_id`.
+#[pyfunction]
+pub fn remove_buffers(ring: &Bound<'_, Ring>, user_data: u64, count: u32, group_id: u16) -> R {
+    Ring::queue(ring, user_data, sys::IORING_OP_REMOVE_BUFFERS, Keep::default(), |sqe, _| {
+        prep_rw(sqe, count as i32, 0, 0, 0);
+        sqe.buf_index = group_id;
+    })
+}
+
+/// Updates the in-flight poll queued with `old_user_data`: its events (with
+/// `IORING_POLL_UPDATE_EVENTS`) and/or its user_data (with
+/// `IORING_POLL_UPDATE_USER_DATA`; later completions carry
+/// `new_user_data`). `flags` may add `IORING_POLL_ADD_MULTI`.
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, old_user_data, new_user_data, events, flags))]
+pub fn poll_update(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    old_user_data: u64,
+    new_user_data: u64,
+    events: i64,
+    flags: i64,
+) -> R {
+    let events = args::flags32(events, "events")?;
+    let flags = args::flags32(flags, "flags")?;
+    let target = target(ring, old_user_data, &[sys::IORING_OP_POLL_ADD])?;
+    if flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 && target != NO_TARGET {
+        // The kernel would swap in a raw value: hand it the same token and
+        // change the user_data the token stands for instead.
+        ring.get().set_user_data(target, new_user_data)?;
+    }
+    // The kernel refuses a non-zero new user_data without UPDATE_USER_DATA.
+    let new_token = if flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 { target } else { 0 };
+    Ring::queue(ring, user_data, sys::IORING_OP_POLL_REMOVE, Keep::default(), |sqe, _| {
+        prep_rw(sqe, -1, target, flags, new_token);
+        // Events count only with UPDATE_EVENTS; the kernel refuses them
+        // otherwise.
+        if flags & sys::IORING_POLL_UPDATE_EVENTS != 0 {
+            sqe.op_flags = if cfg!(target_endian = "big") { events.rotate_left(16) } else { events };
+        }
+    })
+}
+
+/// Changes the expiry of the in-flight timeout queued with
+/// `timeout_user_data` (IORING_TIMEOUT_UPDATE, Linux 5.11).
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, timeout_user_data, seconds, flags = 0))]
+pub fn timeout_update(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    timeout_user_data: u64,
+    seconds: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
+    let ts = args::seconds(seconds)?;
+    let flags = args::flags32(flags, "flags")? | sys::IORING_TIMEOUT_UPDATE;
+    let target = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
+    Ring::queue(ring, user_data, sys::IORING_OP_TIMEOUT_REMOVE, Keep::default(), |sqe, slot| {
+        let p = stash::<KernelTimespec>(slot, ts);
+        prep_rw(sqe, -1, target, 0, p);
+        sqe.op_flags = flags;
+    })
+}
+
+/// Posts a completion with `res` and `target_user_data` on another ring
+/// (`target`: a `Ring`, or a ring fd), IORING_OP_MSG_RING (Linux 5.18).
+#[pyfunction]
+#[pyo3(signature = (ring, user_data, target, res, target_user_data, flags = 0))]
+pub fn msg_ring(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    target: &Bound<'_, PyAny>,
+    res: i32,
+    target_user_data: u64,
+    flags: i64,
+) -> R {
+    let flags = args::flags32(flags, "flags")?;
+    let (fd, posted) = match target.cast::<Ring>() {
+        // A uring_rs ring reads user_data as a token: give the message a
+        // slot there, released when its completion is consumed.
+        Ok(t) => (t.get().fd_checked()?, t.get().message_token(target_user_data)?),
+        Err(_) => (args::fd(target, "target")?, target_user_data),
+    };
+    Ring::queue(ring, user_data, sys::IORING_OP_MSG_RING, Keep::default(), |sqe, _| {
+        prep_rw(sqe, fd, 0, res as u32, posted);
+        sqe.op_flags = flags;
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read_fixed, m)?)?;
+    m.add_function(wrap_pyfunction!(write_fixed, m)?)?;
+    m.add_function(wrap_pyfunction!(accept_multishot, m)?)?;
+    m.add_function(wrap_pyfunction!(recv_multishot, m)?)?;
+    m.add_function(wrap_pyfunction!(provide_buffers, m)?)?;
+    m.add_function(wrap_pyfunction!(remove_buffers, m)?)?;
+    m.add_function(wrap_pyfunction!(poll_update, m)?)?;
+    m.add_function(wrap_pyfunction!(timeout_update, m)?)?;
+    m.add_function(wrap_pyfunction!(msg_ring, m)?)?;
     m.add_function(wrap_pyfunction!(cancel, m)?)?;
     m.add_function(wrap_pyfunction!(cancel_fd, m)?)?;
     m.add_function(wrap_pyfunction!(nop, m)?)?;

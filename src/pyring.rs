@@ -19,7 +19,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::args;
 use crate::error::{closed_ring, os_error, Kind, UringErr};
-use crate::keep::{Keep, Slot, Slots, INTERNAL};
+use crate::keep::{Keep, PinnedBuf, Slot, Slots, INTERNAL};
 use crate::ring::{RawRing, SetupError, SqState};
 use crate::sys::{self, KernelTimespec, Params};
 
@@ -36,10 +36,34 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 const INTERNAL_CANCEL: u64 = INTERNAL | 2;
 
+/// The opcode recorded for slots that stand for messages from other rings
+/// (msg_ring): no kernel op of ours uses memory for them.
+pub const MESSAGE_SLOT: u8 = 0xff;
+
 struct State {
     raw: Option<Arc<RawRing>>,
     sq: SqState,
     slots: Slots,
+    held: Held,
+}
+
+/// Memory the ring keeps for the kernel beyond single ops: registered
+/// buffers, legacy provided buffers, buffer rings. Released only when the
+/// kernel can no longer use it (unregistered with nothing in flight, or the
+/// ring closed and drained).
+#[derive(Default)]
+pub struct Held {
+    /// `register_buffers`: the exporting objects and their pins, by index.
+    pub reg_bufs: Vec<RegBuf>,
+    /// Kept until the ring is closed and drained.
+    pub until_close: Vec<Keep>,
+    /// Registered provided-buffer rings.
+    pub buf_rings: Vec<Py<crate::pbuf::BufferRing>>,
+}
+
+pub struct RegBuf {
+    pub obj: Py<PyAny>,
+    pub pin: PinnedBuf,
 }
 
 #[pyclass(frozen, module = "uring_rs._native", name = "Ring", weakref)]
@@ -86,9 +110,29 @@ impl Ring {
     ) -> PyResult<R> {
         self.check_process()?;
         let mut g = self.lock();
-        let State { raw, sq, slots } = &mut *g;
+        let State { raw, sq, slots, .. } = &mut *g;
         let raw = raw.as_deref().ok_or_else(closed_ring)?;
         Ok(f(raw, sq, slots))
+    }
+
+    /// Changes the caller's user_data a live op's token stands for.
+    pub fn set_user_data(&self, token: u64, user_data: u64) -> PyResult<()> {
+        self.with_open(|_, _, slots| {
+            if let Some(slot) = slots.get_mut(token) {
+                slot.user_data = user_data;
+            }
+        })
+    }
+
+    /// The ring fd, or ValueError if closed.
+    pub fn fd_checked(&self) -> PyResult<i32> {
+        self.raw().map(|r| r.fd)
+    }
+
+    /// A slot standing for a message another ring will post here with
+    /// IORING_OP_MSG_RING; its token is what that ring must send.
+    pub fn message_token(&self, user_data: u64) -> PyResult<u64> {
+        self.with_open(|_, _, slots| slots.alloc(user_data, MESSAGE_SLOT, Keep::default()))
     }
 
     /// Free SQ entries.
@@ -96,7 +140,19 @@ impl Ring {
         self.with_open(|raw, sq, _| raw.sq_space_left(sq))
     }
 
-    fn raw(&self) -> PyResult<Arc<RawRing>> {
+    /// Runs `f` on the open ring and its held memory under the state lock.
+    pub fn with_held<R>(
+        &self,
+        f: impl FnOnce(&RawRing, &mut Slots, &mut Held) -> R,
+    ) -> PyResult<R> {
+        self.check_process()?;
+        let mut g = self.lock();
+        let State { raw, slots, held, .. } = &mut *g;
+        let raw = raw.as_deref().ok_or_else(closed_ring)?;
+        Ok(f(raw, slots, held))
+    }
+
+    pub fn raw(&self) -> PyResult<Arc<RawRing>> {
         self.check_process()?;
         self.lock().raw.clone().ok_or_else(closed_ring)
     }
@@ -257,9 +313,10 @@ impl Ring {
             // are private copies the kernel never writes: drop our references
             // and close the child's copy of the fd.
             let mut g = self.lock();
-            g.slots = Slots::default();
+            let slots = std::mem::take(&mut g.slots);
+            let held = std::mem::take(&mut g.held);
             drop(g);
-            drop(raw);
+            drop((slots, held, raw));
             return;
         }
         {
@@ -272,6 +329,8 @@ impl Ring {
                 pos = pos.wrapping_add(1);
             }
             sq.sqe_tail = sq.sqe_head;
+            // Messages other rings may still post here hold no memory.
+            dead.extend(slots.release_opcode(MESSAGE_SLOT));
         }
         drop(dead);
         let deadline = Instant::now() + CLOSE_GRACE;
@@ -308,13 +367,20 @@ impl Ring {
             let _ = py.detach(|| raw.enter(pending, 1, flags, ts));
         }
         let mut g = self.lock();
+        let held = std::mem::take(&mut g.held);
         if g.slots.live() > 0 {
             // Could not confirm the kernel is done with these: keep their
-            // buffers and scratch memory forever rather than free them.
+            // buffers, scratch memory and every registered buffer forever
+            // rather than free memory the kernel may still write.
             std::mem::forget(g.slots.take_all());
+            std::mem::forget(held);
+            drop(g);
+            drop(raw);
+            return;
         }
         drop(g);
         drop(raw);
+        drop(held);
     }
 }
 
@@ -445,7 +511,12 @@ impl Ring {
             cq_entries: raw.cq_entries,
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
             pid: std::process::id(),
-            state: Mutex::new(State { raw: Some(Arc::new(raw)), sq: SqState::default(), slots: Slots::default() }),
+            state: Mutex::new(State {
+                raw: Some(Arc::new(raw)),
+                sq: SqState::default(),
+                slots: Slots::default(),
+                held: Held::default(),
+            }),
         })
     }
 
@@ -724,6 +795,46 @@ impl Ring {
         unsafe { raw.register(sys::IORING_UNREGISTER_EVENTFD, std::ptr::null(), 0) }
             .map(|_| ())
             .map_err(|e| register_error("IORING_UNREGISTER_EVENTFD", e).into())
+    }
+
+    /// Registers files for `IOSQE_FIXED_FILE` (ints or objects with
+    /// `fileno()`; -1 leaves a slot empty).
+    fn register_files(&self, fds: &Bound<'_, PyAny>) -> PyResult<()> {
+        crate::register::register_files(self, fds)
+    }
+
+    /// Registers `count` empty file slots (Linux 5.19).
+    fn register_files_sparse(&self, count: i64) -> PyResult<()> {
+        crate::register::register_files_sparse(self, count)
+    }
+
+    /// Replaces registered files from `offset` on; returns how many changed.
+    fn register_files_update(&self, offset: i64, fds: &Bound<'_, PyAny>) -> PyResult<i32> {
+        crate::register::register_files_update(self, offset, fds)
+    }
+
+    fn unregister_files(&self) -> PyResult<()> {
+        crate::register::unregister_files(self)
+    }
+
+    /// Registers writable buffers for `read_fixed`/`write_fixed`; they stay
+    /// pinned and alive until `unregister_buffers()` or close.
+    fn register_buffers(&self, buffers: &Bound<'_, PyAny>) -> PyResult<()> {
+        crate::register::register_buffers(self, buffers)
+    }
+
+    fn unregister_buffers(&self) -> PyResult<()> {
+        crate::register::unregister_buffers(self)
+    }
+
+    /// Registers the ring fd with the calling thread: its enters skip the
+    /// fd lookup. Returns the registered index.
+    fn register_ring_fd(&self) -> PyResult<u32> {
+        crate::register::register_ring_fd(self)
+    }
+
+    fn unregister_ring_fd(&self) -> PyResult<()> {
+        crate::register::unregister_ring_fd(self)
     }
 
     /// The kernel's opcode support (`IORING_REGISTER_PROBE`).

@@ -14,7 +14,7 @@
 //! move). Indexes are free-running u32s; every distance is a `wrapping_sub`.
 
 use std::ptr;
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use crate::sys::{self, Cqe, GeteventsArg, KernelTimespec, Params, Sqe};
 
@@ -96,6 +96,11 @@ pub struct RawRing {
     cq_ktail: *const AtomicU32,
     cq_koverflow: *const AtomicU32,
     cqes: *const Cqe,
+    /// The thread (pthread_t) that registered the ring fd, 0 if none, and
+    /// the registered index: registered ring fds are per thread, so only
+    /// that thread may enter through the index.
+    reg_owner: AtomicU64,
+    reg_index: AtomicU32,
     // Declared last so they unmap after every pointer above is dead.
     _sq_map: Mapping,
     _cq_map: Option<Mapping>,
@@ -184,6 +189,8 @@ impl RawRing {
             cq_ktail: cq.at(p.cq_off.tail),
             cq_koverflow: cq.at(p.cq_off.overflow),
             cqes: cq.at(p.cq_off.cqes),
+            reg_owner: AtomicU64::new(0),
+            reg_index: AtomicU32::new(0),
             _sq_map: sq_map,
             _cq_map: cq_map,
             _sqes_map: sqes_map,
@@ -350,11 +357,37 @@ impl RawRing {
         } else {
             (ptr::null(), KERNEL_SIGSET_BYTES)
         };
+        let mut fd = self.fd;
+        let owner = self.reg_owner.load(Ordering::Relaxed);
+        // SAFETY: pthread_self has no preconditions.
+        if owner != 0 && owner == unsafe { libc::pthread_self() } as u64 {
+            fd = self.reg_index.load(Ordering::Relaxed) as i32;
+            flags |= sys::IORING_ENTER_REGISTERED_RING;
+        }
         // SAFETY: argp is null or points to `arg`, which with `ts` lives on
         // this frame for the whole call; the SQEs being submitted reference
         // memory pinned by the keep-alive table (see above).
-        unsafe { sys::io_uring_enter(self.fd, to_submit, min_complete, flags, argp, argsz) }
+        unsafe { sys::io_uring_enter(fd, to_submit, min_complete, flags, argp, argsz) }
             .map(|n| n as u32)
+    }
+
+    /// Records (or clears) the calling thread's registered index of the ring
+    /// fd (IORING_REGISTER_RING_FDS).
+    pub fn set_registered_index(&self, index: Option<u32>) {
+        match index {
+            Some(i) => {
+                self.reg_index.store(i, Ordering::Relaxed);
+                // SAFETY: pthread_self has no preconditions.
+                self.reg_owner.store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
+            }
+            None => self.reg_owner.store(0, Ordering::Relaxed),
+        }
+    }
+
+    /// The registered index and the thread that owns it.
+    pub fn registered_index(&self) -> Option<(u32, libc::pthread_t)> {
+        let owner = self.reg_owner.load(Ordering::Relaxed);
+        (owner != 0).then(|| (self.reg_index.load(Ordering::Relaxed), owner as libc::pthread_t))
     }
 
     /// `io_uring_register(2)` on this ring.
@@ -371,8 +404,30 @@ impl RawRing {
     }
 }
 
+/// `struct io_uring_rsrc_update`, for unregistering the ring fd on drop.
+#[repr(C)]
+struct RingFdUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
 impl Drop for RawRing {
     fn drop(&mut self) {
+        // A registered ring fd holds the ring open in the kernel for as long
+        // as the registering thread lives: drop it when we can (from that
+        // thread); from another thread it goes when that thread exits.
+        if let Some((index, owner)) = self.registered_index() {
+            // SAFETY: pthread_self has no preconditions.
+            if owner == unsafe { libc::pthread_self() } {
+                let up = RingFdUpdate { offset: index, resv: 0, data: 0 };
+                // Failure only means the index is already gone.
+                // SAFETY: one io_uring_rsrc_update, read during the call.
+                let _ = unsafe {
+                    sys::io_uring_register(self.fd, sys::IORING_UNREGISTER_RING_FDS, (&up as *const RingFdUpdate).cast(), 1)
+                };
+            }
+        }
         // The mappings unmap themselves afterwards (field drop order).
         // SAFETY: fd is ours and closed exactly once, here.
         unsafe { libc::close(self.fd) };
