@@ -31,6 +31,8 @@ pub struct PinnedBuf {
 // the Python finalizer); the pointer inside is plain memory owned by the
 // exporting object, which the view keeps alive.
 unsafe impl Send for PinnedBuf {}
+// SAFETY: shared access only reads the view's pointer and length.
+unsafe impl Sync for PinnedBuf {}
 
 impl PinnedBuf {
     /// Exports `obj`'s buffer as one C-contiguous byte range. `writable`

@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod args;
+pub mod batch;
 pub mod error;
 pub mod keep;
 pub mod ops;
@@ -64,6 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(opcode_names, m)?)?;
     ops::register(m)?;
     ops_ext::register(m)?;
+    batch::register(m)?;
     for (name, value) in sys::PUBLIC_CONSTANTS {
         m.add(*name, *value)?;
     }

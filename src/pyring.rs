@@ -204,6 +204,49 @@ impl Ring {
         }
     }
 
+    /// Queues `n` SQEs of `opcode` in one lock: op `i` gets user_data
+    /// `user_data + i`, a reference to `holder` (the batch's pinned memory)
+    /// and `prep(i, sqe)`. All or nothing: SUBMISSION_QUEUE_FULL when the SQ
+    /// has fewer than `n` free entries.
+    pub fn queue_many(
+        slf: &Bound<'_, Ring>,
+        user_data: u64,
+        n: u32,
+        opcode: u8,
+        holder: Option<Py<PyAny>>,
+        mut prep: impl FnMut(u32, &mut sys::Sqe),
+    ) -> PyResult<u32> {
+        let ring = slf.get();
+        let py = slf.py();
+        let ok = ring.with_open(|raw, sq, slots| {
+            if raw.sq_space_left(sq) < n {
+                return false;
+            }
+            for i in 0..n {
+                let (_, sqe) = raw.get_sqe(sq).expect("space checked above");
+                let token = slots.alloc(user_data.wrapping_add(i as u64), opcode, crate::batch::keep_for(py, &holder));
+                sqe.opcode = opcode;
+                sqe.user_data = token;
+                prep(i, sqe);
+            }
+            true
+        })?;
+        drop(holder);
+        if ok {
+            Ok(n)
+        } else {
+            Err(UringErr::new(
+                Kind::SubmissionQueueFull,
+                format!(
+                    "the submission queue has fewer than {n} free entries (of {}): submit() first, \
+                     or queue smaller batches",
+                    ring.sq_entries
+                ),
+            )
+            .into())
+        }
+    }
+
     /// The tokens of in-flight ops with `user_data` and one of `opcodes`
     /// (any opcode when empty); used by ops that name a target.
     pub fn find_targets(&self, user_data: u64, opcodes: &[u8]) -> PyResult<Vec<u64>> {
@@ -248,6 +291,56 @@ impl Ring {
             .map(|c| Bound::new(py, Cqe { user_data: c.user_data, res: c.res, flags: c.flags }))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, objs)
+    }
+
+    /// The reaping loop shared by `copy_cqes` and `copy_cqes_into`: under the
+    /// lock, `take(raw, slots, max, dead)` consumes up to `max` CQEs and
+    /// returns how many it took; when it took none and `wait_nr > 0`, waits
+    /// (GIL released, PEP 475, at most `timeout` seconds) and tries again.
+    pub fn reap_loop(
+        &self,
+        py: Python<'_>,
+        wait_nr: i64,
+        max: Option<i64>,
+        timeout: Option<f64>,
+        mut take: impl FnMut(&RawRing, &mut Slots, usize, &mut Vec<Keep>) -> usize,
+    ) -> PyResult<usize> {
+        let wait_nr = args::count32(wait_nr, "wait_nr")?;
+        let max = match max {
+            None => usize::MAX,
+            Some(m) if m >= 0 => m as usize,
+            Some(m) => return Err(PyValueError::new_err(format!("max must be >= 0, got {m}"))),
+        };
+        let deadline = match timeout {
+            None => None,
+            Some(t) => {
+                args::float_seconds(t)?;
+                Some(Instant::now() + Duration::from_secs_f64(t.min(1e9)))
+            }
+        };
+        if deadline.is_some() && !self.has_ext_arg() && wait_nr > 0 {
+            return Err(UringErr::new(
+                Kind::SystemOutdated,
+                "waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11)",
+            )
+            .into());
+        }
+        let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
+        let mut dead = Vec::new();
+        loop {
+            let n = self.with_open(|raw, _, slots| -> Result<usize, UringErr> {
+                if raw.cq_ready() == 0 && (iopoll || raw.cq_ring_needs_flush()) {
+                    Self::flush_completions(raw)?;
+                }
+                Ok(take(raw, slots, max, &mut dead))
+            })??;
+            dead.clear(); // releases buffers outside the lock
+            if n > 0 || wait_nr == 0 || max == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(n);
+            }
+            let raw = self.raw()?;
+            self.wait_once(py, &raw, 0, wait_nr, 0, deadline)?;
+        }
     }
 
     /// Without SQPOLL, a GETEVENTS enter that asks for nothing: flushes
@@ -682,48 +775,28 @@ impl Ring {
         max: Option<i64>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let wait_nr = args::count32(wait_nr, "wait_nr")?;
-        let max = match max {
-            None => usize::MAX,
-            Some(m) if m >= 0 => m as usize,
-            Some(m) => return Err(PyValueError::new_err(format!("max must be >= 0, got {m}"))),
-        };
-        let deadline = match timeout {
-            None => None,
-            Some(t) => {
-                args::float_seconds(t)?;
-                Some(Instant::now() + Duration::from_secs_f64(t.min(1e9)))
-            }
-        };
-        if deadline.is_some() && !self.has_ext_arg() && wait_nr > 0 {
-            return Err(UringErr::new(
-                Kind::SystemOutdated,
-                "waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11)",
-            )
-            .into());
-        }
-        let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
-        loop {
-            let mut out = Vec::new();
-            let mut dead = Vec::new();
-            let raw = self.with_open(|raw, _, slots| -> Result<Option<Arc<RawRing>>, UringErr> {
-                if raw.cq_ready() == 0 && (iopoll || raw.cq_ring_needs_flush()) {
-                    Self::flush_completions(raw)?;
-                }
-                Self::reap(raw, slots, max, true, &mut out, &mut dead);
-                Ok(None)
-            })??;
-            debug_assert!(raw.is_none());
-            drop(dead);
-            if !out.is_empty() || wait_nr == 0 || max == 0 {
-                return Self::cqe_list(py, out);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Self::cqe_list(py, out);
-            }
-            let raw = self.raw()?;
-            self.wait_once(py, &raw, 0, wait_nr, 0, deadline)?;
-        }
+        let mut out = Vec::new();
+        self.reap_loop(py, wait_nr, max, timeout, |raw, slots, max, dead| {
+            Self::reap(raw, slots, max, true, &mut out, dead);
+            out.len()
+        })?;
+        Self::cqe_list(py, out)
+    }
+
+    /// Copies (consumes) CQEs into preallocated arrays: `user_data`
+    /// (uint64), `res` (int32) and optionally `flags` (uint32); returns the
+    /// count. Waits like `copy_cqes`.
+    #[pyo3(signature = (user_data, res, flags = None, wait_nr = 0, timeout = None))]
+    fn copy_cqes_into(
+        &self,
+        py: Python<'_>,
+        user_data: &Bound<'_, PyAny>,
+        res: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+        wait_nr: i64,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        crate::batch::copy_cqes_into(self, py, user_data, res, flags, wait_nr, timeout)
     }
 
     /// Waits for one CQE and consumes it.

@@ -14,6 +14,9 @@ _Path = str | bytes | PathLike[str] | PathLike[bytes]
 _Address = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int] | str | bytes
 
 __all__ = [
+    "read_many",
+    "write_many",
+    "nop_many",
     "read_fixed",
     "write_fixed",
     "accept_multishot",
@@ -265,6 +268,14 @@ class Ring:
     def copy_cqes(
         self, wait_nr: int = 0, max: int | None = None, timeout: float | None = None
     ) -> list[Cqe]: ...
+    def copy_cqes_into(
+        self,
+        user_data: Buffer,
+        res: Buffer,
+        flags: Buffer | None = None,
+        wait_nr: int = 0,
+        timeout: float | None = None,
+    ) -> int: ...
     def copy_cqe(self) -> Cqe: ...
     def peek_cqes(self, max: int | None = None) -> list[Cqe]: ...
     def cq_advance(self, count: int) -> None: ...
@@ -420,6 +431,13 @@ def timeout_update(
 def msg_ring(
     ring: Ring, user_data: int, target: Ring | int, res: int, target_user_data: int, flags: int = 0
 ) -> Sqe: ...
+def read_many(
+    ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offsets: Buffer | Iterable[int], size: int
+) -> int: ...
+def write_many(
+    ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offsets: Buffer | Iterable[int], size: int
+) -> int: ...
+def nop_many(ring: Ring, user_data: int, count: int) -> int: ...
 def cancel(ring: Ring, user_data: int, target_user_data: int, flags: int = 0) -> Sqe: ...
 def cancel_fd(ring: Ring, user_data: int, fd: _Fd, flags: int = 0) -> Sqe: ...
 

@@ -5,6 +5,9 @@ op's final completion has been consumed.
 """
 
 from uring_rs._native import (
+    read_many,
+    write_many,
+    nop_many,
     accept,
     accept_multishot,
     cancel,
@@ -34,6 +37,9 @@ from uring_rs._native import (
 )
 
 __all__ = [
+    "read_many",
+    "write_many",
+    "nop_many",
     "read_fixed",
     "write_fixed",
     "accept_multishot",

@@ -1,0 +1,188 @@
+//! The batch API for hot paths: many ops queued in one call, completions
+//! reaped into preallocated arrays, without a Python object per op.
+//!
+//! The safety guarantees are the ops' own: a batch's buffer is pinned once
+//! and every op of the batch holds a reference to that pin, so the memory
+//! stays valid until the last of their completions is consumed.
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::args;
+use crate::keep::{Keep, PinnedBuf};
+use crate::pyring::Ring;
+use crate::sys;
+
+/// A pinned buffer export shared by the ops of one batch: each op's slot
+/// holds a reference to this object, and the export is released when the
+/// last one lets go.
+#[pyclass(frozen, module = "uring_rs._native")]
+struct BatchPin {
+    _pin: PinnedBuf,
+}
+
+/// The offsets argument: a buffer of int64 (array('q'), numpy int64), or
+/// any iterable of ints.
+fn offsets_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+    if let Ok(buf) = PyBuffer::<i64>::get(obj) {
+        return buf.to_vec(obj.py())?.into_iter().map(args::offset).collect();
+    }
+    obj.try_iter()
+        .map_err(|_| PyTypeError::new_err("offsets must be a buffer of int64 or an iterable of ints"))?
+        .map(|o| args::offset(o?.extract::<i64>()?))
+        .collect()
+}
+
+fn rw_many(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    opcode: u8,
+    fd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    offsets: &Bound<'_, PyAny>,
+    size: usize,
+) -> PyResult<u32> {
+    let fd = args::fd(fd, "fd")?;
+    let offsets = offsets_arg(offsets)?;
+    let pin = PinnedBuf::get(buf, opcode == sys::IORING_OP_READ)?;
+    if size == 0 || size > u32::MAX as usize {
+        return Err(PyValueError::new_err(format!("size must be in 1..2**32-1, got {size}")));
+    }
+    let need = offsets.len().saturating_mul(size);
+    if need > pin.len() {
+        return Err(PyValueError::new_err(format!(
+            "buf has {} bytes; {} ops of size {size} need {need}",
+            pin.len(),
+            offsets.len()
+        )));
+    }
+    let base = pin.ptr() as u64;
+    let holder: Py<PyAny> = Py::new(ring.py(), BatchPin { _pin: pin })?.into_any();
+    Ring::queue_many(ring, user_data, offsets.len() as u32, opcode, Some(holder), |i, sqe| {
+        sqe.fd = fd;
+        sqe.addr = base + i as u64 * size as u64;
+        sqe.len = size as u32;
+        sqe.off = offsets[i as usize];
+    })
+}
+
+/// Queues one read per offset: read `i` fills `buf[i*size:(i+1)*size]`
+/// from `offsets[i]` and completes with user_data `user_data + i`. All or
+/// nothing: raises SUBMISSION_QUEUE_FULL (queueing nothing) when the SQ
+/// lacks room. Returns the number queued.
+#[pyfunction]
+pub fn read_many(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    offsets: &Bound<'_, PyAny>,
+    size: usize,
+) -> PyResult<u32> {
+    rw_many(ring, user_data, sys::IORING_OP_READ, fd, buf, offsets, size)
+}
+
+/// Queues one write per offset, from consecutive `size`-byte slices of
+/// `buf`; see `read_many`.
+#[pyfunction]
+pub fn write_many(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    offsets: &Bound<'_, PyAny>,
+    size: usize,
+) -> PyResult<u32> {
+    rw_many(ring, user_data, sys::IORING_OP_WRITE, fd, buf, offsets, size)
+}
+
+/// Queues `count` NOPs with user_data `user_data + i`; returns `count`.
+#[pyfunction]
+pub fn nop_many(ring: &Bound<'_, Ring>, user_data: u64, count: u32) -> PyResult<u32> {
+    Ring::queue_many(ring, user_data, count, sys::IORING_OP_NOP, None, |_, sqe| sqe.fd = -1)
+}
+
+/// A writable, C-contiguous output array: its base pointer and length in
+/// elements. The export (and so the memory) lives as long as `buf`.
+fn out_array<T: pyo3::buffer::Element>(buf: &PyBuffer<T>, what: &str) -> PyResult<(*mut T, usize)> {
+    if buf.readonly() || !buf.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!("{what} must be a writable, C-contiguous buffer")));
+    }
+    Ok((buf.buf_ptr().cast::<T>(), buf.item_count()))
+}
+
+/// Copies (consumes) up to `len(user_data)` CQEs into preallocated arrays:
+/// `user_data` of uint64 (`array('Q')`, numpy uint64), `res` of int32
+/// (`array('i')`), optionally `flags` of uint32 (`array('I')`), all at least
+/// as long as `user_data`. Waits like `copy_cqes`; returns how many it wrote.
+pub fn copy_cqes_into(
+    ring: &Ring,
+    py: Python<'_>,
+    user_data: &Bound<'_, PyAny>,
+    res: &Bound<'_, PyAny>,
+    flags: Option<&Bound<'_, PyAny>>,
+    wait_nr: i64,
+    timeout: Option<f64>,
+) -> PyResult<usize> {
+    let ud_buf = PyBuffer::<u64>::get(user_data)
+        .map_err(|e| PyTypeError::new_err(format!("user_data must be a buffer of uint64 ('Q'): {e}")))?;
+    let res_buf = PyBuffer::<i32>::get(res)
+        .map_err(|e| PyTypeError::new_err(format!("res must be a buffer of int32 ('i'): {e}")))?;
+    let flags_buf = flags
+        .map(|f| {
+            PyBuffer::<u32>::get(f)
+                .map_err(|e| PyTypeError::new_err(format!("flags must be a buffer of uint32 ('I'): {e}")))
+        })
+        .transpose()?;
+    let (uds, cap) = out_array(&ud_buf, "user_data")?;
+    let (ress, res_len) = out_array(&res_buf, "res")?;
+    let flgs = flags_buf.as_ref().map(|b| out_array(b, "flags")).transpose()?;
+    if res_len < cap || flgs.is_some_and(|(_, n)| n < cap) {
+        return Err(PyValueError::new_err("res (and flags) must be at least as long as user_data"));
+    }
+    ring.reap_loop(py, wait_nr, Some(cap as i64), timeout, |raw, slots, max, dead| {
+        let n = (raw.cq_ready() as usize).min(max);
+        let mut written = 0;
+        for i in 0..n as u32 {
+            let c = raw.cqe(i);
+            let ud = match slots.get_mut(c.user_data) {
+                Some(slot) => slot.user_data,
+                None if c.user_data & crate::keep::INTERNAL != 0 => continue,
+                None => c.user_data,
+            };
+            if c.flags & sys::IORING_CQE_F_MORE == 0 {
+                if let Some(k) = slots.release(c.user_data) {
+                    if !k.is_empty() {
+                        dead.push(k);
+                    }
+                }
+            }
+            // SAFETY: written < max <= cap, and each array holds at least cap
+            // elements (checked above); the exports held by the PyBuffers
+            // keep the memory valid and unmovable for this whole call.
+            unsafe {
+                uds.add(written).write(ud);
+                ress.add(written).write(c.res);
+                if let Some((f, _)) = flgs {
+                    f.add(written).write(c.flags);
+                }
+            }
+            written += 1;
+        }
+        raw.cq_advance(n as u32);
+        written
+    })
+}
+
+/// Keep for batch ops: one reference to the shared pin per op.
+pub fn keep_for(py: Python<'_>, holder: &Option<Py<PyAny>>) -> Keep {
+    Keep { obj: holder.as_ref().map(|h| h.clone_ref(py)), ..Default::default() }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read_many, m)?)?;
+    m.add_function(wrap_pyfunction!(write_many, m)?)?;
+    m.add_function(wrap_pyfunction!(nop_many, m)?)?;
+    Ok(())
+}
