@@ -672,6 +672,18 @@ impl Ring {
         )
     }
 
+    /// The SQ ring's flags word (`IORING_SQ_NEED_WAKEUP`, `_CQ_OVERFLOW`,
+    /// `_TASKRUN`), as the kernel last wrote it.
+    fn sq_flags(&self) -> PyResult<u32> {
+        self.with_open(|raw, _, _| raw.sq_flags())
+    }
+
+    /// How many `io_uring_enter` calls this ring has made (diagnostics).
+    #[getter]
+    fn enter_calls(&self) -> PyResult<u64> {
+        self.with_open(|raw, _, _| raw.enter_calls())
+    }
+
     /// Publishes queued SQEs to the kernel's tail; returns how many it has
     /// yet to consume.
     fn flush_sq(&self) -> PyResult<u32> {

@@ -101,6 +101,9 @@ pub struct RawRing {
     /// that thread may enter through the index.
     reg_owner: AtomicU64,
     reg_index: AtomicU32,
+    /// io_uring_enter calls made, for diagnostics (and to test that the
+    /// SQPOLL and batch paths make none per op).
+    enters: AtomicU64,
     // Declared last so they unmap after every pointer above is dead.
     _sq_map: Mapping,
     _cq_map: Option<Mapping>,
@@ -191,6 +194,7 @@ impl RawRing {
             cqes: cq.at(p.cq_off.cqes),
             reg_owner: AtomicU64::new(0),
             reg_index: AtomicU32::new(0),
+            enters: AtomicU64::new(0),
             _sq_map: sq_map,
             _cq_map: cq_map,
             _sqes_map: sqes_map,
@@ -357,6 +361,7 @@ impl RawRing {
         } else {
             (ptr::null(), KERNEL_SIGSET_BYTES)
         };
+        self.enters.fetch_add(1, Ordering::Relaxed);
         let mut fd = self.fd;
         let owner = self.reg_owner.load(Ordering::Relaxed);
         // SAFETY: pthread_self has no preconditions.
@@ -369,6 +374,11 @@ impl RawRing {
         // memory pinned by the keep-alive table (see above).
         unsafe { sys::io_uring_enter(fd, to_submit, min_complete, flags, argp, argsz) }
             .map(|n| n as u32)
+    }
+
+    /// How many times `enter` has been called on this ring.
+    pub fn enter_calls(&self) -> u64 {
+        self.enters.load(Ordering::Relaxed)
     }
 
     /// Records (or clears) the calling thread's registered index of the ring

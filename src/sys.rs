@@ -176,12 +176,6 @@ pub const IORING_OFF_SQ_RING: i64 = 0;
 pub const IORING_OFF_CQ_RING: i64 = 0x8000000;
 pub const IORING_OFF_SQES: i64 = 0x10000000;
 
-/// Flags of the SQ ring's `flags` word, written by the kernel.
-pub const IORING_SQ_NEED_WAKEUP: u32 = 1 << 0;
-pub const IORING_SQ_CQ_OVERFLOW: u32 = 1 << 1;
-pub const IORING_SQ_TASKRUN: u32 = 1 << 2;
-
-pub const IORING_CQ_EVENTFD_DISABLED: u32 = 1 << 0;
 
 pub const IO_URING_OP_SUPPORTED: u16 = 1 << 0;
 
@@ -219,6 +213,12 @@ public_consts! {
     IORING_SETUP_REGISTERED_FD_ONLY: u32 = 1 << 15;
     IORING_SETUP_NO_SQARRAY: u32 = 1 << 16;
     IORING_SETUP_HYBRID_IOPOLL: u32 = 1 << 17;
+
+    // the SQ ring's flags word, written by the kernel
+    IORING_SQ_NEED_WAKEUP: u32 = 1 << 0;
+    IORING_SQ_CQ_OVERFLOW: u32 = 1 << 1;
+    IORING_SQ_TASKRUN: u32 = 1 << 2;
+    IORING_CQ_EVENTFD_DISABLED: u32 = 1 << 0;
 
     // io_uring_enter(2) flags
     IORING_ENTER_GETEVENTS: u32 = 1 << 0;

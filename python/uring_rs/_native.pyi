@@ -14,6 +14,10 @@ _Path = str | bytes | PathLike[str] | PathLike[bytes]
 _Address = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int] | str | bytes
 
 __all__ = [
+    "IORING_SQ_NEED_WAKEUP",
+    "IORING_SQ_CQ_OVERFLOW",
+    "IORING_SQ_TASKRUN",
+    "IORING_CQ_EVENTFD_DISABLED",
     "read_many",
     "write_many",
     "nop_many",
@@ -258,6 +262,9 @@ class Ring:
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
+    @property
+    def enter_calls(self) -> int: ...
+    def sq_flags(self) -> int: ...
     def flush_sq(self) -> int: ...
     def sq_ready(self) -> int: ...
     def sq_space_left(self) -> int: ...
@@ -460,6 +467,10 @@ IORING_SETUP_NO_MMAP: int
 IORING_SETUP_REGISTERED_FD_ONLY: int
 IORING_SETUP_NO_SQARRAY: int
 IORING_SETUP_HYBRID_IOPOLL: int
+IORING_SQ_NEED_WAKEUP: int
+IORING_SQ_CQ_OVERFLOW: int
+IORING_SQ_TASKRUN: int
+IORING_CQ_EVENTFD_DISABLED: int
 IORING_ENTER_GETEVENTS: int
 IORING_ENTER_SQ_WAKEUP: int
 IORING_ENTER_SQ_WAIT: int
