@@ -1104,7 +1104,7 @@ impl Sqe {
 }
 
 /// A completion: `user_data`, `res`, `flags`.
-#[pyclass(frozen, module = "uring_rs._native", name = "Cqe")]
+#[pyclass(frozen, freelist = 1024, module = "uring_rs._native", name = "Cqe")]
 pub struct Cqe {
     #[pyo3(get)]
     pub user_data: u64,
