@@ -551,7 +551,10 @@ fn setup_error(errno: i32, flags: u32) -> UringErr {
 #[pymethods]
 impl Ring {
     #[new]
-    #[pyo3(signature = (entries = None, flags = 0, *, sq_thread_idle = 1000, sq_thread_cpu = None, cq_entries = None))]
+    #[pyo3(
+        signature = (entries = None, flags = 0, *, sq_thread_idle = 1000, sq_thread_cpu = None, cq_entries = None),
+        text_signature = "(entries=32, flags=0, *, sq_thread_idle=1000, sq_thread_cpu=None, cq_entries=None)"
+    )]
     fn new(
         entries: Option<&Bound<'_, PyAny>>,
         flags: i64,

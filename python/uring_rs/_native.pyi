@@ -238,7 +238,7 @@ __all__ = [
 class Ring:
     def __new__(
         cls,
-        entries: int | None = None,
+        entries: int = 32,
         flags: int = 0,
         *,
         sq_thread_idle: int = 1000,
