@@ -196,6 +196,7 @@ from uring_rs._native import (
     kernel_release,
     opcode_names,
 )
+from uring_rs.files import ReadFilesError, copy_file, read_files
 
 __version__ = "0.1.0"
 
@@ -212,6 +213,9 @@ __all__ = [
     "kernel_release",
     "opcode_names",
     "ops",
+    "ReadFilesError",
+    "copy_file",
+    "read_files",
     "IORING_SETUP_IOPOLL",
     "IORING_SETUP_SQPOLL",
     "IORING_SETUP_SQ_AFF",

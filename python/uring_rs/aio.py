@@ -1,0 +1,1760 @@
+"""asyncio on io_uring: awaitable ops, aiofiles-shaped files and ``loop.sock_*``-shaped sockets.
+
+An :class:`AioRing` is a :class:`uring_rs.Ring` bound to a running asyncio loop:
+
+- **Submission is lazy and batched.** An op queues its SQE at once and schedules one
+  ``submit()`` with ``loop.call_soon``: every op queued during one loop iteration goes to
+  the kernel in a single ``io_uring_enter``. A full SQ is submitted on the spot and the op
+  queued again.
+- **Completions come back through an eventfd** registered with the ring
+  (``Ring.register_eventfd``) and watched with ``loop.add_reader``. On a wakeup the eventfd
+  is drained *first*, then the CQ is drained completely (``copy_cqes()`` until it returns
+  nothing, which also flushes a CQ that overflowed into the kernel's backlog), and
+  ``cq_ready()`` is checked once more before going back to sleep: a completion posted after
+  the eventfd read signals the eventfd again, so no wakeup is lost.
+- **Each op is awaited through a Future** keyed by a user_data the ring allocates (unique
+  per ring). Cancelling the awaiting task queues ``ops.cancel`` for that op and submits it
+  at once; the op's buffer stays alive in the core until its final completion. A cancelled
+  ``openat``/``accept`` whose completion still produced a descriptor closes it.
+
+``get_ring()`` returns the running loop's shared ring, created on first use and closed when
+the loop is closed: the first ring bound to a loop replaces that loop's ``close`` with a
+wrapper (an instance attribute, removed again when it runs) that closes every ``AioRing``
+bound to the loop and then calls the original ``close``. Loops whose ``close`` cannot be
+replaced (extension types without an instance ``__dict__``) have their rings closed by the
+next ``get_ring()`` call that finds the loop closed, or at interpreter exit.
+
+Rings are not thread-safe at this level: use an ``AioRing`` only from its loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import codecs
+import errno
+import io
+import itertools
+import locale
+import os
+import re
+import socket
+import stat
+import sys
+import time
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, overload
+
+from uring_rs import _native
+from uring_rs._errors import IoUringError, UringError
+from uring_rs._native import AT_FDCWD, IOSQE_IO_LINK, Ring, Sqe
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer, Self
+
+    from typing import Protocol
+
+    class _HasFileno(Protocol):
+        def fileno(self) -> int: ...
+
+    _Fd = Union[int, _HasFileno]
+    StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+    FileDescriptorOrPath = Union[int, StrOrBytesPath]
+    _Address = Union[tuple[str, int], tuple[str, int, int, int], str, bytes, tuple[Any, ...]]
+
+__all__ = [
+    "AioRing",
+    "AsyncBinaryFile",
+    "AsyncTextFile",
+    "get_ring",
+    "open",
+    "read_bytes",
+    "read_text",
+    "sock_accept",
+    "sock_connect",
+    "sock_recv",
+    "sock_recv_into",
+    "sock_sendall",
+    "write_bytes",
+    "write_text",
+]
+
+ops = _native  # the op functions; optional ones (readv, ...) are looked up with getattr
+
+_SQ_FULL = IoUringError.SUBMISSION_QUEUE_FULL
+#: user_data of internal fire-and-forget ops (cancels, closes); never allocated to an op.
+_IGNORED = 0
+#: How long a synchronous ``close()`` waits for cancelled ops to report their completions.
+_CLOSE_WAIT = 2.0
+_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
+#: Default size of a file's read-ahead / write-behind buffer. Larger than ``io``'s 8 KiB:
+#: one io_uring round trip costs a loop iteration, so fewer, larger ops win.
+DEFAULT_BUFFER_SIZE = 64 * 1024
+
+
+def _raise_for(res: int, filename: Any = None) -> int:
+    """``res`` if it is >= 0, else the ``OSError`` subclass ``os`` raises for ``-res``."""
+    if res >= 0:
+        return res
+    if filename is None:
+        raise OSError(-res, os.strerror(-res))
+    raise OSError(-res, os.strerror(-res), filename)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _new_eventfd() -> int:
+    """A non-blocking, close-on-exec eventfd (``os.eventfd`` from Python 3.10, else libc)."""
+    make = getattr(os, "eventfd", None)
+    if make is not None:
+        fd: int = make(0, os.O_NONBLOCK | os.O_CLOEXEC)  # EFD_NONBLOCK | EFD_CLOEXEC
+        return fd
+    import ctypes  # Python 3.9
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.eventfd(0, os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return int(fd)
+
+
+# --------------------------------------------------------------------------------------
+# Loop binding: one shared ring per loop, every ring closed with its loop.
+
+
+class _LoopRings:
+    __slots__ = ("default", "rings", "hooked")
+
+    def __init__(self) -> None:
+        self.default: AioRing | None = None
+        self.rings: weakref.WeakSet[AioRing] = weakref.WeakSet()
+        self.hooked = False
+
+
+# Values hold their loop strongly (through their rings), so an entry lives until the
+# loop is closed (the hook pops it) or until a later purge finds the loop closed.
+_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopRings] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _close_rings_of(loop: asyncio.AbstractEventLoop) -> None:
+    entry = _loops.pop(loop, None)
+    if entry is None:
+        return
+    rings = list(entry.rings)
+    if entry.default is not None and entry.default not in rings:
+        rings.append(entry.default)
+    entry.default = None
+    for r in rings:
+        r._shutdown(final=True)
+
+
+def _hook_close(loop: asyncio.AbstractEventLoop) -> bool:
+    """Makes ``loop.close()`` close the loop's rings first. False if it cannot."""
+    original = loop.close
+
+    def close() -> None:
+        try:
+            _close_rings_of(loop)
+        finally:
+            try:
+                del loop.close
+            except AttributeError:
+                pass
+            original()
+
+    try:
+        loop.close = close  # type: ignore[method-assign]
+    except (AttributeError, TypeError):
+        return False
+    return True
+
+
+def _purge_closed_loops() -> None:
+    for loop in [lp for lp in list(_loops.keys()) if lp.is_closed()]:
+        _close_rings_of(loop)
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for loop in list(_loops.keys()):
+        _close_rings_of(loop)
+
+
+def _attach(loop: asyncio.AbstractEventLoop, ring: AioRing) -> _LoopRings:
+    entry = _loops.get(loop)
+    if entry is None:
+        _purge_closed_loops()
+        entry = _LoopRings()
+        _loops[loop] = entry
+        entry.hooked = _hook_close(loop)
+    entry.rings.add(ring)
+    return entry
+
+
+def get_ring() -> AioRing:
+    """The running loop's shared ``AioRing``: created on first use, closed with the loop."""
+    loop = asyncio.get_running_loop()
+    entry = _loops.get(loop)
+    if entry is not None and entry.default is not None and not entry.default.closed:
+        return entry.default
+    ring = AioRing()
+    entry = ring._bind(loop)
+    entry.default = ring
+    return ring
+
+
+# --------------------------------------------------------------------------------------
+# The ring.
+
+_T = TypeVar("_T")
+
+
+class AioRing:
+    """An io_uring ring serving one asyncio loop (see the module docstring).
+
+    ``AioRing(entries=256)`` creates the ring at once; it binds to the running loop on
+    first use (or on ``async with``) and may then only be used from that loop. Close it
+    with ``close()``, ``await aclose()`` or ``async with``; it is also closed with its loop.
+    ``cq_entries`` defaults to four times ``entries``; ``flags`` are ``IORING_SETUP_*``.
+    """
+
+    def __init__(self, entries: int = 256, *, cq_entries: int | None = None, flags: int = 0) -> None:
+        if cq_entries is None:
+            cq_entries = max(2 * entries, min(4 * entries, 65536))
+        self._ring = Ring(entries, flags, cq_entries=cq_entries)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._efd = -1
+        self._ops: dict[int, tuple[asyncio.Future[int], bool]] = {}
+        self._ud = itertools.count(1)
+        self._submit_scheduled = False
+        self._closing = False  # aclose(): ops cancelled by it cancel their awaiting task
+        self._closed = False
+
+    # ---- state -----------------------------------------------------------------------
+
+    @property
+    def ring(self) -> Ring:
+        """The underlying ``Ring`` (for diagnostics: ``enter_calls``, ``in_flight``)."""
+        return self._ring
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop this ring is bound to, or None before first use."""
+        return self._loop
+
+    @property
+    def pending(self) -> int:
+        """Ops whose completion has not been delivered yet."""
+        return len(self._ops)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"pending={len(self._ops)}"
+        return f"<uring_rs.aio.AioRing sq_entries={self._ring.sq_entries} {state}>"
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> _LoopRings:
+        efd = _new_eventfd()
+        try:
+            self._ring.register_eventfd(efd)
+            loop.add_reader(efd, self._on_eventfd)
+        except BaseException:
+            os.close(efd)
+            raise
+        self._efd = efd
+        self._loop = loop
+        return _attach(loop, self)
+
+    def _check(self) -> Ring:
+        """The ring, bound to the running loop; raises if closed or used from elsewhere."""
+        if self._closed:
+            raise RuntimeError("this AioRing is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                raise RuntimeError(
+                    "this AioRing is bound to another event loop: use one ring per loop "
+                    "(uring_rs.aio.get_ring() gives the running loop's)"
+                )
+            self._bind(loop)
+        return self._ring
+
+    # ---- submission ------------------------------------------------------------------
+
+    def _queue(self, fn: Callable[..., Sqe], *args: Any) -> tuple[int, Sqe]:
+        """Queues one SQE with a fresh user_data and schedules the batched submit."""
+        ring = self._check()
+        ud = next(self._ud)
+        try:
+            sqe = fn(ring, ud, *args)
+        except UringError as e:
+            if e.kind is not _SQ_FULL:
+                raise
+            self._submit_now()
+            sqe = fn(ring, ud, *args)
+        if not self._submit_scheduled:
+            self._submit_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._submit_soon)
+        return ud, sqe
+
+    def _track(self, ud: int, fd_result: bool = False) -> asyncio.Future[int]:
+        assert self._loop is not None
+        fut: asyncio.Future[int] = self._loop.create_future()
+        self._ops[ud] = (fut, fd_result)
+        return fut
+
+    def _submit_soon(self) -> None:
+        self._submit_scheduled = False
+        if not self._closed:
+            self._submit_now()
+
+    def _submit_now(self) -> None:
+        """Submits what is queued, then delivers what completed inline."""
+        ring = self._ring
+        for _attempt in range(3):
+            if ring.sq_ready() == 0:
+                break
+            try:
+                ring.submit()
+            except UringError as e:
+                # EBUSY: the kernel's CQ overflow backlog is full; EAGAIN: out of request
+                # memory for now. Drain the CQ and try again.
+                if e.errno not in (errno.EBUSY, errno.EAGAIN):
+                    raise
+            self._reap()
+        else:
+            if ring.sq_ready() and self._loop is not None and not self._submit_scheduled:
+                self._submit_scheduled = True
+                self._loop.call_soon(self._submit_soon)
+            return
+        self._reap()
+
+    # ---- completion ------------------------------------------------------------------
+
+    def _on_eventfd(self) -> None:
+        try:
+            os.read(self._efd, 8)  # drain the eventfd first, then the CQ
+        except (BlockingIOError, InterruptedError):
+            pass
+        self._reap()
+
+    def _reap(self) -> None:
+        ring = self._ring
+        ops_ = self._ops
+        while True:
+            # copy_cqes() with nothing ready flushes a CQ that overflowed into the
+            # kernel's backlog, so looping until it returns [] drains everything.
+            cqes = ring.copy_cqes()
+            if not cqes:
+                if ring.cq_ready():  # posted meanwhile: do not go to sleep on it
+                    continue
+                break
+            for cqe in cqes:
+                entry = ops_.pop(cqe.user_data, None)
+                if entry is None:
+                    continue
+                fut, fd_result = entry
+                if fut.done():  # the awaiting task was cancelled
+                    if fd_result and cqe.res >= 0:
+                        _close_quietly(cqe.res)
+                elif self._closing and cqe.res == -errno.ECANCELED:
+                    fut.cancel()
+                else:
+                    fut.set_result(cqe.res)
+
+    # ---- awaiting, cancellation ------------------------------------------------------
+
+    async def _await(
+        self, ud: int, fut: asyncio.Future[int], fd_result: bool = False, cancellable: bool = True
+    ) -> int:
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._abandon(ud, fut, fd_result, cancellable)
+            raise
+
+    def _abandon(
+        self, ud: int, fut: asyncio.Future[int], fd_result: bool, cancellable: bool
+    ) -> None:
+        if ud not in self._ops:
+            # Completed before the task saw its cancellation: a descriptor it produced
+            # has no owner any more.
+            if fd_result and fut.done() and not fut.cancelled():
+                res = fut.result()
+                if res >= 0:
+                    _close_quietly(res)
+            return
+        if self._closed or not cancellable:
+            return
+        try:
+            self._queue(ops.cancel, ud)
+            # Submit now, with the target if it is still queued: the kernel takes its
+            # reference to the op's file before the caller can close the descriptor.
+            self._submit_now()
+        except (RuntimeError, UringError, ValueError):
+            pass
+
+    async def _op(self, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False) -> int:
+        ud, _ = self._queue(fn, *args)
+        return await self._await(ud, self._track(ud, fd_result), fd_result)
+
+    async def _op_timeout(
+        self, timeout: float | None, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False
+    ) -> int:
+        """Runs an op with an optional linked timeout (``IOSQE_IO_LINK`` + ``link_timeout``)."""
+        if timeout is None:
+            return await self._op(fn, *args, fd_result=fd_result)
+        ring = self._check()
+        if ring.sq_space_left() < 2:
+            self._submit_now()
+        ud, sqe = self._queue(fn, *args)
+        sqe.flags |= IOSQE_IO_LINK
+        tud, _ = self._queue(ops.link_timeout, max(0.0, float(timeout)))
+        fut = self._track(ud, fd_result)
+        tfut = self._track(tud)
+        res = await self._await(ud, fut, fd_result)
+        if res != -errno.ECANCELED:
+            self._ops.pop(tud, None)  # its completion (-ECANCELED) is not needed
+            return res
+        tres = await self._await(tud, tfut, cancellable=False)
+        if tres == -errno.ETIME:
+            raise TimeoutError(f"timed out after {timeout} s")
+        return res
+
+    # ---- lifetime --------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Cancels every op in flight, waits (briefly, blocking) for their completions,
+        closes descriptors that cancelled opens/accepts produced, and closes the ring.
+
+        Tasks still awaiting an op get its result if it completed, else their await is
+        cancelled. Idempotent.
+        """
+        self._shutdown(final=False)
+
+    async def aclose(self) -> None:
+        """Like ``close()``, but waits for cancelled ops without blocking the loop."""
+        if self._closed:
+            return
+        if self._ops and self._loop is not None:
+            self._closing = True
+            for ud in list(self._ops):
+                try:
+                    self._queue(ops.cancel, ud)
+                except (RuntimeError, UringError, ValueError):
+                    break
+            self._submit_now()
+            deadline = time.monotonic() + _CLOSE_WAIT
+            while self._ops and time.monotonic() < deadline:
+                await asyncio.sleep(0.001)
+        self._shutdown(final=False)
+
+    def _shutdown(self, final: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        ring, loop = self._ring, self._loop
+        if loop is not None and self._efd >= 0:
+            if not loop.is_closed():
+                try:
+                    loop.remove_reader(self._efd)
+                except Exception:  # pragma: no cover - a loop already tearing down
+                    pass
+        try:
+            if self._ops and not ring.closed:
+                self._drain_for_close(final)
+        finally:
+            entries = list(self._ops.values())
+            self._ops.clear()
+            for fut, _ in entries:
+                if not fut.done() and loop is not None and not loop.is_closed():
+                    fut.cancel()
+            ring.close()
+            if self._efd >= 0:
+                _close_quietly(self._efd)
+                self._efd = -1
+
+    def _drain_for_close(self, final: bool) -> None:
+        ring = self._ring
+        ring.submit()
+        for ud in list(self._ops):
+            for _attempt in range(2):
+                try:
+                    ops.cancel(ring, _IGNORED, ud)
+                    break
+                except UringError as e:
+                    if e.kind is not _SQ_FULL:
+                        raise
+                    ring.submit()
+        ring.submit()
+        deadline = time.monotonic() + _CLOSE_WAIT
+        while self._ops and time.monotonic() < deadline:
+            for cqe in ring.copy_cqes(wait_nr=1, timeout=0.05):
+                entry = self._ops.pop(cqe.user_data, None)
+                if entry is None:
+                    continue
+                fut, fd_result = entry
+                usable = not final and not fut.done() and cqe.res != -errno.ECANCELED
+                if usable:
+                    fut.set_result(cqe.res)
+                elif fd_result and cqe.res >= 0:
+                    _close_quietly(cqe.res)
+
+    async def __aenter__(self) -> Self:
+        self._check()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ---- ops: files ------------------------------------------------------------------
+
+    async def nop(self) -> None:
+        """A no-op round trip through the kernel."""
+        _raise_for(await self._op(ops.nop))
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleeps ``seconds`` on an io_uring timeout (``IORING_OP_TIMEOUT``)."""
+        res = await self._op(ops.timeout, max(0.0, float(seconds)))
+        if res != -errno.ETIME:
+            _raise_for(res)
+
+    async def openat(
+        self,
+        path: StrOrBytesPath,
+        flags: int = os.O_RDONLY,
+        mode: int = 0o666,
+        *,
+        dir_fd: _Fd = AT_FDCWD,
+    ) -> int:
+        """``os.open`` on the ring (``O_CLOEXEC`` added); errors carry the filename."""
+        path = os.fspath(path)
+        if (b"\0" if isinstance(path, bytes) else "\0") in path:  # type: ignore[operator]
+            raise ValueError("embedded null byte")  # the built-in open's words
+        return _raise_for(await self._op(ops.openat, dir_fd, path, flags, mode, fd_result=True), path)
+
+    async def close_fd(self, fd: _Fd) -> None:
+        """Closes a descriptor on the ring. Not cancellable: the close always happens."""
+        ud, _ = self._queue(ops.close, fd)
+        _raise_for(await self._await(ud, self._track(ud), cancellable=False))
+
+    async def read(self, fd: _Fd, buf: Buffer, offset: int = -1) -> int:
+        """Reads into ``buf`` at ``offset`` (-1: the file position); returns the count."""
+        return _raise_for(await self._op(ops.read, fd, buf, offset))
+
+    async def write(self, fd: _Fd, data: Buffer, offset: int = -1) -> int:
+        """Writes ``data`` at ``offset`` (-1: the file position); returns the count."""
+        return _raise_for(await self._op(ops.write, fd, data, offset))
+
+    async def readv(self, fd: _Fd, buffers: Sequence[Buffer], offset: int = -1) -> int:
+        """Scatter read. Uses ``ops.readv`` when the core has it; otherwise one read per
+        buffer in turn, stopping at a short read."""
+        native = getattr(ops, "readv", None)
+        if native is not None:
+            return _raise_for(await self._op(native, fd, list(buffers), offset))
+        total = 0
+        for b in buffers:
+            size = memoryview(b).nbytes
+            n = await self.read(fd, b, offset + total if offset >= 0 else -1)
+            total += n
+            if n < size:
+                break
+        return total
+
+    async def writev(self, fd: _Fd, buffers: Sequence[Buffer], offset: int = -1) -> int:
+        """Gather write. Uses ``ops.writev`` when the core has it; otherwise one write per
+        buffer in turn, stopping at a short write."""
+        native = getattr(ops, "writev", None)
+        if native is not None:
+            return _raise_for(await self._op(native, fd, list(buffers), offset))
+        total = 0
+        for b in buffers:
+            size = memoryview(b).nbytes
+            n = await self.write(fd, b, offset + total if offset >= 0 else -1)
+            total += n
+            if n < size:
+                break
+        return total
+
+    async def fsync(self, fd: _Fd, *, datasync: bool = False) -> None:
+        flags = _native.IORING_FSYNC_DATASYNC if datasync else 0
+        _raise_for(await self._op(ops.fsync, fd, flags))
+
+    async def stat(self, path: StrOrBytesPath | int, *, follow_symlinks: bool = True) -> os.stat_result:
+        """``os.stat`` without blocking the loop. The core has no statx op yet, so this
+        runs ``os.stat`` in the loop's default executor."""
+        self._check()
+        assert self._loop is not None
+        return await self._loop.run_in_executor(
+            None, lambda: os.stat(path, follow_symlinks=follow_symlinks)
+        )
+
+    # ---- ops: sockets ----------------------------------------------------------------
+
+    async def recv(self, sock: _Fd, n: int, flags: int = 0, *, timeout: float | None = None) -> bytes:
+        """Receives up to ``n`` bytes (``b""`` at end of stream)."""
+        buf = bytearray(n)
+        got = _raise_for(await self._op_timeout(timeout, ops.recv, sock, buf, flags))
+        if got == n:
+            return bytes(buf)
+        return bytes(memoryview(buf)[:got])
+
+    async def recv_into(
+        self, sock: _Fd, buf: Buffer, flags: int = 0, *, timeout: float | None = None
+    ) -> int:
+        """Receives into ``buf``; returns the count (0 at end of stream)."""
+        return _raise_for(await self._op_timeout(timeout, ops.recv, sock, buf, flags))
+
+    async def send(
+        self, sock: _Fd, data: Buffer, flags: int = 0, *, timeout: float | None = None
+    ) -> int:
+        """Sends some of ``data``; returns the count (``MSG_NOSIGNAL`` added)."""
+        return _raise_for(
+            await self._op_timeout(timeout, ops.send, sock, data, flags | _MSG_NOSIGNAL)
+        )
+
+    async def sendall(
+        self, sock: _Fd, data: Buffer, flags: int = 0, *, timeout: float | None = None
+    ) -> None:
+        """Sends all of ``data``; ``timeout`` bounds the whole call."""
+        view = memoryview(data).cast("B")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sent = 0
+        while sent < len(view):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            sent += await self.send(sock, view[sent:], flags, timeout=left)
+
+    async def accept(self, sock: _Fd, flags: int = 0, *, timeout: float | None = None) -> int:
+        """Accepts a connection; returns its descriptor (``SOCK_CLOEXEC`` added)."""
+        return _raise_for(await self._op_timeout(timeout, ops.accept, sock, flags, fd_result=True))
+
+    async def connect(self, sock: _Fd, address: _Address, *, timeout: float | None = None) -> None:
+        """Connects to a numeric ``address`` (see ``sock_connect`` for host names)."""
+        _raise_for(await self._op_timeout(timeout, ops.connect, sock, address))
+
+    # ---- loop.sock_*-shaped ----------------------------------------------------------
+
+    async def sock_recv(self, sock: socket.socket, n: int, *, timeout: float | None = None) -> bytes:
+        return await self.recv(sock, n, timeout=timeout)
+
+    async def sock_recv_into(
+        self, sock: socket.socket, buf: Buffer, *, timeout: float | None = None
+    ) -> int:
+        return await self.recv_into(sock, buf, timeout=timeout)
+
+    async def sock_sendall(
+        self, sock: socket.socket, data: Buffer, *, timeout: float | None = None
+    ) -> None:
+        await self.sendall(sock, data, timeout=timeout)
+
+    async def sock_accept(
+        self, sock: socket.socket, *, timeout: float | None = None
+    ) -> tuple[socket.socket, Any]:
+        """Accepts a connection: ``(socket, address)`` as ``loop.sock_accept`` returns them
+        (the new socket non-blocking)."""
+        fd = await self.accept(sock, timeout=timeout)
+        try:
+            conn = socket.socket(fileno=fd)
+        except BaseException:
+            _close_quietly(fd)
+            raise
+        conn.setblocking(False)
+        try:
+            address = conn.getpeername()
+        except OSError:
+            address = ""
+        return conn, address
+
+    async def sock_connect(
+        self, sock: socket.socket, address: Any, *, timeout: float | None = None
+    ) -> None:
+        """Connects ``sock``; host names are resolved with ``loop.getaddrinfo`` first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        family = sock.family
+        if family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+            host = address[0]
+            try:
+                socket.inet_pton(family, host)
+            except (OSError, TypeError, ValueError):
+                self._check()
+                assert self._loop is not None
+                lookup = self._loop.getaddrinfo(
+                    host, address[1], family=family, type=sock.type, proto=sock.proto
+                )
+                if deadline is None:
+                    infos = await lookup
+                else:
+                    infos = await asyncio.wait_for(lookup, max(0.0, deadline - time.monotonic()))
+                if not infos:
+                    raise OSError(f"getaddrinfo({host!r}) returned nothing")
+                address = infos[0][4]
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        await self.connect(sock, address, timeout=left)
+
+
+# --------------------------------------------------------------------------------------
+# Socket functions on the running loop's shared ring.
+
+
+async def sock_recv(sock: socket.socket, n: int, *, timeout: float | None = None) -> bytes:
+    """``loop.sock_recv`` on io_uring; ``timeout`` raises ``TimeoutError`` (linked timeout)."""
+    return await get_ring().recv(sock, n, timeout=timeout)
+
+
+async def sock_recv_into(sock: socket.socket, buf: Buffer, *, timeout: float | None = None) -> int:
+    """``loop.sock_recv_into`` on io_uring."""
+    return await get_ring().recv_into(sock, buf, timeout=timeout)
+
+
+async def sock_sendall(sock: socket.socket, data: Buffer, *, timeout: float | None = None) -> None:
+    """``loop.sock_sendall`` on io_uring; ``timeout`` bounds the whole call."""
+    await get_ring().sendall(sock, data, timeout=timeout)
+
+
+async def sock_accept(
+    sock: socket.socket, *, timeout: float | None = None
+) -> tuple[socket.socket, Any]:
+    """``loop.sock_accept`` on io_uring: ``(conn, address)``."""
+    return await get_ring().sock_accept(sock, timeout=timeout)
+
+
+async def sock_connect(sock: socket.socket, address: Any, *, timeout: float | None = None) -> None:
+    """``loop.sock_connect`` on io_uring."""
+    await get_ring().sock_connect(sock, address, timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------
+# Files.
+
+OpenTextMode = Literal[
+    "r", "w", "a", "x", "r+", "+r", "w+", "+w", "a+", "+a", "x+", "+x",
+    "rt", "tr", "wt", "tw", "at", "ta", "xt", "tx",
+    "+at", "+rt", "+ta", "+tr", "+tw", "+tx", "+wt", "+xt",
+    "a+t", "at+", "r+t", "rt+", "t+a", "t+r", "t+w", "t+x",
+    "ta+", "tr+", "tw+", "tx+", "w+t", "wt+", "x+t", "xt+",
+]  # fmt: skip
+OpenBinaryMode = Literal[
+    "rb", "br", "wb", "bw", "ab", "ba", "xb", "bx",
+    "+ab", "+ba", "+br", "+bw", "+bx", "+rb", "+wb", "+xb",
+    "a+b", "ab+", "b+a", "b+r", "b+w", "b+x", "ba+", "br+",
+    "bw+", "bx+", "r+b", "rb+", "w+b", "wb+", "x+b", "xb+",
+]  # fmt: skip
+
+_UNIVERSAL_NL = re.compile(r"\r\n|\r|\n")
+
+
+class _Mode:
+    __slots__ = ("flags", "reading", "writing", "appending", "binary", "raw_mode")
+
+    def __init__(self, mode: str, encoding: str | None, errors: str | None, newline: str | None) -> None:
+        if not isinstance(mode, str):
+            raise TypeError(f"open() argument 'mode' must be str, not {type(mode).__name__}")
+        seen: set[str] = set()
+        for c in mode:
+            if c not in "xrwa+tb" or c in seen:
+                raise ValueError(f"invalid mode: '{mode}'")
+            seen.add(c)
+        creating, reading, writing, appending = ("x" in seen, "r" in seen, "w" in seen, "a" in seen)
+        updating, text, binary = "+" in seen, "t" in seen, "b" in seen
+        if text and binary:
+            raise ValueError("can't have text and binary mode at once")
+        kinds = creating + reading + writing + appending
+        if kinds > 1:
+            raise ValueError("must have exactly one of create/read/write/append mode")
+        if binary and encoding is not None:
+            raise ValueError("binary mode doesn't take an encoding argument")
+        if binary and errors is not None:
+            raise ValueError("binary mode doesn't take an errors argument")
+        if binary and newline is not None:
+            raise ValueError("binary mode doesn't take a newline argument")
+        if kinds == 0:
+            raise ValueError(
+                "Must have exactly one of create/read/write/append mode and at most one plus"
+            )
+        if newline is not None and newline not in ("", "\n", "\r", "\r\n"):
+            raise ValueError(f"illegal newline value: {newline}")
+        if creating:
+            flags, raw = os.O_WRONLY | os.O_CREAT | os.O_EXCL, "xb"
+        elif reading:
+            flags, raw = os.O_RDONLY, "rb"
+        elif writing:
+            flags, raw = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "wb"
+        else:
+            flags, raw = os.O_WRONLY | os.O_CREAT | os.O_APPEND, "ab"
+        if updating:
+            flags = (flags & ~os.O_WRONLY) | os.O_RDWR
+            raw += "+"
+        self.flags = flags
+        self.reading = reading or updating
+        self.writing = not reading or updating
+        self.appending = appending
+        self.binary = binary
+        self.raw_mode = raw
+
+
+class AsyncBinaryFile:
+    """A binary file on io_uring, shaped like aiofiles' (``await f.read()``, ...).
+
+    The file offset lives in Python: reads and writes are positional (pread/pwrite
+    style) except in append mode, where writes go to the end. Reads are buffered
+    (read-ahead of ``buffer_size`` bytes), writes too unless ``buffering=0``. A file
+    object is for one task at a time. ``readable()``, ``writable()``, ``seekable()``,
+    ``isatty()`` and ``fileno()`` are plain methods (aiofiles makes some coroutines).
+    """
+
+    def __init__(
+        self,
+        ring: AioRing,
+        fd: int,
+        name: Any,
+        mode: str,
+        *,
+        readable: bool,
+        writable: bool,
+        appending: bool,
+        buffer_size: int,
+        closefd: bool = True,
+    ) -> None:
+        self._ring = ring
+        self._fd = fd
+        self.name: Any = name
+        self.mode = mode
+        self._readable = readable
+        self._writable = writable
+        self._appending = appending
+        self._closefd = closefd
+        self._closed = False
+        self._buffer_size = buffer_size
+        st = os.fstat(fd)
+        self._regular = stat.S_ISREG(st.st_mode)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END if appending else os.SEEK_CUR)
+            self._seekable = True
+        except OSError:
+            start, self._seekable = 0, False
+        self._pos = start  # the logical position the caller sees
+        self._rbuf = b""  # read-ahead; _rbuf[_rpos] is the byte at _pos
+        self._rpos = 0
+        self._wbuf = bytearray()  # write-behind, to go at offset _wstart
+        self._wstart = 0
+
+    # ---- plain methods ---------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def fileno(self) -> int:
+        self._check_open()
+        return self._fd
+
+    def readable(self) -> bool:
+        self._check_open()
+        return self._readable
+
+    def writable(self) -> bool:
+        self._check_open()
+        return self._writable
+
+    def seekable(self) -> bool:
+        self._check_open()
+        return self._seekable
+
+    def isatty(self) -> bool:
+        self._check_open()
+        return os.isatty(self._fd)
+
+    def __repr__(self) -> str:
+        return f"<uring_rs.aio.{type(self).__name__} name={self.name!r} mode={self.mode!r}>"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("I/O operation on closed file.")
+
+    def _check_readable(self) -> None:
+        self._check_open()
+        if not self._readable:
+            raise io.UnsupportedOperation("read")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if not self._writable:
+            raise io.UnsupportedOperation("write")
+
+    def _offset(self, pos: int) -> int:
+        return pos if self._seekable else -1
+
+    # ---- raw I/O ---------------------------------------------------------------------
+
+    async def _raw_read(self, n: int) -> bytes:
+        """One read of up to ``n`` bytes at the end of the read-ahead buffer."""
+        at = self._pos + len(self._rbuf) - self._rpos
+        buf = bytearray(n)  # fresh: a cancelled read may still land in it
+        got = _raise_for(await self._ring.read(self._fd, buf, self._offset(at)))
+        return bytes(buf) if got == n else bytes(memoryview(buf)[:got])
+
+    async def _write_all(self, data: bytes, offset: int) -> int:
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(view):
+                at = -1 if self._appending or offset < 0 else offset + done
+                n = await self._ring.write(self._fd, view[done:], at)
+                if n == 0:
+                    raise OSError(errno.EIO, "write returned 0")
+                done += n
+        finally:
+            view.release()
+        return done
+
+    async def _flush_writes(self) -> None:
+        if not self._wbuf:
+            return
+        data = bytes(self._wbuf)  # the ring pins this copy, never the growing bytearray
+        start = self._wstart
+        self._wbuf = bytearray()
+        written = 0
+        try:
+            view = memoryview(data)
+            while written < len(data):
+                at = -1 if self._appending else self._offset(start + written)
+                n = await self._ring.write(self._fd, view[written:], at)
+                if n == 0:
+                    raise OSError(errno.EIO, "write returned 0")
+                written += n
+        except BaseException:
+            # Keep what was not confirmed written; a positional rewrite is idempotent.
+            self._wbuf = bytearray(data[written:]) + self._wbuf
+            self._wstart = start + written
+            raise
+        if self._appending:
+            self._pos = os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def _drop_read_buffer(self) -> None:
+        self._rbuf = b""
+        self._rpos = 0
+
+    # ---- reading ---------------------------------------------------------------------
+
+    async def read(self, size: int | None = -1) -> bytes:
+        """Reads up to ``size`` bytes (all of the rest when ``size`` is -1 or None)."""
+        self._check_readable()
+        await self._flush_writes()
+        if size is None or size < 0:
+            return await self.readall()
+        avail = len(self._rbuf) - self._rpos
+        if size <= avail:
+            return self._take(size)
+        parts = [self._take(avail)]
+        need = size - avail
+        while need > 0:
+            chunk = await self._raw_read(max(need, self._buffer_size) if self._buffer_size else need)
+            if not chunk:
+                break
+            if len(chunk) > need:
+                self._rbuf, self._rpos = chunk, 0
+                parts.append(self._take(need))
+                break
+            parts.append(chunk)
+            self._pos += len(chunk)
+            need -= len(chunk)
+        return b"".join(parts)
+
+    def _take(self, n: int) -> bytes:
+        start = self._rpos
+        out = self._rbuf[start : start + n]
+        self._rpos += len(out)
+        self._pos += len(out)
+        if self._rpos >= len(self._rbuf):
+            self._drop_read_buffer()
+        return out
+
+    async def read1(self, size: int = -1) -> bytes:
+        """At most one read op: the buffered bytes, or one read of up to ``size``."""
+        self._check_readable()
+        await self._flush_writes()
+        if size == 0:
+            return b""
+        avail = len(self._rbuf) - self._rpos
+        if avail:
+            return self._take(avail if size < 0 else min(size, avail))
+        want = self._buffer_size or DEFAULT_BUFFER_SIZE
+        chunk = await self._raw_read(want if size < 0 else max(size, want))
+        if size < 0 or len(chunk) <= size:
+            self._pos += len(chunk)
+            return chunk
+        self._rbuf, self._rpos = chunk, 0
+        return self._take(size)
+
+    async def readall(self) -> bytes:
+        """Reads to end of file."""
+        self._check_readable()
+        await self._flush_writes()
+        parts = [self._take(len(self._rbuf) - self._rpos)]
+        if self._regular:
+            # One read of the remaining size (+1): a short read of a regular file is
+            # its end (io_uring retries short buffered reads itself).
+            left = max(os.fstat(self._fd).st_size - self._pos, 0)
+            want = left + 1
+            while True:
+                chunk = await self._raw_read(want)
+                parts.append(chunk)
+                self._pos += len(chunk)
+                if len(chunk) < want:
+                    break
+                want = max(want, DEFAULT_BUFFER_SIZE) * 2
+        else:
+            while True:
+                chunk = await self._raw_read(self._buffer_size or DEFAULT_BUFFER_SIZE)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                self._pos += len(chunk)
+        return b"".join(parts)
+
+    async def readinto(self, b: Buffer) -> int:
+        """Reads into ``b`` until it is full or the file ends; returns the count.
+
+        Large reads go straight into ``b`` through the ring: if the task is cancelled,
+        such a read may still complete into ``b`` afterwards (the ring keeps ``b``
+        alive and pinned until then).
+        """
+        self._check_readable()
+        await self._flush_writes()
+        with memoryview(b) as mv0:
+            mv = mv0.cast("B")
+            total = len(mv)
+            avail = len(self._rbuf) - self._rpos
+            n = min(avail, total)
+            mv[:n] = self._rbuf[self._rpos : self._rpos + n]
+            self._rpos += n
+            self._pos += n
+            if self._rpos >= len(self._rbuf):
+                self._drop_read_buffer()
+            while n < total:
+                left = total - n
+                if left >= self._buffer_size:
+                    got = _raise_for(await self._ring.read(self._fd, mv[n:], self._offset(self._pos)))
+                    self._pos += got
+                else:
+                    chunk = await self._raw_read(self._buffer_size)
+                    got = min(len(chunk), left)
+                    mv[n : n + got] = chunk[:got]
+                    self._pos += got
+                    if len(chunk) > got:
+                        self._rbuf, self._rpos = chunk, got
+                if got == 0:
+                    break
+                n += got
+            mv.release()
+        return n
+
+    async def readline(self, size: int | None = -1) -> bytes:
+        """Reads one line (up to and including ``b"\\n"``), at most ``size`` bytes."""
+        self._check_readable()
+        await self._flush_writes()
+        limit = -1 if size is None else size
+        scanned = self._rpos
+        while True:
+            end = len(self._rbuf)
+            if limit >= 0:
+                end = min(end, self._rpos + limit)
+            i = self._rbuf.find(b"\n", scanned, end)
+            if i >= 0:
+                return self._take(i + 1 - self._rpos)
+            if limit >= 0 and end - self._rpos >= limit:
+                return self._take(limit)
+            scanned = end
+            chunk = await self._raw_read(self._buffer_size or DEFAULT_BUFFER_SIZE)
+            if not chunk:
+                return self._take(len(self._rbuf) - self._rpos)
+            scanned -= self._rpos
+            self._rbuf = self._rbuf[self._rpos :] + chunk
+            self._rpos = 0
+
+    async def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = await self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+    # ---- writing ---------------------------------------------------------------------
+
+    async def write(self, b: Buffer) -> int:
+        """Writes all of ``b`` (buffered unless ``buffering=0``); returns ``len(b)``."""
+        self._check_writable()
+        data = bytes(b)
+        if self._rbuf:
+            self._drop_read_buffer()  # the position stays where the caller is
+        if not self._buffer_size:
+            n = await self._write_all(data, self._offset(self._pos))
+            if self._appending:
+                self._pos = os.lseek(self._fd, 0, os.SEEK_CUR)
+            else:
+                self._pos += n
+            return n
+        if not self._wbuf:
+            self._wstart = self._pos
+        self._wbuf += data
+        self._pos += len(data)
+        if len(self._wbuf) >= self._buffer_size:
+            await self._flush_writes()
+        return len(data)
+
+    async def writelines(self, lines: Iterable[Buffer]) -> None:
+        for line in lines:
+            await self.write(line)
+
+    async def flush(self) -> None:
+        """Writes the write-behind buffer to the file (not to disk: see ``fsync``)."""
+        self._check_open()
+        await self._flush_writes()
+
+    async def fsync(self, *, datasync: bool = False) -> None:
+        """Flushes, then ``fsync`` (``fdatasync`` with ``datasync=True``) on the ring."""
+        await self.flush()
+        await self._ring.fsync(self._fd, datasync=datasync)
+
+    # ---- position --------------------------------------------------------------------
+
+    async def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._check_open()
+        await self._flush_writes()
+        if not self._seekable:
+            raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
+        if whence == os.SEEK_SET:
+            if offset < 0:
+                raise ValueError(f"negative seek value {offset}")
+            new = offset
+        elif whence == os.SEEK_CUR:
+            new = self._pos + offset
+        elif whence == os.SEEK_END:
+            new = os.fstat(self._fd).st_size + offset
+        else:
+            raise ValueError(f"whence value {whence} unsupported")
+        if new < 0:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        moved = self._rpos + (new - self._pos)
+        if self._rbuf and 0 <= moved <= len(self._rbuf):
+            self._rpos = moved
+        else:
+            self._drop_read_buffer()
+        self._pos = new
+        return new
+
+    async def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    async def truncate(self, size: int | None = None) -> int:
+        """Truncates to ``size`` (default: the position); the position is unchanged."""
+        self._check_writable()
+        await self._flush_writes()
+        if size is None:
+            size = self._pos
+        self._drop_read_buffer()
+        native = getattr(ops, "ftruncate", None)
+        if native is not None:
+            _raise_for(await self._ring._op(native, self._fd, size))
+        else:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, os.ftruncate, self._fd, size)
+        return size
+
+    # ---- closing ---------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Flushes and closes. The descriptor is closed even if the flush fails or the
+        task is cancelled meanwhile."""
+        if self._closed:
+            return
+        try:
+            await self._flush_writes()
+        finally:
+            self._closed = True
+            if self._closefd:
+                await self._ring.close_fd(self._fd)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True) or not self._closefd:
+            return
+        self._closed = True
+        warnings.warn(f"unclosed file {self!r}", ResourceWarning, stacklevel=2)
+        try:
+            if self._wbuf:  # as the built-in files do, flush on finalization
+                if self._appending or not self._seekable:
+                    os.write(self._fd, self._wbuf)
+                else:
+                    os.pwrite(self._fd, self._wbuf, self._wstart)
+        except OSError:
+            pass
+        finally:
+            _close_quietly(self._fd)
+
+
+class AsyncTextFile:
+    """A text file over an :class:`AsyncBinaryFile` (``buffer``), shaped like aiofiles'.
+
+    Decoding, ``newline`` translation and ``tell()``/``seek()`` cookies follow
+    ``io.TextIOWrapper``: ``tell()`` returns an opaque byte position, ``seek()`` accepts
+    only such a cookie, ``seek(0, 1)`` or ``seek(0, 2)``. Stateful decoders whose state
+    cannot be rebuilt at a byte offset (e.g. UTF-16 after its BOM) refuse ``tell()``.
+    """
+
+    def __init__(
+        self,
+        buffer: AsyncBinaryFile,
+        mode: str,
+        encoding: str,
+        errors: str,
+        newline: str | None,
+        line_buffering: bool,
+    ) -> None:
+        self.buffer = buffer
+        self.mode = mode
+        self.encoding = encoding
+        self.errors = errors
+        self._newline = newline
+        self.line_buffering = line_buffering
+        self._translate_in = newline is None
+        self._universal = newline is None or newline == ""
+        self._writenl = os.linesep if newline is None else newline
+        self._translate_out = newline not in ("", "\n") and self._writenl != "\n"
+        self._decoder_factory = codecs.getincrementaldecoder(encoding)
+        self._encoder = codecs.getincrementalencoder(encoding)(errors)
+        self._chunk = max(buffer._buffer_size, 8192)
+        self._reset_decoder(buffer._pos)
+        if buffer._writable and buffer._pos != 0:
+            self._encoder.setstate(0)  # no BOM in the middle of a file
+
+    @property
+    def name(self) -> Any:
+        return self.buffer.name
+
+    @property
+    def closed(self) -> bool:
+        return self.buffer.closed
+
+    @property
+    def newlines(self) -> str | tuple[str, ...] | None:
+        dec = self._decoder
+        if isinstance(dec, io.IncrementalNewlineDecoder):
+            return dec.newlines
+        return None
+
+    def fileno(self) -> int:
+        return self.buffer.fileno()
+
+    def readable(self) -> bool:
+        return self.buffer.readable()
+
+    def writable(self) -> bool:
+        return self.buffer.writable()
+
+    def seekable(self) -> bool:
+        return self.buffer.seekable()
+
+    def isatty(self) -> bool:
+        return self.buffer.isatty()
+
+    def __repr__(self) -> str:
+        return (
+            f"<uring_rs.aio.AsyncTextFile name={self.name!r} mode={self.mode!r} "
+            f"encoding={self.encoding!r}>"
+        )
+
+    # ---- decoding state --------------------------------------------------------------
+
+    def _new_decoder(self) -> codecs.IncrementalDecoder | io.IncrementalNewlineDecoder:
+        dec = self._decoder_factory(self.errors)
+        if self._universal:
+            return io.IncrementalNewlineDecoder(dec, translate=self._translate_in)
+        return dec
+
+    def _reset_decoder(self, pos: int) -> None:
+        self._decoder = self._new_decoder()
+        self._dbuf = ""  # decoded, _dbuf[_dpos:] not yet returned
+        self._dpos = 0
+        # tell(): a fresh decoder started at _snap_pos and fed _snap_bytes has produced
+        # _snap_chars characters before _dbuf.
+        self._snap_pos = pos
+        self._snap_bytes = bytearray()
+        self._snap_chars = 0
+
+    def _decoder_clean(self) -> bool:
+        state = self._decoder.getstate()
+        return state[0] == b"" and state[1] == 0
+
+    async def _read_chunk(self) -> bool:
+        """Decodes one more chunk into ``_dbuf``; False at end of file."""
+        if self._dpos >= len(self._dbuf) and self._decoder_clean():
+            self._reset_decoder(self.buffer._pos)  # a clean point: restart the snapshot
+        data = await self.buffer.read1(self._chunk)
+        text = self._decoder.decode(data, final=not data)
+        self._snap_bytes += data
+        if self._dpos:
+            self._snap_chars += self._dpos
+            self._dbuf = self._dbuf[self._dpos :]
+            self._dpos = 0
+        self._dbuf += text
+        return bool(data)
+
+    def _take(self, n: int) -> str:
+        out = self._dbuf[self._dpos : self._dpos + n]
+        self._dpos += len(out)
+        return out
+
+    def _prepare_read(self) -> None:
+        self.buffer._check_readable()
+
+    async def _prepare_write(self) -> None:
+        self.buffer._check_writable()
+        if self._dpos < len(self._dbuf) or not self._decoder_clean() or self._snap_bytes:
+            # Discard read-ahead: move the binary position back to the caller's.
+            pos = self._cookie()
+            await self.buffer.seek(pos)
+            self._reset_decoder(pos)
+
+    # ---- reading ---------------------------------------------------------------------
+
+    async def read(self, size: int | None = -1) -> str:
+        self._prepare_read()
+        await self.buffer._flush_writes()
+        if size is None or size < 0:
+            rest = self._dbuf[self._dpos :]
+            data = await self.buffer.read()
+            text = rest + self._decoder.decode(data, final=True)
+            self._reset_decoder(self.buffer._pos)
+            return text
+        while len(self._dbuf) - self._dpos < size:
+            if not await self._read_chunk():
+                break
+        return self._take(size)
+
+    async def readline(self, size: int | None = -1) -> str:
+        self._prepare_read()
+        await self.buffer._flush_writes()
+        limit = -1 if size is None else size
+        start = self._dpos
+        while True:
+            end = self._line_end(start)
+            if end >= 0:
+                if limit >= 0:
+                    end = min(end, self._dpos + limit)
+                return self._take(end - self._dpos)
+            if limit >= 0 and len(self._dbuf) - self._dpos >= limit:
+                return self._take(limit)
+            searched = len(self._dbuf) - self._dpos
+            more = await self._read_chunk()
+            start = self._dpos + max(0, searched - 1)  # "\r\n" may straddle chunks
+            if not more:
+                end = self._line_end(start)
+                if end < 0:
+                    end = len(self._dbuf)
+                if limit >= 0:
+                    end = min(end, self._dpos + limit)
+                return self._take(end - self._dpos)
+
+    def _line_end(self, start: int) -> int:
+        """Index just past the first line ending at or after ``start``, or -1."""
+        buf = self._dbuf
+        if self._translate_in:
+            i = buf.find("\n", start)
+            return -1 if i < 0 else i + 1
+        if self._universal:
+            m = _UNIVERSAL_NL.search(buf, start)
+            return -1 if m is None else m.end()
+        nl = self._writenl
+        i = buf.find(nl, start)
+        return -1 if i < 0 else i + len(nl)
+
+    async def readlines(self, hint: int = -1) -> list[str]:
+        lines: list[str] = []
+        total = 0
+        while True:
+            line = await self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+    # ---- writing ---------------------------------------------------------------------
+
+    async def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        await self._prepare_write()
+        length = len(s)
+        haslf = "\n" in s
+        if haslf and self._translate_out:
+            s = s.replace("\n", self._writenl)
+        await self.buffer.write(self._encoder.encode(s))
+        if self.line_buffering and (haslf or "\r" in s):
+            await self.buffer.flush()
+        return length
+
+    async def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            await self.write(line)
+
+    async def flush(self) -> None:
+        await self.buffer.flush()
+
+    async def fsync(self, *, datasync: bool = False) -> None:
+        await self.buffer.fsync(datasync=datasync)
+
+    async def truncate(self, size: int | None = None) -> int:
+        await self.flush()
+        if size is None:
+            size = await self.tell()
+        return await self.buffer.truncate(size)
+
+    # ---- position --------------------------------------------------------------------
+
+    def _cookie(self) -> int:
+        """The byte offset where a fresh decoder resumes at the caller's position."""
+        consumed = self._snap_chars + self._dpos
+        if consumed == 0 and not self._snap_bytes:
+            return self._snap_pos
+        if self._dpos >= len(self._dbuf) and self._decoder_clean():
+            return self._snap_pos + len(self._snap_bytes)
+        dec = self._new_decoder()
+        produced = 0
+        best = self._snap_pos if consumed == 0 else -1
+        data = bytes(self._snap_bytes)
+        for i in range(len(data)):
+            produced += len(dec.decode(data[i : i + 1]))
+            buffered, flag = dec.getstate()
+            pending_cr = flag & 1 if self._universal else 0
+            if produced + pending_cr > consumed:
+                break
+            inner_flag = flag >> 1 if self._universal else flag
+            if produced + pending_cr == consumed and not buffered and inner_flag == 0:
+                best = self._snap_pos + i + 1
+        if best < 0:
+            raise OSError("can't reconstruct logical file position")
+        return best
+
+    async def tell(self) -> int:
+        self.buffer._check_open()
+        if not self.buffer._seekable:
+            raise io.UnsupportedOperation("underlying stream is not seekable")
+        if self.buffer._wbuf:
+            await self.buffer.flush()
+        return self._cookie()
+
+    async def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
+        self.buffer._check_open()
+        if not self.buffer._seekable:
+            raise io.UnsupportedOperation("underlying stream is not seekable")
+        if whence == os.SEEK_CUR:
+            if cookie != 0:
+                raise io.UnsupportedOperation("can't do nonzero cur-relative seeks")
+            return await self.tell()
+        if whence == os.SEEK_END:
+            if cookie != 0:
+                raise io.UnsupportedOperation("can't do nonzero end-relative seeks")
+            await self.flush()
+            pos = await self.buffer.seek(0, os.SEEK_END)
+            self._reset_decoder(pos)
+            return pos
+        if whence != os.SEEK_SET:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        if cookie < 0:
+            raise ValueError(f"negative seek position {cookie}")
+        await self.flush()
+        pos = await self.buffer.seek(cookie)
+        self._reset_decoder(pos)
+        return pos
+
+    # ---- closing ---------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self.buffer.closed:
+            return
+        try:
+            if self.buffer._writable:
+                tail = self._encoder.encode("", final=True)
+                if tail:
+                    await self.buffer.write(tail)
+        finally:
+            await self.buffer.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+_F = TypeVar("_F", AsyncBinaryFile, AsyncTextFile, Union[AsyncBinaryFile, AsyncTextFile])
+
+
+class _OpenContext(Generic[_F]):
+    """What ``open()`` returns: awaitable (``f = await open(...)``) and an async context
+    manager (``async with open(...) as f``), as aiofiles' ``open`` is."""
+
+    __slots__ = ("_coro", "_file")
+
+    def __init__(self, coro: Awaitable[_F]) -> None:
+        self._coro: Awaitable[_F] = coro
+        self._file: _F | None = None
+
+    def __await__(self) -> Generator[Any, None, _F]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> _F:
+        self._file = await self._coro
+        return self._file
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            await self._file.close()
+            self._file = None
+
+    def close(self) -> None:
+        """Closes the pending coroutine if it was never awaited."""
+        close = getattr(self._coro, "close", None)
+        if close is not None:
+            close()
+
+
+def _text_encoding(encoding: str | None) -> str:
+    if encoding is None or encoding == "locale":
+        if sys.flags.utf8_mode:
+            return "utf-8"
+        return locale.getpreferredencoding(False)
+    return encoding
+
+
+async def _open(
+    file: FileDescriptorOrPath,
+    mode: str,
+    buffering: int,
+    encoding: str | None,
+    errors: str | None,
+    newline: str | None,
+    closefd: bool,
+    ring: AioRing | None,
+) -> AsyncBinaryFile | AsyncTextFile:
+    m = _Mode(mode, encoding, errors, newline)
+    if not isinstance(buffering, int):
+        raise TypeError(f"'{type(buffering).__name__}' object cannot be interpreted as an integer")
+    r = ring if ring is not None else get_ring()
+    name: Any
+    if isinstance(file, int):
+        if file < 0:
+            raise ValueError("negative file descriptor")
+        fd, name = file, file
+    else:
+        if not closefd:
+            raise ValueError("Cannot use closefd=False with file name")
+        name = os.fspath(file)
+        fd = await r.openat(name, m.flags, 0o666)
+        closefd = True
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        if buffering == 1 and m.binary:
+            warnings.warn(
+                "line buffering (buffering=1) isn't supported in binary mode, the default "
+                "buffer size will be used",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if buffering == 0 and not m.binary:
+            raise ValueError("can't have unbuffered text I/O")
+        if buffering < 0 or buffering == 1:
+            size = max(DEFAULT_BUFFER_SIZE, getattr(st, "st_blksize", 0) or 0)
+        else:
+            size = buffering
+        text_encoding = ""
+        if not m.binary:
+            text_encoding = _text_encoding(encoding)
+            codecs.lookup(text_encoding)  # LookupError: unknown encoding
+            if errors is None:
+                errors = "strict"
+        binary = AsyncBinaryFile(
+            r,
+            fd,
+            name,
+            m.raw_mode,
+            readable=m.reading,
+            writable=m.writing,
+            appending=m.appending,
+            buffer_size=size,
+            closefd=closefd,
+        )
+    except BaseException:
+        if closefd:
+            _close_quietly(fd)
+        raise
+    if m.binary:
+        return binary
+    assert errors is not None
+    return AsyncTextFile(binary, mode, text_encoding, errors, newline, buffering == 1)
+
+
+@overload
+def open(
+    file: FileDescriptorOrPath,
+    mode: OpenTextMode = "r",
+    buffering: int = -1,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    closefd: bool = True,
+    *,
+    ring: AioRing | None = None,
+) -> _OpenContext[AsyncTextFile]: ...
+@overload
+def open(
+    file: FileDescriptorOrPath,
+    mode: OpenBinaryMode,
+    buffering: int = -1,
+    encoding: None = None,
+    errors: None = None,
+    newline: None = None,
+    closefd: bool = True,
+    *,
+    ring: AioRing | None = None,
+) -> _OpenContext[AsyncBinaryFile]: ...
+@overload
+def open(
+    file: FileDescriptorOrPath,
+    mode: str,
+    buffering: int = -1,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    closefd: bool = True,
+    *,
+    ring: AioRing | None = None,
+) -> _OpenContext[AsyncBinaryFile | AsyncTextFile]: ...
+def open(
+    file: FileDescriptorOrPath,
+    mode: str = "r",
+    buffering: int = -1,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    closefd: bool = True,
+    *,
+    ring: AioRing | None = None,
+) -> _OpenContext[Any]:
+    """Opens a file on io_uring: ``async with uring_rs.aio.open(path, "rb") as f``.
+
+    Arguments and errors are the built-in ``open``'s (the same ``OSError`` subclasses,
+    with ``filename`` set). Returns an object that is both awaitable and an async context
+    manager. ``ring`` defaults to the running loop's shared ring. The default buffer is
+    64 KiB (or the file system's block size if larger).
+    """
+    return _OpenContext(_open(file, mode, buffering, encoding, errors, newline, closefd, ring))
+
+
+async def read_bytes(path: StrOrBytesPath, *, ring: AioRing | None = None) -> bytes:
+    """The file's contents, as ``pathlib.Path.read_bytes``."""
+    async with open(path, "rb", ring=ring) as f:
+        return await f.read()
+
+
+async def write_bytes(path: StrOrBytesPath, data: Buffer, *, ring: AioRing | None = None) -> int:
+    """Writes ``data`` to the file (created or truncated), as ``pathlib.Path.write_bytes``."""
+    view = memoryview(data)
+    async with open(path, "wb", buffering=0, ring=ring) as f:
+        return await f.write(view)
+
+
+async def read_text(
+    path: StrOrBytesPath,
+    encoding: str | None = None,
+    errors: str | None = None,
+    *,
+    ring: AioRing | None = None,
+) -> str:
+    """The file decoded, as ``pathlib.Path.read_text``."""
+    async with open(path, "r", encoding=encoding, errors=errors, ring=ring) as f:
+        return await f.read()
+
+
+async def write_text(
+    path: StrOrBytesPath,
+    data: str,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    *,
+    ring: AioRing | None = None,
+) -> int:
+    """Writes ``data`` encoded, as ``pathlib.Path.write_text``."""
+    if not isinstance(data, str):
+        raise TypeError(f"data must be str, not {type(data).__name__}")
+    async with open(path, "w", encoding=encoding, errors=errors, newline=newline, ring=ring) as f:
+        return await f.write(data)
