@@ -715,23 +715,26 @@ impl Ring {
     fn submit(&self, py: Python<'_>, wait_nr: i64) -> PyResult<u32> {
         let wait_nr = args::count32(wait_nr, "wait_nr")?;
         let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
-        let (mut to_submit, need_enter, flags) = self.with_open(|raw, sq, _| {
+        let (mut to_submit, published, need_enter, flags) = self.with_open(|raw, sq, _| {
+            let published = sq.sqe_tail.wrapping_sub(sq.sqe_head);
             let n = raw.flush_sq(sq);
             let mut flags = 0;
             let need = raw.sq_ring_needs_enter(&mut flags);
-            (n, need, flags)
+            (n, published, need, flags)
         })?;
         let sqpoll = self.flags & sys::IORING_SETUP_SQPOLL != 0;
-        let submitted_now = if sqpoll { to_submit } else { 0 };
+        // With SQPOLL the kernel thread consumes SQEs on its own: report the
+        // ones this call handed over.
+        let submitted_now = if sqpoll { published } else { 0 };
         if wait_nr == 0 {
             if !need_enter {
-                return Ok(to_submit);
+                return Ok(submitted_now);
             }
             let flags = if iopoll { flags | sys::IORING_ENTER_GETEVENTS } else { flags };
             let raw = self.raw()?;
             return loop {
                 match raw.enter(to_submit, 0, flags, None) {
-                    Ok(n) => break Ok(if sqpoll { to_submit } else { n }),
+                    Ok(n) => break Ok(if sqpoll { submitted_now } else { n }),
                     Err(libc::EINTR) => py.check_signals()?,
                     Err(e) => break Err(UringErr::enter(e).into()),
                 }
