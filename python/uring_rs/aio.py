@@ -409,8 +409,22 @@ class AioRing:
             pass
 
     async def _op(self, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False) -> int:
+        """Queues one op and waits for its result (``res``). The hot path: no helper
+        coroutines in between."""
         ud, _ = self._queue(fn, *args)
-        return await self._await(ud, self._track(ud, fd_result), fd_result)
+        loop = self._loop
+        assert loop is not None
+        fut: asyncio.Future[int] = loop.create_future()
+        self._ops[ud] = (fut, fd_result)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._abandon(ud, fut, fd_result, True)
+            raise
+
+    def _forget(self, fn: Callable[..., Sqe], *args: Any) -> None:
+        """Queues an op whose completion nobody waits for (submitted with the next batch)."""
+        self._queue(fn, *args)
 
     async def _op_timeout(
         self, timeout: float | None, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False
@@ -556,6 +570,11 @@ class AioRing:
         """Closes a descriptor on the ring. Not cancellable: the close always happens."""
         ud, _ = self._queue(ops.close, fd)
         _raise_for(await self._await(ud, self._track(ud), cancellable=False))
+
+    def close_fd_nowait(self, fd: _Fd) -> None:
+        """Queues the close of ``fd`` without waiting for it (nor for its error): it is
+        submitted with the next batch, at the latest one loop iteration later."""
+        self._forget(ops.close, fd)
 
     async def read(self, fd: _Fd, buf: Buffer, offset: int = -1) -> int:
         """Reads into ``buf`` at ``offset`` (-1: the file position); returns the count."""
@@ -833,6 +852,8 @@ class AsyncBinaryFile:
         appending: bool,
         buffer_size: int,
         closefd: bool = True,
+        st: os.stat_result | None = None,
+        at_start: bool = False,
     ) -> None:
         self._ring = ring
         self._fd = fd
@@ -844,13 +865,20 @@ class AsyncBinaryFile:
         self._closefd = closefd
         self._closed = False
         self._buffer_size = buffer_size
-        st = os.fstat(fd)
+        if st is None:
+            st = os.fstat(fd)
         self._regular = stat.S_ISREG(st.st_mode)
-        try:
-            start = os.lseek(fd, 0, os.SEEK_END if appending else os.SEEK_CUR)
-            self._seekable = True
-        except OSError:
-            start, self._seekable = 0, False
+        # A hint, for sizing reads to the end: a stale one costs a read, never data.
+        self._size_hint = st.st_size
+        if self._regular and (at_start or appending):
+            # just opened by path: offset 0 (append: the end, as FileIO seeks there)
+            start, self._seekable = (st.st_size if appending else 0), True
+        else:
+            try:
+                start = os.lseek(fd, 0, os.SEEK_END if appending else os.SEEK_CUR)
+                self._seekable = True
+            except OSError:
+                start, self._seekable = 0, False
         self._pos = start  # the logical position the caller sees
         self._rbuf = b""  # read-ahead; _rbuf[_rpos] is the byte at _pos
         self._rpos = 0
@@ -909,8 +937,10 @@ class AsyncBinaryFile:
         """One read of up to ``n`` bytes at the end of the read-ahead buffer."""
         at = self._pos + len(self._rbuf) - self._rpos
         buf = bytearray(n)  # fresh: a cancelled read may still land in it
-        got = _raise_for(await self._ring.read(self._fd, buf, self._offset(at)))
-        return bytes(buf) if got == n else bytes(memoryview(buf)[:got])
+        got = await self._ring._op(ops.read, self._fd, buf, at if self._seekable else -1)
+        if got < 0:
+            _raise_for(got)
+        return bytes(buf) if got == n else memoryview(buf)[:got].tobytes()
 
     async def _write_all(self, data: bytes, offset: int) -> int:
         view = memoryview(data)
@@ -948,6 +978,7 @@ class AsyncBinaryFile:
             raise
         if self._appending:
             self._pos = os.lseek(self._fd, 0, os.SEEK_CUR)
+        self._size_hint = max(self._size_hint, self._pos, start + written)
 
     def _drop_read_buffer(self) -> None:
         self._rbuf = b""
@@ -1013,7 +1044,7 @@ class AsyncBinaryFile:
         if self._regular:
             # One read of the remaining size (+1): a short read of a regular file is
             # its end (io_uring retries short buffered reads itself).
-            left = max(os.fstat(self._fd).st_size - self._pos, 0)
+            left = max(self._size_hint - self._pos, 0)
             want = left + 1
             while True:
                 chunk = await self._raw_read(want)
@@ -1022,6 +1053,7 @@ class AsyncBinaryFile:
                 if len(chunk) < want:
                     break
                 want = max(want, DEFAULT_BUFFER_SIZE) * 2
+            self._size_hint = self._pos
         else:
             while True:
                 chunk = await self._raw_read(self._buffer_size or DEFAULT_BUFFER_SIZE)
@@ -1126,6 +1158,7 @@ class AsyncBinaryFile:
                 self._pos = os.lseek(self._fd, 0, os.SEEK_CUR)
             else:
                 self._pos += n
+            self._size_hint = max(self._size_hint, self._pos)
             return n
         if not self._wbuf:
             self._wstart = self._pos
@@ -1163,7 +1196,8 @@ class AsyncBinaryFile:
         elif whence == os.SEEK_CUR:
             new = self._pos + offset
         elif whence == os.SEEK_END:
-            new = os.fstat(self._fd).st_size + offset
+            self._size_hint = os.fstat(self._fd).st_size
+            new = self._size_hint + offset
         else:
             raise ValueError(f"whence value {whence} unsupported")
         if new < 0:
@@ -1187,6 +1221,7 @@ class AsyncBinaryFile:
         if size is None:
             size = self._pos
         self._drop_read_buffer()
+        self._size_hint = size
         native = getattr(ops, "ftruncate", None)
         if native is not None:
             _raise_for(await self._ring._op(native, self._fd, size))
@@ -1207,7 +1242,14 @@ class AsyncBinaryFile:
         finally:
             self._closed = True
             if self._closefd:
-                await self._ring.close_fd(self._fd)
+                if self._writable:
+                    await self._ring.close_fd(self._fd)  # its error is the caller's to see
+                else:
+                    # A read-only file: every op on it has completed (a cancelled one was
+                    # submitted at once, so the kernel holds its own reference), and its
+                    # close cannot lose data. A plain close costs less than a ring round
+                    # trip and leaves the descriptor closed when close() returns.
+                    os.close(self._fd)
 
     async def __aenter__(self) -> Self:
         return self
@@ -1651,6 +1693,8 @@ async def _open(
             appending=m.appending,
             buffer_size=size,
             closefd=closefd,
+            st=st,
+            at_start=not isinstance(file, int),
         )
     except BaseException:
         if closefd:

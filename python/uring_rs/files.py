@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, overload
 
 from uring_rs._errors import IoUringError, UringError
 from uring_rs._native import AT_FDCWD, Ring, Sqe
-from uring_rs._native import close as ops_close
 from uring_rs._native import openat as ops_openat
 from uring_rs._native import read as ops_read
 from uring_rs._native import write as ops_write
@@ -83,7 +82,7 @@ def _queue(ring: Ring, fn: object, *args: object) -> Sqe:
         return fn(ring, *args)  # type: ignore[operator,no-any-return]
 
 
-_OPEN, _READ, _CLOSE = 0, 1, 2
+_OPEN, _READ = 0, 1
 
 
 @overload
@@ -116,8 +115,10 @@ def read_files(
     """Reads many whole files at once; returns their contents in input order.
 
     Up to ``max_in_flight`` files are open and being read at a time: each is an
-    ``openat``, one read into a 64 KiB slot buffer (files that fill it are sized with
-    ``fstat`` and read on) and a ``close``, all on one ring and submitted in batches.
+    ``openat`` and one read into a 64 KiB slot buffer on one ring, submitted in batches
+    (files that fill the buffer are sized with ``fstat`` and read on), then closed.
+    Files larger than 64 KiB cost one extra copy of their data (read into a buffer, then
+    copied into the ``bytes`` returned): for a few big files a plain loop is as fast.
 
     A path that cannot be read gives the ``OSError`` the built-in ``open``/``read``
     would raise (``FileNotFoundError``, ``IsADirectoryError``, ``PermissionError``...,
@@ -136,61 +137,82 @@ def read_files(
     if n == 0:
         return []
     results: list[bytes | OSError | None] = [None] * n
-    slots = min(max_in_flight, n)
-    entries = min(_next_pow2(2 * slots + 2), 4096)
-    free_bufs = [bytearray(_FIRST_READ) for _ in range(slots)]
-    reading: dict[int, _Reading] = {}
-    next_i = active = closing = 0
+    slots = min(max_in_flight, n, _MAX_SLOTS)
+    # Between two submits at most one SQE per slot (an open or a read) and one open per
+    # slot freed: the SQ never overflows (_queue still guards against it).
+    entries = min(_next_pow2(2 * slots + 2), 32768)
+    bufs = [bytearray(_FIRST_READ) for _ in range(slots)]
+    views = [memoryview(b) for b in bufs]
+    fds = [-1] * slots
+    free = list(range(slots - 1, -1, -1))
+    big: dict[int, _Big] = {}  # slot -> a file larger than its first read
+    next_i = active = 0
+    # user_data: file index << 16 | slot << 2 | stage
     with Ring(entries, cq_entries=2 * entries) as ring:
+        copy_cqes, submit = ring.copy_cqes, ring.submit
 
-        def finish(i: int, result: bytes | OSError) -> None:
-            nonlocal active, closing
-            results[i] = result
-            r = reading.pop(i)
-            free_bufs.append(r.slot)
-            _queue(ring, ops_close, i << 2 | _CLOSE, r.fd)
-            active -= 1
-            closing += 1
+        def slow(ud: int, res: int) -> bool:
+            """A failed open/read, or a read of a file larger than the slot buffer.
+            Returns True when the file is finished (its slot to be closed and freed)."""
+            i, s = ud >> 16, (ud >> 2) & _SLOT_MASK
+            if res < 0:
+                results[i] = OSError(-res, os.strerror(-res), names[i])
+                big.pop(s, None)
+                return True
+            b = big.get(s)
+            if b is None:  # the slot buffer is full: size the file, read on
+                size = os.fstat(fds[s]).st_size
+                b = big[s] = _Big(bytearray(max(size + 1, 2 * _FIRST_READ)))
+                b.data[:res] = bufs[s]
+                b.got = res
+            elif res == 0 or b.got + res < len(b.data):
+                # end of file (a short read of a regular file is its end)
+                results[i] = memoryview(b.data)[: b.got + res].tobytes()
+                del big[s]
+                return True
+            else:
+                b.got += res
+                b.data.extend(bytes(len(b.data)))  # full, and the ring let go: grow
+            _queue(ring, ops_read, ud, fds[s], memoryview(b.data)[b.got :], b.got)
+            return False
 
-        while next_i < n or active or closing:
-            while active < slots and next_i < n:
-                _queue(ring, ops_openat, next_i << 2 | _OPEN, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
+        while next_i < n or active:
+            while free and next_i < n:
+                s = free.pop()
+                ud = next_i << 16 | s << 2 | _OPEN
+                try:
+                    ops_openat(ring, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
+                except UringError:
+                    _queue(ring, ops_openat, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
                 next_i += 1
                 active += 1
-            ring.submit(wait_nr=1)
-            for cqe in ring.copy_cqes():
-                i, stage, res = cqe.user_data >> 2, cqe.user_data & 3, cqe.res
-                if stage == _CLOSE:
-                    closing -= 1  # a close error cannot lose data that was read
-                elif stage == _OPEN:
-                    if res < 0:
-                        results[i] = OSError(-res, os.strerror(-res), names[i])
-                        active -= 1
-                    else:
-                        r = reading[i] = _Reading(res, free_bufs.pop())
-                        _queue(ring, ops_read, i << 2 | _READ, res, r.slot, 0)
-                elif res < 0:
-                    finish(i, OSError(-res, os.strerror(-res), names[i]))
-                else:
-                    r = reading[i]
-                    if r.grow is None:
-                        if res < len(r.slot):  # the common case: the whole file in one read
-                            finish(i, bytes(memoryview(r.slot)[:res]))
-                            continue
-                        size = os.fstat(r.fd).st_size
-                        r.grow = bytearray(max(size + 1, 2 * len(r.slot)))
-                        r.grow[:res] = r.slot
-                        r.got = res
-                    elif res == 0 or r.got + res < len(r.grow):
-                        # end of file (a short read of a regular file is its end)
-                        r.got += res
-                        finish(i, bytes(memoryview(r.grow)[: r.got]))
+            submit(1)
+            for cqe in copy_cqes():
+                ud, res = cqe.user_data, cqe.res
+                stage = ud & 3
+                if stage == _READ:
+                    s = (ud >> 2) & _SLOT_MASK
+                    if 0 <= res < _FIRST_READ and s not in big:  # the whole file in one read
+                        results[ud >> 16] = views[s][:res].tobytes()
+                    elif not slow(ud, res):
                         continue
+                    # The read is complete: nothing in flight uses the fd. A plain close
+                    # costs less than a ring op and its completion.
+                    os.close(fds[s])
+                    free.append(s)
+                    active -= 1
+                elif stage == _OPEN:
+                    s = (ud >> 2) & _SLOT_MASK
+                    if res >= 0:
+                        fds[s] = res
+                        try:
+                            ops_read(ring, ud | _READ, res, bufs[s], 0)
+                        except UringError:
+                            _queue(ring, ops_read, ud | _READ, res, bufs[s], 0)
                     else:
-                        r.got += res
-                        r.grow.extend(bytes(len(r.grow)))  # full: the ring let go, so grow
-                    view = memoryview(r.grow)[r.got :]
-                    _queue(ring, ops_read, i << 2 | _READ, r.fd, view, r.got)
+                        slow(ud, res)
+                        free.append(s)
+                        active -= 1
     if return_exceptions:
         return [r if r is not None else b"" for r in results]
     failures = [(i, e) for i, e in enumerate(results) if isinstance(e, OSError)]
@@ -206,15 +228,17 @@ def read_files(
     return [b for b in results if isinstance(b, bytes)]
 
 
-class _Reading:
-    """A file being read by ``read_files``."""
+_MAX_SLOTS = 1 << 14
+_SLOT_MASK = _MAX_SLOTS - 1
 
-    __slots__ = ("fd", "slot", "grow", "got")
 
-    def __init__(self, fd: int, slot: bytearray) -> None:
-        self.fd = fd
-        self.slot = slot  # the slot's 64 KiB first-read buffer
-        self.grow: bytearray | None = None  # for files larger than the slot buffer
+class _Big:
+    """A file larger than its slot buffer, read into a growing buffer."""
+
+    __slots__ = ("data", "got")
+
+    def __init__(self, data: bytearray) -> None:
+        self.data = data
         self.got = 0
 
 
@@ -268,7 +292,7 @@ def copy_file(
             dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         except IsADirectoryError as e:  # as shutil: a less confusing error (bpo-43219)
             if not os.path.exists(dst):
-                raise FileNotFoundError(f"Directory does not exist: {dst!r}") from e
+                raise FileNotFoundError(f"Directory does not exist: {str(dst)}") from e
             raise
         try:
             dregular = stat.S_ISREG(os.fstat(dfd).st_mode)

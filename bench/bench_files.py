@@ -1,0 +1,318 @@
+"""Files and asyncio benchmarks for uring_rs: read_files, aio.open, copy_file.
+
+    python bench/bench_files.py [--quick] [--runs 5] [--files 10000] [--file-size 4096]
+                                [--tasks 100] [--copy-size 1GiB] [--plot bench/files.png]
+                                [--json bench/out/files.json] [--cold]
+
+Three comparisons, all in the same run, each the median of ``--runs`` runs (>= 5):
+
+1. Read ``--files`` files of ``--file-size`` bytes: ``uring_rs.read_files`` vs a
+   ``Path.read_bytes`` loop vs ``ThreadPoolExecutor.map(Path.read_bytes)``.
+2. The same files from asyncio with ``--tasks`` concurrent tasks, each doing
+   ``async with open(p, "rb") as f: await f.read()``: ``uring_rs.aio.open`` vs
+   ``aiofiles.open`` (if installed) vs ``asyncio.to_thread(Path.read_bytes)``.
+3. Copy one ``--copy-size`` file: ``uring_rs.copy_file`` vs ``shutil.copyfile``
+   (``os.sync()`` before each run, untimed; destination removed between runs).
+
+Files are in the page cache (just written) unless ``--cold``, which drops the page cache
+before every read run (needs root; affects the whole machine). ``--quick`` uses 2,000
+files and a 64 MiB copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import uring_rs
+from uring_rs import aio
+
+try:
+    import aiofiles  # type: ignore[import-untyped, unused-ignore]
+except ImportError:  # the comparison is skipped
+    aiofiles = None
+
+
+def parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(t)
+
+
+def drop_caches() -> None:
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+Result = dict[str, Any]
+
+
+def measure(
+    name: str,
+    fn: Callable[[], object],
+    runs: int,
+    before: Callable[[], None] | None = None,
+) -> Result:
+    times = []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"name": name, "median": statistics.median(times), "min": min(times), "runs": times}
+
+
+def interleaved(cases: list[tuple[str, Callable[[], object]]], runs: int,
+                before: Callable[[], None] | None = None) -> list[Result]:
+    """Runs the cases round-robin (ABCABC...) so drift hits them all alike."""
+    times: dict[str, list[float]] = {name: [] for name, _ in cases}
+    for _ in range(runs):
+        for name, fn in cases:
+            if before is not None:
+                before()
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return [
+        {"name": n, "median": statistics.median(ts), "min": min(ts), "runs": ts}
+        for n, ts in times.items()
+    ]
+
+
+# ---- 1. read many files ------------------------------------------------------------------
+
+
+def bench_read(paths: list[Path], runs: int, cold: bool) -> list[Result]:
+    expected = [p.read_bytes() for p in paths]
+    assert uring_rs.read_files(paths) == expected
+    pool = ThreadPoolExecutor()
+    assert list(pool.map(Path.read_bytes, paths)) == expected
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("read_files (max_in_flight=64)", lambda: uring_rs.read_files(paths)),
+        ("read_files (max_in_flight=256)", lambda: uring_rs.read_files(paths, max_in_flight=256)),
+        ("Path.read_bytes loop", lambda: [p.read_bytes() for p in paths]),
+        (f"ThreadPoolExecutor ({pool._max_workers} threads)", lambda: list(pool.map(Path.read_bytes, paths))),
+    ]
+    try:
+        return interleaved(cases, runs, drop_caches if cold else None)
+    finally:
+        pool.shutdown()
+
+
+# ---- 2. asyncio ----------------------------------------------------------------------------
+
+
+async def with_tasks(paths: list[Path], tasks: int, read: Callable[[Path], Awaitable[bytes]]) -> int:
+    it: Iterator[Path] = iter(paths)
+    total = 0
+
+    async def worker() -> None:
+        nonlocal total
+        for p in it:
+            n = len(await read(p))  # not `total += len(await ...)`: it reads total first
+            total += n
+
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    return total
+
+
+async def read_aio(p: Path) -> bytes:
+    async with aio.open(p, "rb") as f:
+        return await f.read()
+
+
+async def read_aiofiles(p: Path) -> bytes:
+    assert aiofiles is not None
+    async with aiofiles.open(p, "rb") as f:
+        data: bytes = await f.read()
+        return data
+
+
+async def read_to_thread(p: Path) -> bytes:
+    return await asyncio.to_thread(p.read_bytes)
+
+
+def bench_async(paths: list[Path], tasks: int, runs: int, cold: bool) -> list[Result]:
+    expected = sum(p.stat().st_size for p in paths)
+    readers: list[tuple[str, Callable[[Path], Awaitable[bytes]]]] = [
+        ("uring_rs.aio.open", read_aio),
+    ]
+    if aiofiles is not None:
+        readers.append(("aiofiles.open", read_aiofiles))
+    readers.append(("asyncio.to_thread(read_bytes)", read_to_thread))
+
+    async def main() -> list[Result]:
+        # warm up: the loop's ring and the default executor's threads
+        await aio.get_ring().nop()
+        for _, read in readers:
+            await with_tasks(paths[:tasks], tasks, read)
+        times: dict[str, list[float]] = {name: [] for name, _ in readers}
+        for _ in range(runs):
+            for name, read in readers:
+                if cold:
+                    drop_caches()
+                t = time.perf_counter()
+                total = await with_tasks(paths, tasks, read)
+                times[name].append(time.perf_counter() - t)
+                assert total == expected, (name, total, expected)
+        return [
+            {"name": n, "median": statistics.median(ts), "min": min(ts), "runs": ts}
+            for n, ts in times.items()
+        ]
+
+    return asyncio.run(main())
+
+
+# ---- 3. copy a big file -----------------------------------------------------------------------
+
+
+def bench_copy(src: Path, dst: Path, runs: int) -> list[Result]:
+    def fresh() -> None:
+        dst.unlink(missing_ok=True)
+        os.sync()
+
+    uring_rs.copy_file(src, dst)
+    assert os.path.getsize(dst) == os.path.getsize(src)
+    with open(src, "rb") as a, open(dst, "rb") as b:
+        assert a.read(1 << 20) == b.read(1 << 20)
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("copy_file (1 MiB x 4)", lambda: uring_rs.copy_file(src, dst)),
+        ("shutil.copyfile", lambda: shutil.copyfile(src, dst)),
+    ]
+    return interleaved(cases, runs, fresh)
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def report(title: str, results: list[Result], baseline: str, unit_bytes: int | None = None) -> None:
+    base = next(r for r in results if r["name"] == baseline)["median"]
+    print(f"\n{title}")
+    for r in results:
+        line = f"  {r['name']:<34} {r['median'] * 1e3:9.1f} ms  (min {r['min'] * 1e3:8.1f})"
+        line += f"  {base / r['median']:5.2f}x vs {baseline}"
+        if unit_bytes:
+            line += f"  {unit_bytes / r['median'] / 1e9:5.2f} GB/s"
+        print(line)
+        r["speedup"] = base / r["median"]
+
+
+def plot(sections: list[tuple[str, list[Result], str]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(sections), 1, figsize=(9, 2.3 * len(sections) + 0.6))
+    if len(sections) == 1:
+        axes = [axes]
+    for ax, (title, results, baseline) in zip(axes, sections):
+        names = [r["name"] for r in results][::-1]
+        ms = [r["median"] * 1e3 for r in results][::-1]
+        colors = ["#1f77b4" if ("uring" in n or "read_files" in n or "copy_file" in n)
+                  else "#999999" for n in names]
+        bars = ax.barh(names, ms, color=colors)
+        base = next(r for r in results if r["name"] == baseline)["median"] * 1e3
+        for bar, value in zip(bars, ms):
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                    f" {value:.0f} ms ({base / value:.2f}x)", va="center", fontsize=8)
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_xlabel("median wall time, ms (lower is better)", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.set_xlim(0, max(ms) * 1.35)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    print(f"\nchart: {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="2,000 files, 64 MiB copy")
+    parser.add_argument("--runs", type=int, default=5, help="runs per case (>= 5; 5)")
+    parser.add_argument("--files", type=int, default=None, help="files to read (10000)")
+    parser.add_argument("--file-size", type=int, default=4096)
+    parser.add_argument("--tasks", type=int, default=100, help="asyncio tasks (100)")
+    parser.add_argument("--copy-size", type=parse_size, default=None, help="bytes (1GiB)")
+    parser.add_argument("--dir", type=Path, default=None, help="work directory (a temp dir)")
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before reads")
+    parser.add_argument("--plot", type=Path, default=None, help="write a PNG chart here")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--skip-copy", action="store_true")
+    args = parser.parse_args()
+    if args.runs < 5:
+        parser.error("--runs must be at least 5 (medians of >= 5 runs)")
+    files = args.files or (2000 if args.quick else 10000)
+    copy_size = args.copy_size or ((64 << 20) if args.quick else (1 << 30))
+
+    work = Path(tempfile.mkdtemp(prefix="uring_rs_bench_", dir=args.dir))
+    try:
+        tree = work / "files"
+        tree.mkdir()
+        paths = []
+        for i in range(files):
+            sub = tree / f"{i // 1000:03d}"
+            sub.mkdir(exist_ok=True)
+            p = sub / f"{i:05d}.bin"
+            p.write_bytes(os.urandom(args.file_size))
+            paths.append(p)
+        print(f"uring_rs {uring_rs.__version__}, Python {platform.python_version()}, "
+              f"Linux {platform.release()}, {os.cpu_count()} CPUs; "
+              f"{'cold' if args.cold else 'warm'} page cache; median of {args.runs} runs")
+        sections: list[tuple[str, list[Result], str]] = []
+
+        read = bench_read(paths, args.runs, args.cold)
+        title = f"Read {files:,} files of {args.file_size:,} B (sync)"
+        report(title, read, "Path.read_bytes loop")
+        sections.append((title, read, "Path.read_bytes loop"))
+
+        asy = bench_async(paths, args.tasks, args.runs, args.cold)
+        base = "aiofiles.open" if aiofiles is not None else "asyncio.to_thread(read_bytes)"
+        title = f"Read the same files from asyncio, {args.tasks} tasks"
+        report(title, asy, base)
+        sections.append((title, asy, base))
+
+        if not args.skip_copy:
+            src = work / "big.src"
+            with open(src, "wb") as f:
+                block = os.urandom(1 << 20)
+                for _ in range(copy_size // len(block)):
+                    f.write(block)
+                f.write(block[: copy_size % len(block)])
+            copy = bench_copy(src, work / "big.dst", args.runs)
+            title = f"Copy a {copy_size / (1 << 20):,.0f} MiB file (page cache)"
+            report(title, copy, "shutil.copyfile", copy_size)
+            sections.append((title, copy, "shutil.copyfile"))
+
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(
+                {"argv": sys.argv[1:], "python": platform.python_version(),
+                 "kernel": platform.release(), "cpus": os.cpu_count(),
+                 "sections": [{"title": t, "baseline": b, "results": r} for t, r, b in sections]},
+                indent=2))
+        if args.plot:
+            plot(sections, args.plot)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
