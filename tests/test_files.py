@@ -8,6 +8,7 @@ import stat
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,16 +82,29 @@ def test_read_files_raises_one_error_listing_every_failure(tmp_path: Path) -> No
     assert repr(str(missing)) in str(err)
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="ExceptionGroup is 3.11+")
-def test_read_files_error_is_an_exception_group(tmp_path: Path) -> None:
-    caught: list[BaseException] = []
+# `except*` is a syntax error before 3.11: compiled only where it exists.
+_EXCEPT_STAR = """
+def catch(fn):
+    caught = []
     try:
-        read_files([tmp_path / "missing", tmp_path])
-    except* FileNotFoundError as group:  # noqa: F821
+        fn()
+    except* FileNotFoundError as group:
         caught.extend(group.exceptions)
     except* IsADirectoryError as group:
         caught.extend(group.exceptions)
+    return caught
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="ExceptionGroup is 3.11+")
+def test_read_files_error_is_an_exception_group(tmp_path: Path) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(_EXCEPT_STAR, "<except*>", "exec"), namespace)
+    caught = namespace["catch"](lambda: read_files([tmp_path / "missing", tmp_path]))
     assert [type(e) for e in caught] == [FileNotFoundError, IsADirectoryError]
+    assert isinstance(
+        _error(read_files, [tmp_path / "missing"]), BaseExceptionGroup  # noqa: F821
+    )
 
 
 def test_read_files_return_exceptions(tmp_path: Path) -> None:

@@ -319,8 +319,16 @@ class AioRing:
 
     def _submit_soon(self) -> None:
         self._submit_scheduled = False
-        if not self._closed:
+        if self._closed:
+            return
+        try:
             self._submit_now()
+        except Exception as e:  # noqa: BLE001 - handed to every waiting op
+            # The ring refused the batch (not a per-op error: those come back as CQEs).
+            # Fail the waiting ops rather than leave their tasks hanging.
+            for fut, _ in list(self._ops.values()):
+                if not fut.done():
+                    fut.set_exception(e)
 
     def _submit_now(self) -> None:
         """Submits what is queued, then delivers what completed inline."""
@@ -472,9 +480,9 @@ class AioRing:
                 except (RuntimeError, UringError, ValueError):
                     break
             self._submit_now()
-            deadline = time.monotonic() + _CLOSE_WAIT
-            while self._ops and time.monotonic() < deadline:
-                await asyncio.sleep(0.001)
+            waiting = {fut for fut, _ in self._ops.values()}
+            if waiting:
+                await asyncio.wait(waiting, timeout=_CLOSE_WAIT)
         self._shutdown(final=False)
 
     def _shutdown(self, final: bool) -> None:
@@ -491,6 +499,8 @@ class AioRing:
         try:
             if self._ops and not ring.closed:
                 self._drain_for_close(final)
+        except Exception:  # noqa: BLE001 - closing goes on; Ring.close() drains too
+            pass
         finally:
             entries = list(self._ops.values())
             self._ops.clear()
@@ -722,7 +732,10 @@ class AioRing:
                 if deadline is None:
                     infos = await lookup
                 else:
-                    infos = await asyncio.wait_for(lookup, max(0.0, deadline - time.monotonic()))
+                    try:
+                        infos = await asyncio.wait_for(lookup, max(0.0, deadline - time.monotonic()))
+                    except asyncio.TimeoutError:  # not the builtin before Python 3.11
+                        raise TimeoutError(f"timed out after {timeout} s resolving {host!r}") from None
                 if not infos:
                     raise OSError(f"getaddrinfo({host!r}) returned nothing")
                 address = infos[0][4]
