@@ -7,8 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from uring_rs import Ring
+
+# Hypothesis profiles: "ci" (the default) keeps the fuzzers to a few seconds;
+# HYPOTHESIS_PROFILE=long is the soak run RELIABILITY.md records. The thread and
+# leak tests read the same variable for their durations.
+_base = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", _base, max_examples=100, stateful_step_count=50)
+settings.register_profile("long", _base, max_examples=3000, stateful_step_count=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
