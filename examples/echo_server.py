@@ -45,7 +45,7 @@ async def serve(listener: socket.socket, connections: int, idle_timeout: float) 
     handlers: set[asyncio.Task[int]] = set()
     try:
         while connections == 0 or served < connections:
-            conn, address = await aio.sock_accept(listener)
+            conn, _address = await aio.sock_accept(listener)
             served += 1
             task = asyncio.ensure_future(echo(conn, idle_timeout))
             handlers.add(task)

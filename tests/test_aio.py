@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
+import uring_rs
 from uring_rs import aio
 
 T = TypeVar("T")
@@ -175,6 +175,30 @@ def test_explicit_ring_is_bound_to_its_loop() -> None:
     finally:
         loop.close()
     assert other.closed
+
+
+def test_setups_that_never_signal_the_eventfd_are_refused() -> None:
+    for flag in (uring_rs.IORING_SETUP_DEFER_TASKRUN | uring_rs.IORING_SETUP_SINGLE_ISSUER,
+                 uring_rs.IORING_SETUP_IOPOLL):
+        with pytest.raises(ValueError, match="eventfd"):
+            aio.AioRing(entries=8, flags=flag)
+
+
+def test_an_sqpoll_ring_works(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"sqpoll")
+
+    async def main() -> None:
+        try:
+            ring = aio.AioRing(entries=8, flags=uring_rs.IORING_SETUP_SQPOLL)
+        except PermissionError:
+            pytest.skip("SQPOLL not permitted here")
+        async with ring:
+            await ring.nop()
+            assert await aio.read_bytes(path, ring=ring) == b"sqpoll"
+            await ring.sleep(0.01)
+
+    run(main())
 
 
 def test_async_with_closes_and_cancels_what_is_in_flight() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import uring_rs
 from uring_rs import ReadFilesError, copy_file, read_files
 

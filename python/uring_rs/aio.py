@@ -53,9 +53,9 @@ from uring_rs._errors import IoUringError, UringError
 from uring_rs._native import AT_FDCWD, IOSQE_IO_LINK, Ring, Sqe
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer, Self
-
     from typing import Protocol
+
+    from typing_extensions import Buffer, Self
 
     class _HasFileno(Protocol):
         def fileno(self) -> int: ...
@@ -132,7 +132,7 @@ def _new_eventfd() -> int:
 
 
 class _LoopRings:
-    __slots__ = ("default", "rings", "hooked")
+    __slots__ = ("default", "hooked", "rings")
 
     def __init__(self) -> None:
         self.default: AioRing | None = None
@@ -217,7 +217,6 @@ def get_ring() -> AioRing:
 # --------------------------------------------------------------------------------------
 # The ring.
 
-_T = TypeVar("_T")
 
 
 class AioRing:
@@ -230,6 +229,12 @@ class AioRing:
     """
 
     def __init__(self, entries: int = 256, *, cq_entries: int | None = None, flags: int = 0) -> None:
+        if flags & (_native.IORING_SETUP_DEFER_TASKRUN | _native.IORING_SETUP_IOPOLL):
+            raise ValueError(
+                "AioRing is woken by an eventfd: with IORING_SETUP_DEFER_TASKRUN or "
+                "IORING_SETUP_IOPOLL completions are only posted when the ring is entered, "
+                "so the eventfd would never fire; leave them out of flags"
+            )
         if cq_entries is None:
             cq_entries = max(2 * entries, min(4 * entries, 65536))
         self._ring = Ring(entries, flags, cq_entries=cq_entries)
@@ -490,16 +495,15 @@ class AioRing:
             return
         self._closed = True
         ring, loop = self._ring, self._loop
-        if loop is not None and self._efd >= 0:
-            if not loop.is_closed():
-                try:
-                    loop.remove_reader(self._efd)
-                except Exception:  # pragma: no cover - a loop already tearing down
-                    pass
+        if loop is not None and self._efd >= 0 and not loop.is_closed():
+            try:
+                loop.remove_reader(self._efd)
+            except Exception:  # noqa: BLE001, S110 - a loop already tearing down
+                pass
         try:
             if self._ops and not ring.closed:
                 self._drain_for_close(final)
-        except Exception:  # noqa: BLE001 - closing goes on; Ring.close() drains too
+        except Exception:  # noqa: BLE001, S110 - closing goes on; Ring.close() drains too
             pass
         finally:
             entries = list(self._ops.values())
@@ -795,7 +799,7 @@ _UNIVERSAL_NL = re.compile(r"\r\n|\r|\n")
 
 
 class _Mode:
-    __slots__ = ("flags", "reading", "writing", "appending", "binary", "raw_mode")
+    __slots__ = ("appending", "binary", "flags", "raw_mode", "reading", "writing")
 
     def __init__(self, mode: str, encoding: str | None, errors: str | None, newline: str | None) -> None:
         if not isinstance(mode, str):

@@ -292,7 +292,7 @@ def copy_file(
             dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         except IsADirectoryError as e:  # as shutil: a less confusing error (bpo-43219)
             if not os.path.exists(dst):
-                raise FileNotFoundError(f"Directory does not exist: {str(dst)}") from e
+                raise FileNotFoundError(f"Directory does not exist: {dst!s}") from e
             raise
         try:
             dregular = stat.S_ISREG(os.fstat(dfd).st_mode)
