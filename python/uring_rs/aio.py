@@ -33,6 +33,7 @@ import asyncio
 import atexit
 import codecs
 import errno
+import functools
 import io
 import itertools
 import locale
@@ -1006,7 +1007,8 @@ class AsyncBinaryFile:
     async def read(self, size: int | None = -1) -> bytes:
         """Reads up to ``size`` bytes (all of the rest when ``size`` is -1 or None)."""
         self._check_readable()
-        await self._flush_writes()
+        if self._wbuf:
+            await self._flush_writes()
         if size is None or size < 0:
             return await self.readall()
         avail = len(self._rbuf) - self._rpos
@@ -1039,7 +1041,8 @@ class AsyncBinaryFile:
     async def read1(self, size: int = -1) -> bytes:
         """At most one read op: the buffered bytes, or one read of up to ``size``."""
         self._check_readable()
-        await self._flush_writes()
+        if self._wbuf:
+            await self._flush_writes()
         if size == 0:
             return b""
         avail = len(self._rbuf) - self._rpos
@@ -1056,7 +1059,8 @@ class AsyncBinaryFile:
     async def readall(self) -> bytes:
         """Reads to end of file."""
         self._check_readable()
-        await self._flush_writes()
+        if self._wbuf:
+            await self._flush_writes()
         parts = [self._take(len(self._rbuf) - self._rpos)]
         if self._regular:
             # One read of the remaining size (+1): a short read of a regular file is
@@ -1088,7 +1092,8 @@ class AsyncBinaryFile:
         alive and pinned until then).
         """
         self._check_readable()
-        await self._flush_writes()
+        if self._wbuf:
+            await self._flush_writes()
         with memoryview(b) as mv0:
             mv = mv0.cast("B")
             total = len(mv)
@@ -1120,7 +1125,8 @@ class AsyncBinaryFile:
     async def readline(self, size: int | None = -1) -> bytes:
         """Reads one line (up to and including ``b"\\n"``), at most ``size`` bytes."""
         self._check_readable()
-        await self._flush_writes()
+        if self._wbuf:
+            await self._flush_writes()
         limit = -1 if size is None else size
         scanned = self._rpos
         while True:
@@ -1652,6 +1658,11 @@ def _text_encoding(encoding: str | None) -> str:
     return encoding
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_mode(mode: str, encoding: str | None, errors: str | None, newline: str | None) -> _Mode:
+    return _Mode(mode, encoding, errors, newline)
+
+
 async def _open(
     file: FileDescriptorOrPath,
     mode: str,
@@ -1662,7 +1673,12 @@ async def _open(
     closefd: bool,
     ring: AioRing | None,
 ) -> AsyncBinaryFile | AsyncTextFile:
-    m = _Mode(mode, encoding, errors, newline)
+    if isinstance(mode, str) and all(
+        v is None or isinstance(v, str) for v in (encoding, errors, newline)
+    ):
+        m = _parse_mode(mode, encoding, errors, newline)
+    else:
+        m = _Mode(mode, encoding, errors, newline)  # raises the built-in's TypeError
     if not isinstance(buffering, int):
         raise TypeError(f"'{type(buffering).__name__}' object cannot be interpreted as an integer")
     r = ring if ring is not None else get_ring()
