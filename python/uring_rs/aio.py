@@ -604,7 +604,10 @@ class AioRing:
         buffer in turn, stopping at a short read."""
         native = getattr(ops, "readv", None)
         if native is not None:
-            return _raise_for(await self._op(native, fd, list(buffers), offset))
+            try:
+                return _raise_for(await self._op(native, fd, list(buffers), offset))
+            except TypeError:
+                pass  # a core whose readv takes other arguments (refused before queueing)
         total = 0
         for b in buffers:
             size = memoryview(b).nbytes
@@ -619,7 +622,10 @@ class AioRing:
         buffer in turn, stopping at a short write."""
         native = getattr(ops, "writev", None)
         if native is not None:
-            return _raise_for(await self._op(native, fd, list(buffers), offset))
+            try:
+                return _raise_for(await self._op(native, fd, list(buffers), offset))
+            except TypeError:
+                pass  # a core whose writev takes other arguments (refused before queueing)
         total = 0
         for b in buffers:
             size = memoryview(b).nbytes
@@ -1247,10 +1253,13 @@ class AsyncBinaryFile:
         self._size_hint = size
         native = getattr(ops, "ftruncate", None)
         if native is not None:
-            _raise_for(await self._ring._op(native, self._fd, size))
-        else:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, os.ftruncate, self._fd, size)
+            try:
+                _raise_for(await self._ring._op(native, self._fd, size))
+                return size
+            except TypeError:
+                pass  # a core whose ftruncate takes other arguments (refused before queueing)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, os.ftruncate, self._fd, size)
         return size
 
     # ---- closing ---------------------------------------------------------------------
