@@ -151,6 +151,10 @@ def test_sq_full_and_cq_overflow_lose_nothing(tmp_path: Path) -> None:
                 os.close(fd)
             assert results[:300] == [10] * 91 + [100 - i for i in range(91, 100)] + [0] * 200
             assert ring.pending == 0
+            # 200 timers expiring together post 200 completions into an 8-entry CQ: the
+            # kernel keeps the overflow in its backlog until the reaper flushes it.
+            await asyncio.wait_for(asyncio.gather(*(ring.sleep(0.02) for _ in range(200))), 5)
+            assert ring.pending == 0 and ring.ring.in_flight == 0
 
     run(main())
 
@@ -432,6 +436,24 @@ def test_recv_timeout_raises_timeout_error_and_the_socket_still_works() -> None:
         b.send(b"late")
         assert await aio.sock_recv(a, 10, timeout=1) == b"late"
         assert aio.get_ring().pending == 0
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_timeout_values(listener: socket.socket) -> None:
+    async def main() -> None:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        with pytest.raises(ValueError, match="NaN"):
+            await aio.sock_recv(a, 1, timeout=float("nan"))
+        with pytest.raises(TimeoutError):
+            await aio.sock_recv(a, 1, timeout=-1)  # already expired, as asyncio.wait_for
+        b.send(b"!")
+        assert await aio.sock_recv(a, 1, timeout=float("inf")) == b"!"
+        await settle(aio.get_ring())
+        assert aio.get_ring().ring.in_flight == 0
         a.close()
         b.close()
 

@@ -37,6 +37,7 @@ import functools
 import io
 import itertools
 import locale
+import math
 import os
 import re
 import socket
@@ -309,7 +310,11 @@ class AioRing:
         except UringError as e:
             if e.kind is not _SQ_FULL:
                 raise
-            self._submit_now()
+            for _attempt in range(100):  # once without SQPOLL; its thread may lag
+                self._submit_now()
+                if ring.sq_space_left():
+                    break
+                time.sleep(0)
             sqe = fn(ring, ud, *args)
         if not self._submit_scheduled:
             self._submit_scheduled = True
@@ -339,9 +344,9 @@ class AioRing:
     def _submit_now(self) -> None:
         """Submits what is queued, then delivers what completed inline."""
         ring = self._ring
+        if not ring.sq_ready():
+            return
         for _attempt in range(3):
-            if ring.sq_ready() == 0:
-                break
             try:
                 ring.submit()
             except UringError as e:
@@ -350,12 +355,13 @@ class AioRing:
                 if e.errno not in (errno.EBUSY, errno.EAGAIN):
                     raise
             self._reap()
-        else:
-            if ring.sq_ready() and self._loop is not None and not self._submit_scheduled:
-                self._submit_scheduled = True
-                self._loop.call_soon(self._submit_soon)
-            return
-        self._reap()
+            if not ring.sq_ready():
+                return
+        # Still not taken (an SQPOLL thread that is behind, or the kernel pushing back):
+        # try again on the next loop iteration.
+        if self._loop is not None and not self._submit_scheduled:
+            self._submit_scheduled = True
+            self._loop.call_soon(self._submit_soon)
 
     # ---- completion ------------------------------------------------------------------
 
@@ -444,14 +450,17 @@ class AioRing:
         self, timeout: float | None, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False
     ) -> int:
         """Runs an op with an optional linked timeout (``IOSQE_IO_LINK`` + ``link_timeout``)."""
-        if timeout is None:
+        seconds = None if timeout is None else float(timeout)
+        if seconds is None or seconds == math.inf:
             return await self._op(fn, *args, fd_result=fd_result)
+        if math.isnan(seconds):
+            raise ValueError("timeout must be a number of seconds, not NaN")
         ring = self._check()
         if ring.sq_space_left() < 2:
             self._submit_now()
         ud, sqe = self._queue(fn, *args)
         sqe.flags |= IOSQE_IO_LINK
-        tud, _ = self._queue(ops.link_timeout, max(0.0, float(timeout)))
+        tud, _ = self._queue(ops.link_timeout, max(0.0, seconds))
         fut = self._track(ud, fd_result)
         tfut = self._track(tud)
         res = await self._await(ud, fut, fd_result)
