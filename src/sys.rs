@@ -144,6 +144,96 @@ impl Default for Probe {
     }
 }
 
+/// `struct statx_timestamp`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StatxTimestamp {
+    pub tv_sec: i64,
+    pub tv_nsec: u32,
+    pub reserved: i32,
+}
+
+/// `struct statx` (statx(2)), as Linux 6.16 defines it: the kernel writes
+/// all 256 bytes, zeroing what it does not know.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Statx {
+    pub stx_mask: u32,
+    pub stx_blksize: u32,
+    pub stx_attributes: u64,
+    pub stx_nlink: u32,
+    pub stx_uid: u32,
+    pub stx_gid: u32,
+    pub stx_mode: u16,
+    pub spare0: u16,
+    pub stx_ino: u64,
+    pub stx_size: u64,
+    pub stx_blocks: u64,
+    pub stx_attributes_mask: u64,
+    pub stx_atime: StatxTimestamp,
+    pub stx_btime: StatxTimestamp,
+    pub stx_ctime: StatxTimestamp,
+    pub stx_mtime: StatxTimestamp,
+    pub stx_rdev_major: u32,
+    pub stx_rdev_minor: u32,
+    pub stx_dev_major: u32,
+    pub stx_dev_minor: u32,
+    pub stx_mnt_id: u64,
+    pub stx_dio_mem_align: u32,
+    pub stx_dio_offset_align: u32,
+    pub stx_subvol: u64,
+    pub stx_atomic_write_unit_min: u32,
+    pub stx_atomic_write_unit_max: u32,
+    pub stx_atomic_write_segments_max: u32,
+    pub stx_dio_read_offset_align: u32,
+    pub stx_atomic_write_unit_max_opt: u32,
+    pub spare2: u32,
+    pub spare3: [u64; 8],
+}
+
+/// `struct open_how` (openat2(2)).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OpenHow {
+    pub flags: u64,
+    pub mode: u64,
+    pub resolve: u64,
+}
+
+/// `siginfo_t` as waitid fills it for SIGCHLD (the 64-bit layout: the
+/// `_sigchld` member of the union starts at byte 16).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Siginfo {
+    pub si_signo: i32,
+    pub si_errno: i32,
+    pub si_code: i32,
+    pub pad0: i32,
+    pub si_pid: i32,
+    pub si_uid: u32,
+    pub si_status: i32,
+    pub pad1: i32,
+    pub si_utime: i64,
+    pub si_stime: i64,
+    pub rest: [u64; 10],
+}
+
+const _: () = {
+    assert!(size_of::<StatxTimestamp>() == 16);
+    assert!(size_of::<Statx>() == 256);
+    assert!(offset_of!(Statx, stx_ino) == 0x20);
+    assert!(offset_of!(Statx, stx_atime) == 0x40);
+    assert!(offset_of!(Statx, stx_rdev_major) == 0x80);
+    assert!(offset_of!(Statx, stx_mnt_id) == 0x90);
+    assert!(offset_of!(Statx, stx_subvol) == 0xa0);
+    assert!(offset_of!(Statx, stx_atomic_write_segments_max) == 0xb0);
+    assert!(offset_of!(Statx, spare3) == 0xc0);
+    assert!(size_of::<OpenHow>() == 24);
+    assert!(size_of::<Siginfo>() == 128);
+    assert!(offset_of!(Siginfo, si_pid) == 16);
+    assert!(offset_of!(Siginfo, si_status) == 24);
+};
+
 // The ABI, checked at compile time.
 const _: () = {
     assert!(size_of::<SqringOffsets>() == 40);
@@ -401,6 +491,95 @@ public_consts! {
     IORING_REGISTER_PBUF_STATUS: u32 = 26;
 
     IORING_REGISTER_FILES_SKIP: i32 = -2;
+
+    // send_zc: the notification's res with IORING_SEND_ZC_REPORT_USAGE
+    IORING_NOTIF_USAGE_ZC_COPIED: u32 = 1 << 31;
+
+    // splice/tee: fd_in is a registered file index
+    SPLICE_F_FD_IN_FIXED: u32 = 1 << 31;
+    SPLICE_F_MOVE: u32 = 1;
+    SPLICE_F_NONBLOCK: u32 = 2;
+    SPLICE_F_MORE: u32 = 4;
+    SPLICE_F_GIFT: u32 = 8;
+
+    // statx(2) mask bits
+    STATX_TYPE: u32 = 0x1;
+    STATX_MODE: u32 = 0x2;
+    STATX_NLINK: u32 = 0x4;
+    STATX_UID: u32 = 0x8;
+    STATX_GID: u32 = 0x10;
+    STATX_ATIME: u32 = 0x20;
+    STATX_MTIME: u32 = 0x40;
+    STATX_CTIME: u32 = 0x80;
+    STATX_INO: u32 = 0x100;
+    STATX_SIZE: u32 = 0x200;
+    STATX_BLOCKS: u32 = 0x400;
+    STATX_BASIC_STATS: u32 = 0x7ff;
+    STATX_BTIME: u32 = 0x800;
+    STATX_MNT_ID: u32 = 0x1000;
+    STATX_DIOALIGN: u32 = 0x2000;
+    STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+    STATX_SUBVOL: u32 = 0x8000;
+    STATX_WRITE_ATOMIC: u32 = 0x10000;
+    STATX_DIO_READ_ALIGN: u32 = 0x20000;
+
+    // statx.stx_attributes bits
+    STATX_ATTR_COMPRESSED: u64 = 0x4;
+    STATX_ATTR_IMMUTABLE: u64 = 0x10;
+    STATX_ATTR_APPEND: u64 = 0x20;
+    STATX_ATTR_NODUMP: u64 = 0x40;
+    STATX_ATTR_ENCRYPTED: u64 = 0x800;
+    STATX_ATTR_AUTOMOUNT: u64 = 0x1000;
+    STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
+    STATX_ATTR_VERITY: u64 = 0x100000;
+    STATX_ATTR_DAX: u64 = 0x200000;
+    STATX_ATTR_WRITE_ATOMIC: u64 = 0x400000;
+
+    // *at(2) flags (Python's os module has none of these)
+    AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+    AT_REMOVEDIR: u32 = 0x200;
+    AT_SYMLINK_FOLLOW: u32 = 0x400;
+    AT_NO_AUTOMOUNT: u32 = 0x800;
+    AT_EMPTY_PATH: u32 = 0x1000;
+    AT_STATX_SYNC_AS_STAT: u32 = 0;
+    AT_STATX_FORCE_SYNC: u32 = 0x2000;
+    AT_STATX_DONT_SYNC: u32 = 0x4000;
+
+    // renameat2(2) flags
+    RENAME_NOREPLACE: u32 = 1 << 0;
+    RENAME_EXCHANGE: u32 = 1 << 1;
+    RENAME_WHITEOUT: u32 = 1 << 2;
+
+    // openat2(2) open_how.resolve
+    RESOLVE_NO_XDEV: u64 = 0x01;
+    RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    RESOLVE_BENEATH: u64 = 0x08;
+    RESOLVE_IN_ROOT: u64 = 0x10;
+    RESOLVE_CACHED: u64 = 0x20;
+
+    // fallocate(2) modes
+    FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+    FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+    FALLOC_FL_NO_HIDE_STALE: u32 = 0x04;
+    FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
+    FALLOC_FL_ZERO_RANGE: u32 = 0x10;
+    FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+    FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
+
+    // sync_file_range(2) flags
+    SYNC_FILE_RANGE_WAIT_BEFORE: u32 = 1;
+    SYNC_FILE_RANGE_WRITE: u32 = 2;
+    SYNC_FILE_RANGE_WAIT_AFTER: u32 = 4;
+
+    // futex2 flags (futex_wait/futex_wake) and the match-all mask
+    FUTEX2_SIZE_U8: u32 = 0x00;
+    FUTEX2_SIZE_U16: u32 = 0x01;
+    FUTEX2_SIZE_U32: u32 = 0x02;
+    FUTEX2_SIZE_U64: u32 = 0x03;
+    FUTEX2_NUMA: u32 = 0x04;
+    FUTEX2_PRIVATE: u32 = 128;
+    FUTEX_BITSET_MATCH_ANY: u32 = 0xffff_ffff;
 
     AT_FDCWD: i32 = libc::AT_FDCWD;
 }

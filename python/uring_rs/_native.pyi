@@ -232,6 +232,107 @@ __all__ = [
     "timeout",
     "timeout_remove",
     "write",
+    "Statx",
+    "MsgHdr",
+    "Siginfo",
+    "readv",
+    "writev",
+    "statx",
+    "fallocate",
+    "fadvise",
+    "madvise",
+    "ftruncate",
+    "sync_file_range",
+    "unlinkat",
+    "renameat",
+    "mkdirat",
+    "symlinkat",
+    "linkat",
+    "openat2",
+    "close_fixed",
+    "files_update",
+    "splice",
+    "tee",
+    "socket",
+    "shutdown",
+    "sendmsg",
+    "sendmsg_zc",
+    "recvmsg",
+    "send_zc",
+    "bind",
+    "listen",
+    "waitid",
+    "futex_wait",
+    "futex_wake",
+    "IORING_NOTIF_USAGE_ZC_COPIED",
+    "SPLICE_F_FD_IN_FIXED",
+    "SPLICE_F_MOVE",
+    "SPLICE_F_NONBLOCK",
+    "SPLICE_F_MORE",
+    "SPLICE_F_GIFT",
+    "STATX_TYPE",
+    "STATX_MODE",
+    "STATX_NLINK",
+    "STATX_UID",
+    "STATX_GID",
+    "STATX_ATIME",
+    "STATX_MTIME",
+    "STATX_CTIME",
+    "STATX_INO",
+    "STATX_SIZE",
+    "STATX_BLOCKS",
+    "STATX_BASIC_STATS",
+    "STATX_BTIME",
+    "STATX_MNT_ID",
+    "STATX_DIOALIGN",
+    "STATX_MNT_ID_UNIQUE",
+    "STATX_SUBVOL",
+    "STATX_WRITE_ATOMIC",
+    "STATX_DIO_READ_ALIGN",
+    "STATX_ATTR_COMPRESSED",
+    "STATX_ATTR_IMMUTABLE",
+    "STATX_ATTR_APPEND",
+    "STATX_ATTR_NODUMP",
+    "STATX_ATTR_ENCRYPTED",
+    "STATX_ATTR_AUTOMOUNT",
+    "STATX_ATTR_MOUNT_ROOT",
+    "STATX_ATTR_VERITY",
+    "STATX_ATTR_DAX",
+    "STATX_ATTR_WRITE_ATOMIC",
+    "AT_SYMLINK_NOFOLLOW",
+    "AT_REMOVEDIR",
+    "AT_SYMLINK_FOLLOW",
+    "AT_NO_AUTOMOUNT",
+    "AT_EMPTY_PATH",
+    "AT_STATX_SYNC_AS_STAT",
+    "AT_STATX_FORCE_SYNC",
+    "AT_STATX_DONT_SYNC",
+    "RENAME_NOREPLACE",
+    "RENAME_EXCHANGE",
+    "RENAME_WHITEOUT",
+    "RESOLVE_NO_XDEV",
+    "RESOLVE_NO_MAGICLINKS",
+    "RESOLVE_NO_SYMLINKS",
+    "RESOLVE_BENEATH",
+    "RESOLVE_IN_ROOT",
+    "RESOLVE_CACHED",
+    "FALLOC_FL_KEEP_SIZE",
+    "FALLOC_FL_PUNCH_HOLE",
+    "FALLOC_FL_NO_HIDE_STALE",
+    "FALLOC_FL_COLLAPSE_RANGE",
+    "FALLOC_FL_ZERO_RANGE",
+    "FALLOC_FL_INSERT_RANGE",
+    "FALLOC_FL_UNSHARE_RANGE",
+    "SYNC_FILE_RANGE_WAIT_BEFORE",
+    "SYNC_FILE_RANGE_WRITE",
+    "SYNC_FILE_RANGE_WAIT_AFTER",
+    "FUTEX2_SIZE_U8",
+    "FUTEX2_SIZE_U16",
+    "FUTEX2_SIZE_U32",
+    "FUTEX2_SIZE_U64",
+    "FUTEX2_NUMA",
+    "FUTEX2_PRIVATE",
+    "FUTEX_BITSET_MATCH_ANY",
 ]
 
 @final
@@ -369,6 +470,116 @@ class ProvidedBuffer:
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
+@final
+class Statx:
+    """Filled in by ``ops.statx``; read it once the completion is consumed."""
+
+    def __new__(cls) -> Self: ...
+    @property
+    def in_flight(self) -> bool: ...
+    @property
+    def mask(self) -> int: ...
+    @property
+    def blksize(self) -> int: ...
+    @property
+    def attributes(self) -> int: ...
+    @property
+    def attributes_mask(self) -> int: ...
+    @property
+    def nlink(self) -> int: ...
+    @property
+    def uid(self) -> int: ...
+    @property
+    def gid(self) -> int: ...
+    @property
+    def mode(self) -> int: ...
+    @property
+    def ino(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def blocks(self) -> int: ...
+    @property
+    def atime(self) -> float: ...
+    @property
+    def atime_ns(self) -> int: ...
+    @property
+    def btime(self) -> float: ...
+    @property
+    def btime_ns(self) -> int: ...
+    @property
+    def ctime(self) -> float: ...
+    @property
+    def ctime_ns(self) -> int: ...
+    @property
+    def mtime(self) -> float: ...
+    @property
+    def mtime_ns(self) -> int: ...
+    @property
+    def rdev_major(self) -> int: ...
+    @property
+    def rdev_minor(self) -> int: ...
+    @property
+    def dev_major(self) -> int: ...
+    @property
+    def dev_minor(self) -> int: ...
+    @property
+    def dev(self) -> int: ...
+    @property
+    def rdev(self) -> int: ...
+    @property
+    def mnt_id(self) -> int: ...
+    @property
+    def dio_mem_align(self) -> int: ...
+    @property
+    def dio_offset_align(self) -> int: ...
+    @property
+    def dio_read_offset_align(self) -> int: ...
+    @property
+    def subvol(self) -> int: ...
+    @property
+    def atomic_write_unit_min(self) -> int: ...
+    @property
+    def atomic_write_unit_max(self) -> int: ...
+    @property
+    def atomic_write_unit_max_opt(self) -> int: ...
+    @property
+    def atomic_write_segments_max(self) -> int: ...
+
+@final
+class MsgHdr:
+    """Filled in by ``ops.recvmsg(..., msg=...)``: flags, sender address, ancillary data."""
+
+    def __new__(cls, controllen: int = 0) -> Self: ...
+    @property
+    def in_flight(self) -> bool: ...
+    @property
+    def controllen(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def address(self) -> _Address | tuple[int, bytes] | None: ...
+    @property
+    def ancdata(self) -> list[tuple[int, int, bytes]]: ...
+
+@final
+class Siginfo:
+    """Filled in by ``ops.waitid(..., infop=...)``; fields named as ``os.waitid``'s result."""
+
+    def __new__(cls) -> Self: ...
+    @property
+    def in_flight(self) -> bool: ...
+    @property
+    def si_signo(self) -> int: ...
+    @property
+    def si_code(self) -> int: ...
+    @property
+    def si_pid(self) -> int: ...
+    @property
+    def si_uid(self) -> int: ...
+    @property
+    def si_status(self) -> int: ...
+
 def kernel_release() -> str: ...
 def opcode_names() -> list[str]: ...
 
@@ -447,6 +658,139 @@ def write_many(
 def nop_many(ring: Ring, user_data: int, count: int) -> int: ...
 def cancel(ring: Ring, user_data: int, target_user_data: int, flags: int = 0) -> Sqe: ...
 def cancel_fd(ring: Ring, user_data: int, fd: _Fd, flags: int = 0) -> Sqe: ...
+
+# files
+def readv(
+    ring: Ring, user_data: int, fd: _Fd, buffers: Iterable[Buffer], offset: int, flags: int = 0
+) -> Sqe: ...
+def writev(
+    ring: Ring, user_data: int, fd: _Fd, buffers: Iterable[Buffer], offset: int, flags: int = 0
+) -> Sqe: ...
+def statx(
+    ring: Ring,
+    user_data: int,
+    dirfd: _Fd,
+    path: _Path,
+    flags: int = 0,
+    mask: int = 0x7FF,
+    statxbuf: Statx | None = None,
+) -> Sqe: ...
+def fallocate(ring: Ring, user_data: int, fd: _Fd, mode: int, offset: int, length: int) -> Sqe: ...
+def fadvise(ring: Ring, user_data: int, fd: _Fd, offset: int, length: int, advice: int) -> Sqe: ...
+def madvise(ring: Ring, user_data: int, buf: Buffer, advice: int) -> Sqe: ...
+def ftruncate(ring: Ring, user_data: int, fd: _Fd, length: int) -> Sqe: ...
+def sync_file_range(
+    ring: Ring, user_data: int, fd: _Fd, offset: int, nbytes: int, flags: int = 0
+) -> Sqe: ...
+def unlinkat(ring: Ring, user_data: int, dirfd: _Fd, path: _Path, flags: int = 0) -> Sqe: ...
+def renameat(
+    ring: Ring,
+    user_data: int,
+    olddirfd: _Fd,
+    oldpath: _Path,
+    newdirfd: _Fd,
+    newpath: _Path,
+    flags: int = 0,
+) -> Sqe: ...
+def mkdirat(ring: Ring, user_data: int, dirfd: _Fd, path: _Path, mode: int = 0o777) -> Sqe: ...
+def symlinkat(ring: Ring, user_data: int, target: _Path, newdirfd: _Fd, linkpath: _Path) -> Sqe: ...
+def linkat(
+    ring: Ring,
+    user_data: int,
+    olddirfd: _Fd,
+    oldpath: _Path,
+    newdirfd: _Fd,
+    newpath: _Path,
+    flags: int = 0,
+) -> Sqe: ...
+def openat2(
+    ring: Ring,
+    user_data: int,
+    dirfd: _Fd,
+    path: _Path,
+    flags: int = 0,
+    mode: int = 0,
+    resolve: int = 0,
+) -> Sqe: ...
+def close_fixed(ring: Ring, user_data: int, file_index: int) -> Sqe: ...
+def files_update(ring: Ring, user_data: int, fds: Iterable[_Fd], offset: int = 0) -> Sqe: ...
+def splice(
+    ring: Ring,
+    user_data: int,
+    fd_in: _Fd,
+    off_in: int,
+    fd_out: _Fd,
+    off_out: int,
+    nbytes: int,
+    flags: int = 0,
+) -> Sqe: ...
+def tee(
+    ring: Ring, user_data: int, fd_in: _Fd, fd_out: _Fd, nbytes: int, flags: int = 0
+) -> Sqe: ...
+
+# network
+def socket(
+    ring: Ring, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
+) -> Sqe: ...
+def shutdown(ring: Ring, user_data: int, sockfd: _Fd, how: int) -> Sqe: ...
+def sendmsg(
+    ring: Ring,
+    user_data: int,
+    sockfd: _Fd,
+    buffers: Iterable[Buffer],
+    address: _Address | None = None,
+    flags: int = 0,
+    *,
+    ancdata: Iterable[tuple[int, int, Buffer]] | None = None,
+) -> Sqe: ...
+def sendmsg_zc(
+    ring: Ring,
+    user_data: int,
+    sockfd: _Fd,
+    buffers: Iterable[Buffer],
+    address: _Address | None = None,
+    flags: int = 0,
+    *,
+    ancdata: Iterable[tuple[int, int, Buffer]] | None = None,
+) -> Sqe: ...
+def recvmsg(
+    ring: Ring,
+    user_data: int,
+    sockfd: _Fd,
+    buffers: Iterable[Buffer],
+    flags: int = 0,
+    msg: MsgHdr | None = None,
+) -> Sqe: ...
+def send_zc(
+    ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0, zc_flags: int = 0
+) -> Sqe: ...
+def bind(ring: Ring, user_data: int, sockfd: _Fd, address: _Address) -> Sqe: ...
+def listen(ring: Ring, user_data: int, sockfd: _Fd, backlog: int) -> Sqe: ...
+
+# processes and futexes
+def waitid(
+    ring: Ring, user_data: int, idtype: int, id: int, options: int, infop: Siginfo | None = None
+) -> Sqe: ...
+def futex_wait(
+    ring: Ring,
+    user_data: int,
+    buf: Buffer,
+    offset: int,
+    val: int,
+    mask: int = 0xFFFFFFFF,
+    futex_flags: int = 130,
+    flags: int = 0,
+) -> Sqe: ...
+def futex_wake(
+    ring: Ring,
+    user_data: int,
+    buf: Buffer,
+    offset: int,
+    val: int,
+    mask: int = 0xFFFFFFFF,
+    futex_flags: int = 130,
+    flags: int = 0,
+) -> Sqe: ...
 
 # constants (the kernel's names)
 IORING_SETUP_IOPOLL: int
@@ -630,3 +974,72 @@ IORING_REGISTER_FILE_ALLOC_RANGE: int
 IORING_REGISTER_PBUF_STATUS: int
 IORING_REGISTER_FILES_SKIP: int
 AT_FDCWD: int
+IORING_NOTIF_USAGE_ZC_COPIED: int
+SPLICE_F_FD_IN_FIXED: int
+SPLICE_F_MOVE: int
+SPLICE_F_NONBLOCK: int
+SPLICE_F_MORE: int
+SPLICE_F_GIFT: int
+STATX_TYPE: int
+STATX_MODE: int
+STATX_NLINK: int
+STATX_UID: int
+STATX_GID: int
+STATX_ATIME: int
+STATX_MTIME: int
+STATX_CTIME: int
+STATX_INO: int
+STATX_SIZE: int
+STATX_BLOCKS: int
+STATX_BASIC_STATS: int
+STATX_BTIME: int
+STATX_MNT_ID: int
+STATX_DIOALIGN: int
+STATX_MNT_ID_UNIQUE: int
+STATX_SUBVOL: int
+STATX_WRITE_ATOMIC: int
+STATX_DIO_READ_ALIGN: int
+STATX_ATTR_COMPRESSED: int
+STATX_ATTR_IMMUTABLE: int
+STATX_ATTR_APPEND: int
+STATX_ATTR_NODUMP: int
+STATX_ATTR_ENCRYPTED: int
+STATX_ATTR_AUTOMOUNT: int
+STATX_ATTR_MOUNT_ROOT: int
+STATX_ATTR_VERITY: int
+STATX_ATTR_DAX: int
+STATX_ATTR_WRITE_ATOMIC: int
+AT_SYMLINK_NOFOLLOW: int
+AT_REMOVEDIR: int
+AT_SYMLINK_FOLLOW: int
+AT_NO_AUTOMOUNT: int
+AT_EMPTY_PATH: int
+AT_STATX_SYNC_AS_STAT: int
+AT_STATX_FORCE_SYNC: int
+AT_STATX_DONT_SYNC: int
+RENAME_NOREPLACE: int
+RENAME_EXCHANGE: int
+RENAME_WHITEOUT: int
+RESOLVE_NO_XDEV: int
+RESOLVE_NO_MAGICLINKS: int
+RESOLVE_NO_SYMLINKS: int
+RESOLVE_BENEATH: int
+RESOLVE_IN_ROOT: int
+RESOLVE_CACHED: int
+FALLOC_FL_KEEP_SIZE: int
+FALLOC_FL_PUNCH_HOLE: int
+FALLOC_FL_NO_HIDE_STALE: int
+FALLOC_FL_COLLAPSE_RANGE: int
+FALLOC_FL_ZERO_RANGE: int
+FALLOC_FL_INSERT_RANGE: int
+FALLOC_FL_UNSHARE_RANGE: int
+SYNC_FILE_RANGE_WAIT_BEFORE: int
+SYNC_FILE_RANGE_WRITE: int
+SYNC_FILE_RANGE_WAIT_AFTER: int
+FUTEX2_SIZE_U8: int
+FUTEX2_SIZE_U16: int
+FUTEX2_SIZE_U32: int
+FUTEX2_SIZE_U64: int
+FUTEX2_NUMA: int
+FUTEX2_PRIVATE: int
+FUTEX_BITSET_MATCH_ANY: int
