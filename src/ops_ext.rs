@@ -214,6 +214,7 @@ pub fn statx(
     let path_at = layout.reserve::<u8>(path.as_bytes_with_nul().len());
     let keep = Keep { obj: Some(claim), ..Default::default() };
     Ring::queue(ring, user_data, sys::IORING_OP_STATX, keep, |sqe, slot| {
+        statxbuf.get().reset();
         let p = Block::new(slot, &layout).put_slice(path_at, path.as_bytes_with_nul());
         prep_rw(sqe, dirfd, p, mask, buf);
         sqe.op_flags = flags;
@@ -865,6 +866,9 @@ pub fn waitid(
     };
     let keep = Keep { obj: claim, ..Default::default() };
     Ring::queue(ring, user_data, sys::IORING_OP_WAITID, keep, |sqe, _| {
+        if let Some(i) = infop {
+            i.get().reset();
+        }
         prep_rw(sqe, id, 0, idtype as u32, info);
         sqe.file_index = options as u32;
     })
@@ -872,7 +876,9 @@ pub fn waitid(
 
 /// The futex word: `buf[offset:offset+size]`, aligned to its size (from
 /// `futex_flags`' `FUTEX2_SIZE_*`); `buf` is pinned until the completion.
-fn futex_word(buf: &Bound<'_, PyAny>, offset: usize, futex_flags: u32) -> PyResult<(PinnedBuf, u64)> {
+fn futex_word(buf: &Bound<'_, PyAny>, offset: i64, futex_flags: u32) -> PyResult<(PinnedBuf, u64)> {
+    let offset = usize::try_from(offset)
+        .map_err(|_| PyValueError::new_err(format!("offset must be >= 0, got {offset}")))?;
     let size = 1usize << (futex_flags & sys::FUTEX2_SIZE_U64);
     let pin = PinnedBuf::get(buf, false)?;
     if offset.checked_add(size).is_none_or(|end| end > pin.len()) {
@@ -899,9 +905,9 @@ pub fn futex_wait(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     buf: &Bound<'_, PyAny>,
-    offset: usize,
-    val: u64,
-    mask: u64,
+    offset: i64,
+    val: i64,
+    mask: i64,
     futex_flags: i64,
     flags: i64,
 ) -> R {
@@ -917,9 +923,9 @@ pub fn futex_wake(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     buf: &Bound<'_, PyAny>,
-    offset: usize,
-    val: u64,
-    mask: u64,
+    offset: i64,
+    val: i64,
+    mask: i64,
     futex_flags: i64,
     flags: i64,
 ) -> R {
@@ -932,12 +938,15 @@ fn futex(
     user_data: u64,
     opcode: u8,
     buf: &Bound<'_, PyAny>,
-    offset: usize,
-    val: u64,
-    mask: u64,
+    offset: i64,
+    val: i64,
+    mask: i64,
     futex_flags: i64,
     flags: i64,
 ) -> R {
+    // The kernel checks that val and mask fit the futex size (32 bits).
+    let val = nonneg(val, "val")?;
+    let mask = nonneg(mask, "mask")?;
     let futex_flags = args::flags32(futex_flags, "futex_flags")?;
     let flags = args::flags32(flags, "flags")?;
     let (pin, addr) = futex_word(buf, offset, futex_flags)?;

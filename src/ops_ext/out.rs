@@ -165,8 +165,12 @@ impl Statx {
     pub fn claim(obj: &Bound<'_, Statx>) -> PyResult<(Py<PyAny>, u64)> {
         let s = obj.get();
         let guard = claim(obj.as_any(), &s.busy, "Statx")?;
-        s.mem.store(sys::Statx::default());
         Ok((guard, s.mem.ptr() as u64))
+    }
+
+    /// Clears the previous result, once the op is queued (under its Claim).
+    pub fn reset(&self) {
+        self.mem.store(sys::Statx::default());
     }
 
     fn get(&self) -> sys::Statx {
@@ -466,7 +470,7 @@ fn sockaddr_to_py<'py>(py: Python<'py>, storage: &libc::sockaddr_storage, len: u
             .into_any())
         }
         libc::AF_UNIX => {
-            let path = &bytes[std::mem::offset_of!(libc::sockaddr_un, sun_path)..];
+            let path = bytes.get(std::mem::offset_of!(libc::sockaddr_un, sun_path)..).unwrap_or_default();
             if path.first() == Some(&0) {
                 // Linux's abstract namespace: the bytes as they are.
                 Ok(PyBytes::new(py, path).into_any())
@@ -483,12 +487,13 @@ fn sockaddr_to_py<'py>(py: Python<'py>, storage: &libc::sockaddr_storage, len: u
 impl MsgHdr {
     #[new]
     #[pyo3(signature = (controllen = 0))]
-    fn new(controllen: usize) -> PyResult<Self> {
-        if controllen > MAX_CONTROLLEN {
-            return Err(PyValueError::new_err(format!(
-                "controllen must be at most {MAX_CONTROLLEN}, got {controllen}"
-            )));
-        }
+    fn new(controllen: i64) -> PyResult<Self> {
+        let controllen = usize::try_from(controllen)
+            .ok()
+            .filter(|&n| n <= MAX_CONTROLLEN)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!("controllen must be in 0..{MAX_CONTROLLEN}, got {controllen}"))
+            })?;
         Ok(MsgHdr {
             mem: KernelBox::zeroed(),
             control: KernelBytes::zeroed(controllen),
@@ -559,8 +564,12 @@ impl Siginfo {
     pub fn claim(obj: &Bound<'_, Siginfo>) -> PyResult<(Py<PyAny>, u64)> {
         let s = obj.get();
         let guard = claim(obj.as_any(), &s.busy, "Siginfo")?;
-        s.mem.store(sys::Siginfo::default());
         Ok((guard, s.mem.ptr() as u64))
+    }
+
+    /// Clears the previous result, once the op is queued (under its Claim).
+    pub fn reset(&self) {
+        self.mem.store(sys::Siginfo::default());
     }
 }
 
