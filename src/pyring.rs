@@ -715,7 +715,7 @@ impl Ring {
     fn submit(&self, py: Python<'_>, wait_nr: i64) -> PyResult<u32> {
         let wait_nr = args::count32(wait_nr, "wait_nr")?;
         let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
-        let (mut to_submit, published, need_enter, flags) = self.with_open(|raw, sq, _| {
+        let (to_submit, published, need_enter, flags) = self.with_open(|raw, sq, _| {
             let published = sq.sqe_tail.wrapping_sub(sq.sqe_head);
             let n = raw.flush_sq(sq);
             let mut flags = 0;
@@ -725,39 +725,35 @@ impl Ring {
         let sqpoll = self.flags & sys::IORING_SETUP_SQPOLL != 0;
         // With SQPOLL the kernel thread consumes SQEs on its own: report the
         // ones this call handed over.
-        let submitted_now = if sqpoll { published } else { 0 };
-        if wait_nr == 0 {
-            if !need_enter {
-                return Ok(submitted_now);
-            }
-            let flags = if iopoll { flags | sys::IORING_ENTER_GETEVENTS } else { flags };
-            let raw = self.raw()?;
-            return loop {
-                match raw.enter(to_submit, 0, flags, None) {
-                    Ok(n) => break Ok(if sqpoll { submitted_now } else { n }),
-                    Err(libc::EINTR) => py.check_signals()?,
-                    Err(e) => break Err(UringErr::enter(e).into()),
-                }
-            };
-        }
+        let mut total = if sqpoll { published } else { 0 };
         let raw = self.raw()?;
-        let mut total = submitted_now;
-        if !need_enter && sqpoll {
-            to_submit = 0;
-        }
-        loop {
-            let r = self.wait_once(py, &raw, to_submit, wait_nr, flags, None)?;
-            self.raw()?; // closed by another thread while we waited?
-            if let Some(n) = r {
-                if !sqpoll {
-                    total += n;
+        // Hand the SQEs over without releasing the GIL: many ops (NOPs,
+        // page-cached reads) complete inline, and then no wait is needed.
+        // Nothing to submit and nothing to reap means no syscall at all.
+        if need_enter && (sqpoll || to_submit > 0 || iopoll) {
+            let flags = if iopoll { flags | sys::IORING_ENTER_GETEVENTS } else { flags };
+            loop {
+                match raw.enter(to_submit, 0, flags, None) {
+                    Ok(n) => {
+                        if !sqpoll {
+                            total = n;
+                        }
+                        break;
+                    }
+                    Err(libc::EINTR) => py.check_signals()?,
+                    Err(e) => return Err(UringErr::enter(e).into()),
                 }
-                if to_submit == 0 || raw.cq_ready() >= wait_nr {
-                    return Ok(total);
-                }
-                to_submit -= n.min(to_submit);
             }
         }
+        // Then wait for the rest with the GIL released (PEP 475 inside).
+        while wait_nr > 0 && raw.cq_ready() < wait_nr {
+            let r = self.wait_once(py, &raw, 0, wait_nr, 0, None)?;
+            self.raw()?; // closed by another thread while we waited?
+            if r.is_some() {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     /// Raw `io_uring_enter(2)`; EINTR is reported as SIGNAL_INTERRUPT.
