@@ -107,11 +107,17 @@ pub struct Slot {
     /// buffer is stable while the slot is live (it is only resized when the
     /// slot is being prepared), and its capacity is reused across ops.
     pub scratch: Vec<u64>,
+    /// Whether `scratch` was handed out for the current op.
+    scratch_taken: bool,
 }
 
 impl Slot {
     /// `nbytes` of zeroed, 8-byte aligned scratch memory for the kernel.
+    /// Call it once per op: a second call reuses (and may move) the same
+    /// block, so an op needing several objects lays them out in one block.
     pub fn scratch(&mut self, nbytes: usize) -> *mut u8 {
+        debug_assert!(!self.scratch_taken, "Slot::scratch called twice for one op");
+        self.scratch_taken = true;
         self.scratch.clear();
         self.scratch.resize(nbytes.div_ceil(8), 0);
         self.scratch.as_mut_ptr().cast()
@@ -152,6 +158,7 @@ impl Slots {
         slot.opcode = opcode;
         slot.live = true;
         slot.keep = keep;
+        slot.scratch_taken = false;
         self.live += 1;
         Self::token(index, slot.generation)
     }

@@ -19,7 +19,7 @@ use crate::sys::{self, KernelTimespec};
 type R = PyResult<Py<Sqe>>;
 
 /// liburing's `io_uring_prep_rw`: the fields most ops share.
-fn prep_rw(sqe: &mut sys::Sqe, fd: i32, addr: u64, len: u32, off: u64) {
+pub(crate) fn prep_rw(sqe: &mut sys::Sqe, fd: i32, addr: u64, len: u32, off: u64) {
     sqe.fd = fd;
     sqe.addr = addr;
     sqe.len = len;
@@ -28,7 +28,7 @@ fn prep_rw(sqe: &mut sys::Sqe, fd: i32, addr: u64, len: u32, off: u64) {
 
 /// The kernel takes u32 lengths; a longer buffer is capped (the kernel caps
 /// a single read or write at 2 GiB anyway).
-fn len32(len: usize) -> u32 {
+pub(crate) fn len32(len: usize) -> u32 {
     len.min(u32::MAX as usize) as u32
 }
 
@@ -247,8 +247,9 @@ pub fn poll_remove(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64
 /// Cancels in-flight ops (`IORING_OP_ASYNC_CANCEL`). By default the target
 /// is the op queued with `target_user_data`; `flags` takes
 /// `IORING_ASYNC_CANCEL_ALL` (every op with that user_data), `_ANY` (every
-/// op) or `_FD`/`_FD_FIXED` (use `cancel_fd`). The result is 0 (found and
-/// cancelled; with ALL, the number cancelled), -ENOENT or -EALREADY.
+/// op) or `_FD`/`_FD_FIXED` (use `cancel_fd`). The result is >= 0 when
+/// found and cancelled (with ALL, the number cancelled; some ops, futex
+/// waits for one, count themselves), -ENOENT or -EALREADY.
 ///
 /// user_data may repeat: with ALL and several ops sharing
 /// `target_user_data`, one cancel SQE is queued per op (all carrying

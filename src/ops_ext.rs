@@ -19,25 +19,13 @@ use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString, PyTuple};
 use crate::addr;
 use crate::args;
 use crate::keep::{Keep, PinnedBuf, Slot};
+use crate::ops::{len32, prep_rw};
 use crate::pyring::{Ring, Sqe};
 use crate::sys;
 
 pub use out::{MsgHdr, Siginfo, Statx};
 
 type R = PyResult<Py<Sqe>>;
-
-/// liburing's `io_uring_prep_rw` (as in ops.rs).
-fn prep_rw(sqe: &mut sys::Sqe, fd: i32, addr: u64, len: u32, off: u64) {
-    sqe.fd = fd;
-    sqe.addr = addr;
-    sqe.len = len;
-    sqe.off = off;
-}
-
-/// The kernel takes u32 lengths; a longer buffer is capped (as in ops.rs).
-fn len32(len: usize) -> u32 {
-    len.min(u32::MAX as usize) as u32
-}
 
 /// `UIO_MAXIOV`: the kernel refuses longer iovec arrays.
 const UIO_MAXIOV: usize = 1024;

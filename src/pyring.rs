@@ -1123,10 +1123,13 @@ impl Cqe {
         Cqe { user_data, res, flags }
     }
 
-    /// `res` when it is >= 0; otherwise raises the `OSError` subclass for
+    /// `res` when it is >= 0 (or this is a zero-copy notification, whose
+    /// `res` is a usage report); otherwise raises the `OSError` subclass for
     /// its errno, as `os` functions do.
     fn result(&self) -> PyResult<i32> {
-        if self.res >= 0 {
+        // A zero-copy notification's res is a report (bit 31 set for
+        // IORING_NOTIF_USAGE_ZC_COPIED), not an errno.
+        if self.res >= 0 || self.flags & sys::IORING_CQE_F_NOTIF != 0 {
             Ok(self.res)
         } else {
             Err(os_error(-self.res))
