@@ -86,14 +86,49 @@ def info(out: list[str]) -> int:
     return 0
 
 
+def _find_suite() -> Path | None:
+    """bench/suite.py of the source checkout: the current directory's, or the one this
+    package was installed (editable) from."""
+    here = Path(__file__).resolve()
+    for root in (Path.cwd(), *here.parents):
+        candidate = root / "bench" / "suite.py"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def bench(out: list[str]) -> int:
+    """The short benchmark suite (under a minute), from the source checkout's bench/."""
+    suite = _find_suite()
+    if suite is None:
+        out.append(
+            "python -m uring_rs bench runs bench/suite.py of a uring_rs source checkout: "
+            "run it from the repository root (the benchmarks are not part of the wheel)"
+        )
+        return 2
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("uring_rs_bench_suite", suite)
+    if spec is None or spec.loader is None:
+        out.append(f"cannot load {suite}")
+        return 2
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses need their module registered
+    spec.loader.exec_module(module)
+    out.append(f"uring_rs {uring_rs.__version__}: quick benchmark suite ({suite})")
+    out.append(str(module.run_quick()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m uring_rs", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="kernel, ring features and supported opcodes")
+    sub.add_parser("bench", help="the short benchmark suite, beside os.pread and C liburing")
     args = parser.parse_args(argv)
-    if args.command in (None, "info"):
+    if args.command in (None, "info", "bench"):
         lines: list[str] = []
-        rc = info(lines)
+        rc = bench(lines) if args.command == "bench" else info(lines)
         print("\n".join(lines))
         return rc
     parser.error(f"unknown command {args.command}")
