@@ -1,0 +1,62 @@
+"""Helpers shared by the core tests (not fixtures: those live in conftest.py or the test file)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import uring_rs
+from uring_rs import Cqe, Ring
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = bytes(i % 251 for i in range(65536))  # what conftest's data_file holds
+
+
+def reap(ring: Ring, n: int, timeout: float = 5.0) -> list[Cqe]:
+    """Consumes exactly ``n`` completions, failing (not hanging) if they do not come."""
+    got: list[Cqe] = []
+    while len(got) < n:
+        batch = ring.copy_cqes(wait_nr=1, max=n - len(got), timeout=timeout)
+        assert batch, f"timed out after {timeout}s with {len(got)}/{n} completions: {got}"
+        got.extend(batch)
+    return got
+
+
+def by_user_data(cqes: list[Cqe]) -> dict[int, Cqe]:
+    out = {c.user_data: c for c in cqes}
+    assert len(out) == len(cqes), f"repeated user_data in {cqes}"
+    return out
+
+
+def needs(ring: Ring, *opcodes: int) -> None:
+    """Skips the test unless the kernel supports every opcode (probed)."""
+    probe = ring.probe()
+    for op in opcodes:
+        if not probe.supports(op):
+            pytest.skip(f"kernel lacks opcode {uring_rs.opcode_names()[op]} (probed)")
+
+
+def run_python(code: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    """Runs ``code`` in a fresh interpreter (this venv, this uring_rs)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def maps_lines() -> int:
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
