@@ -100,6 +100,22 @@ pub fn flags32(value: i64, name: &str) -> PyResult<u32> {
     })
 }
 
+/// SQE flags (`IOSQE_*`) a caller may set.
+pub fn sqe_flags(value: i64) -> PyResult<u8> {
+    let v = u8::try_from(value)
+        .map_err(|_| PyValueError::new_err(format!("flags must be IOSQE_* bits (0..255), got {value}")))?;
+    if v & crate::sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
+        return Err(PyValueError::new_err(
+            "IOSQE_CQE_SKIP_SUCCESS is not supported: uring_rs needs every op's completion to \
+             know when its buffers may be released",
+        ));
+    }
+    if v & !0x3f != 0 {
+        return Err(PyValueError::new_err(format!("unknown IOSQE_* bits in {v:#x}")));
+    }
+    Ok(v)
+}
+
 /// A positive count of completions to wait for, etc.
 pub fn count32(value: i64, name: &str) -> PyResult<u32> {
     u32::try_from(value)

@@ -34,6 +34,7 @@ fn offsets_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn rw_many(
     ring: &Bound<'_, Ring>,
     user_data: u64,
@@ -42,7 +43,9 @@ fn rw_many(
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
     size: usize,
+    flags: i64,
 ) -> PyResult<u32> {
+    let flags = args::sqe_flags(flags)?;
     let fd = args::fd(fd, "fd")?;
     let offsets = offsets_arg(offsets)?;
     let pin = PinnedBuf::get(buf, opcode == sys::IORING_OP_READ)?;
@@ -61,6 +64,7 @@ fn rw_many(
     let holder: Py<PyAny> = Py::new(ring.py(), BatchPin { _pin: pin })?.into_any();
     Ring::queue_many(ring, user_data, offsets.len() as u32, opcode, Some(holder), |i, sqe| {
         sqe.fd = fd;
+        sqe.flags = flags;
         sqe.addr = base + i as u64 * size as u64;
         sqe.len = size as u32;
         sqe.off = offsets[i as usize];
@@ -70,8 +74,10 @@ fn rw_many(
 /// Queues one read per offset: read `i` fills `buf[i*size:(i+1)*size]`
 /// from `offsets[i]` and completes with user_data `user_data + i`. All or
 /// nothing: raises SUBMISSION_QUEUE_FULL (queueing nothing) when the SQ
-/// lacks room. Returns the number queued.
+/// lacks room. Returns the number queued. `flags` (`IOSQE_*`, e.g.
+/// `IOSQE_FIXED_FILE` with a registered file index as `fd`) go on every SQE.
 #[pyfunction]
+#[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn read_many(
     ring: &Bound<'_, Ring>,
     user_data: u64,
@@ -79,13 +85,15 @@ pub fn read_many(
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
     size: usize,
+    flags: i64,
 ) -> PyResult<u32> {
-    rw_many(ring, user_data, sys::IORING_OP_READ, fd, buf, offsets, size)
+    rw_many(ring, user_data, sys::IORING_OP_READ, fd, buf, offsets, size, flags)
 }
 
 /// Queues one write per offset, from consecutive `size`-byte slices of
 /// `buf`; see `read_many`.
 #[pyfunction]
+#[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn write_many(
     ring: &Bound<'_, Ring>,
     user_data: u64,
@@ -93,8 +101,9 @@ pub fn write_many(
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
     size: usize,
+    flags: i64,
 ) -> PyResult<u32> {
-    rw_many(ring, user_data, sys::IORING_OP_WRITE, fd, buf, offsets, size)
+    rw_many(ring, user_data, sys::IORING_OP_WRITE, fd, buf, offsets, size, flags)
 }
 
 /// Queues `count` NOPs with user_data `user_data + i`; returns `count`.

@@ -1055,17 +1055,7 @@ impl Sqe {
 
     #[setter]
     fn set_flags(&self, py: Python<'_>, value: i64) -> PyResult<()> {
-        let v = u8::try_from(value)
-            .map_err(|_| PyValueError::new_err(format!("flags must be IOSQE_* bits (0..255), got {value}")))?;
-        if v & sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
-            return Err(PyValueError::new_err(
-                "IOSQE_CQE_SKIP_SUCCESS is not supported: uring_rs needs every op's completion to \
-                 know when its buffers may be released",
-            ));
-        }
-        if v & !0x3f != 0 {
-            return Err(PyValueError::new_err(format!("unknown IOSQE_* bits in {v:#x}")));
-        }
+        let v = args::sqe_flags(value)?;
         self.with_pending(py, |s, _| s.flags = v)
     }
 

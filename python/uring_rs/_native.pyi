@@ -650,10 +650,24 @@ def msg_ring(
     ring: Ring, user_data: int, target: Ring | int, res: int, target_user_data: int, flags: int = 0
 ) -> Sqe: ...
 def read_many(
-    ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offsets: Buffer | Iterable[int], size: int
+    ring: Ring,
+    user_data: int,
+    fd: _Fd,
+    buf: Buffer,
+    offsets: Buffer | Iterable[int],
+    size: int,
+    *,
+    flags: int = 0,
 ) -> int: ...
 def write_many(
-    ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offsets: Buffer | Iterable[int], size: int
+    ring: Ring,
+    user_data: int,
+    fd: _Fd,
+    buf: Buffer,
+    offsets: Buffer | Iterable[int],
+    size: int,
+    *,
+    flags: int = 0,
 ) -> int: ...
 def nop_many(ring: Ring, user_data: int, count: int) -> int: ...
 def cancel(ring: Ring, user_data: int, target_user_data: int, flags: int = 0) -> Sqe: ...
