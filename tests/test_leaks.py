@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-from uring_rs import BufferRing, Ring, ops
+from uring_rs import BufferRing, Cqe, Ring, ops
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 SCALE = 10 if LONG else 1
@@ -99,7 +99,7 @@ def test_buffer_refcounts_return_after_completions(tmp_path: Path) -> None:
             during = [sys.getrefcount(objs[i]) for i in range(8)]
             assert all(d > n for d, n in zip(during, base)), "an op must hold its buffer"
             ring.submit()
-            got = []
+            got: list[Cqe] = []
             while len(got) < 12:
                 got += ring.copy_cqes(wait_nr=1, timeout=5)
             assert ring.in_flight == 0
