@@ -33,7 +33,6 @@ import asyncio
 import atexit
 import codecs
 import errno
-import functools
 import io
 import itertools
 import locale
@@ -63,9 +62,23 @@ if TYPE_CHECKING:
         def fileno(self) -> int: ...
 
     _Fd = Union[int, _HasFileno]
-    StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
-    FileDescriptorOrPath = Union[int, StrOrBytesPath]
+    _StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+    _FileDescriptorOrPath = Union[int, _StrOrBytesPath]
     _Address = Union[tuple[str, int], tuple[str, int, int, int], str, bytes, tuple[Any, ...]]
+    # typing-only (private, so stubtest does not look for them at runtime)
+    _OpenTextMode = Literal[
+        "r", "w", "a", "x", "r+", "+r", "w+", "+w", "a+", "+a", "x+", "+x",
+        "rt", "tr", "wt", "tw", "at", "ta", "xt", "tx",
+        "+at", "+rt", "+ta", "+tr", "+tw", "+tx", "+wt", "+xt",
+        "a+t", "at+", "r+t", "rt+", "t+a", "t+r", "t+w", "t+x",
+        "ta+", "tr+", "tw+", "tx+", "w+t", "wt+", "x+t", "xt+",
+    ]  # fmt: skip
+    _OpenBinaryMode = Literal[
+        "rb", "br", "wb", "bw", "ab", "ba", "xb", "bx",
+        "+ab", "+ba", "+br", "+bw", "+bx", "+rb", "+wb", "+xb",
+        "a+b", "ab+", "b+a", "b+r", "b+w", "b+x", "ba+", "br+",
+        "bw+", "bx+", "r+b", "rb+", "w+b", "wb+", "x+b", "xb+",
+    ]  # fmt: skip
 
 __all__ = [
     "AioRing",
@@ -578,7 +591,7 @@ class AioRing:
 
     async def openat(
         self,
-        path: StrOrBytesPath,
+        path: _StrOrBytesPath,
         flags: int = os.O_RDONLY,
         mode: int = 0o666,
         *,
@@ -648,7 +661,7 @@ class AioRing:
         flags = _native.IORING_FSYNC_DATASYNC if datasync else 0
         _raise_for(await self._op(ops.fsync, fd, flags))
 
-    async def stat(self, path: StrOrBytesPath | int, *, follow_symlinks: bool = True) -> os.stat_result:
+    async def stat(self, path: _StrOrBytesPath | int, *, follow_symlinks: bool = True) -> os.stat_result:
         """``os.stat`` without blocking the loop. The core has no statx op yet, so this
         runs ``os.stat`` in the loop's default executor."""
         self._check()
@@ -796,20 +809,6 @@ async def sock_connect(sock: socket.socket, address: Any, *, timeout: float | No
 
 # --------------------------------------------------------------------------------------
 # Files.
-
-OpenTextMode = Literal[
-    "r", "w", "a", "x", "r+", "+r", "w+", "+w", "a+", "+a", "x+", "+x",
-    "rt", "tr", "wt", "tw", "at", "ta", "xt", "tx",
-    "+at", "+rt", "+ta", "+tr", "+tw", "+tx", "+wt", "+xt",
-    "a+t", "at+", "r+t", "rt+", "t+a", "t+r", "t+w", "t+x",
-    "ta+", "tr+", "tw+", "tx+", "w+t", "wt+", "x+t", "xt+",
-]  # fmt: skip
-OpenBinaryMode = Literal[
-    "rb", "br", "wb", "bw", "ab", "ba", "xb", "bx",
-    "+ab", "+ba", "+br", "+bw", "+bx", "+rb", "+wb", "+xb",
-    "a+b", "ab+", "b+a", "b+r", "b+w", "b+x", "ba+", "br+",
-    "bw+", "bx+", "r+b", "rb+", "w+b", "wb+", "x+b", "xb+",
-]  # fmt: skip
 
 _UNIVERSAL_NL = re.compile(r"\r\n|\r|\n")
 
@@ -1676,13 +1675,22 @@ def _text_encoding(encoding: str | None) -> str:
     return encoding
 
 
-@functools.lru_cache(maxsize=64)
+_MODES: dict[tuple[str, str | None, str | None, str | None], _Mode] = {}
+
+
 def _parse_mode(mode: str, encoding: str | None, errors: str | None, newline: str | None) -> _Mode:
-    return _Mode(mode, encoding, errors, newline)
+    """``_Mode(...)``, cached: most programs open files in a handful of modes."""
+    key = (mode, encoding, errors, newline)
+    m = _MODES.get(key)
+    if m is None:
+        m = _Mode(mode, encoding, errors, newline)
+        if len(_MODES) < 64:
+            _MODES[key] = m
+    return m
 
 
 async def _open(
-    file: FileDescriptorOrPath,
+    file: _FileDescriptorOrPath,
     mode: str,
     buffering: int,
     encoding: str | None,
@@ -1759,8 +1767,8 @@ async def _open(
 
 @overload
 def open(
-    file: FileDescriptorOrPath,
-    mode: OpenTextMode = "r",
+    file: _FileDescriptorOrPath,
+    mode: _OpenTextMode = "r",
     buffering: int = -1,
     encoding: str | None = None,
     errors: str | None = None,
@@ -1771,8 +1779,8 @@ def open(
 ) -> _OpenContext[AsyncTextFile]: ...
 @overload
 def open(
-    file: FileDescriptorOrPath,
-    mode: OpenBinaryMode,
+    file: _FileDescriptorOrPath,
+    mode: _OpenBinaryMode,
     buffering: int = -1,
     encoding: None = None,
     errors: None = None,
@@ -1783,7 +1791,7 @@ def open(
 ) -> _OpenContext[AsyncBinaryFile]: ...
 @overload
 def open(
-    file: FileDescriptorOrPath,
+    file: _FileDescriptorOrPath,
     mode: str,
     buffering: int = -1,
     encoding: str | None = None,
@@ -1794,7 +1802,7 @@ def open(
     ring: AioRing | None = None,
 ) -> _OpenContext[AsyncBinaryFile | AsyncTextFile]: ...
 def open(
-    file: FileDescriptorOrPath,
+    file: _FileDescriptorOrPath,
     mode: str = "r",
     buffering: int = -1,
     encoding: str | None = None,
@@ -1814,13 +1822,13 @@ def open(
     return _OpenContext(_open(file, mode, buffering, encoding, errors, newline, closefd, ring))
 
 
-async def read_bytes(path: StrOrBytesPath, *, ring: AioRing | None = None) -> bytes:
+async def read_bytes(path: _StrOrBytesPath, *, ring: AioRing | None = None) -> bytes:
     """The file's contents, as ``pathlib.Path.read_bytes``."""
     async with open(path, "rb", ring=ring) as f:
         return await f.read()
 
 
-async def write_bytes(path: StrOrBytesPath, data: Buffer, *, ring: AioRing | None = None) -> int:
+async def write_bytes(path: _StrOrBytesPath, data: Buffer, *, ring: AioRing | None = None) -> int:
     """Writes ``data`` to the file (created or truncated), as ``pathlib.Path.write_bytes``."""
     view = memoryview(data)
     async with open(path, "wb", buffering=0, ring=ring) as f:
@@ -1828,7 +1836,7 @@ async def write_bytes(path: StrOrBytesPath, data: Buffer, *, ring: AioRing | Non
 
 
 async def read_text(
-    path: StrOrBytesPath,
+    path: _StrOrBytesPath,
     encoding: str | None = None,
     errors: str | None = None,
     *,
@@ -1840,7 +1848,7 @@ async def read_text(
 
 
 async def write_text(
-    path: StrOrBytesPath,
+    path: _StrOrBytesPath,
     data: str,
     encoding: str | None = None,
     errors: str | None = None,

@@ -21,11 +21,11 @@ from uring_rs._native import read as ops_read
 from uring_rs._native import write as ops_write
 
 if TYPE_CHECKING:
-    StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+    _StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 __all__ = ["ReadFilesError", "copy_file", "read_files"]
 
-_P = TypeVar("_P", bound="StrOrBytesPath")
+_P = TypeVar("_P", bound="_StrOrBytesPath")
 
 #: Size of each slot's first read: a file that fits is read with one op, no fstat.
 _FIRST_READ = 64 * 1024
@@ -87,27 +87,27 @@ _OPEN, _READ = 0, 1
 
 @overload
 def read_files(
-    paths: Iterable[StrOrBytesPath],
+    paths: Iterable[_StrOrBytesPath],
     *,
     max_in_flight: int = 64,
     return_exceptions: Literal[False] = False,
 ) -> list[bytes]: ...
 @overload
 def read_files(
-    paths: Iterable[StrOrBytesPath],
+    paths: Iterable[_StrOrBytesPath],
     *,
     max_in_flight: int = 64,
     return_exceptions: Literal[True],
 ) -> list[bytes | OSError]: ...
 @overload
 def read_files(
-    paths: Iterable[StrOrBytesPath],
+    paths: Iterable[_StrOrBytesPath],
     *,
     max_in_flight: int = 64,
     return_exceptions: bool,
 ) -> list[bytes] | list[bytes | OSError]: ...
 def read_files(
-    paths: Iterable[StrOrBytesPath],
+    paths: Iterable[_StrOrBytesPath],
     *,
     max_in_flight: int = 64,
     return_exceptions: bool = False,
@@ -243,7 +243,7 @@ class _Big:
 
 
 def copy_file(
-    src: StrOrBytesPath,
+    src: _StrOrBytesPath,
     dst: _P,
     *,
     chunk_size: int = 1 << 20,
@@ -307,14 +307,14 @@ def copy_file(
     return dst
 
 
-def _samefile(src: StrOrBytesPath, dst: StrOrBytesPath) -> bool:
+def _samefile(src: _StrOrBytesPath, dst: _StrOrBytesPath) -> bool:
     try:
         return os.path.samefile(src, dst)
     except OSError:
         return False
 
 
-def _check(res: int, filename: StrOrBytesPath) -> int:
+def _check(res: int, filename: _StrOrBytesPath) -> int:
     if res < 0:
         raise OSError(-res, os.strerror(-res), os.fspath(filename))
     return res
@@ -326,8 +326,8 @@ def _copy_pipelined(
     size: int,
     chunk: int,
     depth: int,
-    src: StrOrBytesPath,
-    dst: StrOrBytesPath,
+    src: _StrOrBytesPath,
+    dst: _StrOrBytesPath,
 ) -> None:
     """Up to ``depth`` chunks in flight; buffer ``k`` cycles read -> write -> read."""
     depth = max(1, min(depth, -(-size // chunk) if size else 1))
@@ -391,7 +391,7 @@ def _copy_pipelined(
 
 
 def _copy_sequential(
-    sfd: int, dfd: int, chunk: int, src: StrOrBytesPath, dst: StrOrBytesPath
+    sfd: int, dfd: int, chunk: int, src: _StrOrBytesPath, dst: _StrOrBytesPath
 ) -> None:
     """For devices and other non-regular files: read, write, repeat, at the file positions."""
     buf = bytearray(chunk)
