@@ -60,8 +60,15 @@ def signals_at_1khz() -> Iterator[list[int]]:
     try:
         yield count
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, old)
+        stop_alarm(old)
+
+
+def stop_alarm(old: Any) -> None:
+    """Disarms the timer; an alarm already pending is discarded (SIG_IGN) before the
+    old handler (maybe SIG_DFL, which would kill the process) comes back."""
+    signal.setitimer(signal.ITIMER_REAL, 0, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, old)
 
 
 def test_waits_complete_correctly_under_1khz_signals(signals_at_1khz: list[int]) -> None:
@@ -137,8 +144,7 @@ def test_a_raising_signal_handler_ends_the_wait_and_the_ring_stays_usable() -> N
             ring.submit()
             assert sorted(c.user_data for c in reap(ring, 2)) == [1, 2]
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, old)
+        stop_alarm(old)
 
 
 # ------------------------------------------------------------------ limits
