@@ -433,6 +433,37 @@ def test_close_from_another_thread_while_a_recv_waits_releases_the_buffer(
     assert collected(ref)
 
 
+def test_forked_child_cannot_use_the_ring_and_leaves_the_parents_ops_alone() -> None:
+    proc = run_python(
+        """
+        import os, socket
+        from uring_rs import Ring, ops
+        a, b = socket.socketpair()
+        ring = Ring(8)
+        buf = bytearray(8)
+        ops.recv(ring, 1, a, buf)
+        ring.submit()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            for call in (lambda: ops.nop(ring, 2), ring.copy_cqes, ring.submit):
+                try:
+                    call()
+                    code = 1
+                except RuntimeError:
+                    pass
+            ring.close()  # the child's copy only
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        b.sendall(b"parent")
+        (cqe,) = ring.copy_cqes(wait_nr=1, timeout=5)
+        print(os.waitstatus_to_exitcode(status), cqe.user_data, cqe.res, bytes(buf[:6]).decode())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "1", "6", "parent"]
+
+
 # ---------------------------------------------------------------- fd and mapping leaks
 
 

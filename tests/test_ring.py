@@ -537,6 +537,103 @@ def test_copy_cqes_wait_nr_waits_for_a_pending_completion(ring: Ring) -> None:
     assert [c.user_data for c in ring.copy_cqes(wait_nr=1)] == [3]
 
 
+class _TwoReads:
+    """Two reads on pipes that a thread completes at 0.05 s and at 0.45 s: the
+    second lands after the library's internal 250 ms wait slice."""
+
+    def __init__(self, ring: Ring) -> None:
+        self.ring = ring
+        self.pipes = [os.pipe(), os.pipe()]
+        self.bufs = [bytearray(1), bytearray(1)]
+        for i, (r, _) in enumerate(self.pipes):
+            ops.read(ring, i + 1, r, self.bufs[i], -1)
+        ring.submit()
+        self.thread = threading.Thread(target=self._feed)
+        self.thread.start()
+
+    def _feed(self) -> None:
+        time.sleep(0.05)
+        os.write(self.pipes[0][1], b"a")
+        time.sleep(0.4)
+        os.write(self.pipes[1][1], b"b")
+
+    def finish(self) -> None:
+        self.thread.join()
+        reap(self.ring, self.ring.in_flight)
+        for pair in self.pipes:
+            for fd in pair:
+                os.close(fd)
+
+
+@pytest.mark.xfail(
+    reason="BUG: copy_cqes(wait_nr=2) returns after the 250 ms wait slice with only the CQEs "
+    "ready then (the kernel's timed-out enter returns 0 once any CQE exists)",
+    strict=True,
+)
+def test_copy_cqes_wait_nr_2_waits_for_two_completions(ring: Ring) -> None:
+    two = _TwoReads(ring)
+    try:
+        start = time.monotonic()
+        got = ring.copy_cqes(wait_nr=2)
+        elapsed = time.monotonic() - start
+        assert sorted(c.user_data for c in got) == [1, 2], f"after {elapsed:.2f}s"
+    finally:
+        two.finish()
+
+
+@pytest.mark.xfail(
+    reason="BUG: copy_cqes(wait_nr=2, timeout=5) returns after the 250 ms wait slice with "
+    "one CQE instead of waiting (up to 5 s) for two",
+    strict=True,
+)
+def test_copy_cqes_wait_nr_2_with_timeout_waits_for_two_completions(ring: Ring) -> None:
+    two = _TwoReads(ring)
+    try:
+        got = ring.copy_cqes(wait_nr=2, timeout=5)
+        assert sorted(c.user_data for c in got) == [1, 2]
+    finally:
+        two.finish()
+
+
+@pytest.mark.xfail(
+    reason="BUG: submit(wait_nr=2) returns after the 250 ms wait slice with only one "
+    "completion ready",
+    strict=True,
+)
+def test_submit_wait_nr_2_waits_for_two_completions(ring: Ring) -> None:
+    two = _TwoReads(ring)
+    try:
+        ring.submit(wait_nr=2)
+        assert ring.cq_ready() == 2
+    finally:
+        two.finish()
+
+
+def test_copy_cqes_wait_nr_2_with_a_short_timeout_returns_what_is_there(ring: Ring) -> None:
+    two = _TwoReads(ring)
+    try:
+        start = time.monotonic()
+        got = ring.copy_cqes(wait_nr=2, timeout=0.15)
+        assert 0.1 <= time.monotonic() - start < 0.4
+        assert [c.user_data for c in got] == [1]
+    finally:
+        two.finish()
+
+
+def test_a_fired_timeout_op_ends_a_wait_for_more_completions(ring: Ring) -> None:
+    # The kernel's rule: a TIMEOUT completion wakes waiters whatever min_complete is.
+    ops.timeout(ring, 1, 0.02)
+    ops.timeout(ring, 2, 5)
+    ring.submit()
+    start = time.monotonic()
+    got = ring.copy_cqes(wait_nr=2)
+    assert [c.user_data for c in got] == [1]
+    assert time.monotonic() - start < 0.2
+    ops.timeout_remove(ring, 3, 2)
+    ring.submit()
+    reap(ring, 2)
+
+
 def test_copy_cqe_waits_for_one_completion_and_consumes_it(ring: Ring) -> None:
     ops.timeout(ring, 4, 0.01)
     ops.nop(ring, 5)
