@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
+import uring_rs
 from uring_rs import Cqe, IoUringError, Ring, UringError, ops
 
 
@@ -452,3 +453,36 @@ def test_close_cancels_in_flight_ops_and_releases_their_buffers() -> None:
     os.close(w)
     with pytest.raises(ValueError, match="closed"):
         ops.nop(ring, 1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Ring.enter(to_submit, min_complete > 0, flags) waits in the kernel with no "
+    "time slice, so a close() from another thread does not wake it: it stays blocked until "
+    "some completion arrives, then returns a count from a closed ring instead of ValueError",
+)
+def test_raw_enter_waiter_is_woken_by_close() -> None:
+    ring = Ring(4)
+    outcome: list[BaseException | int] = []
+
+    def waiter() -> None:
+        try:
+            outcome.append(ring.enter(0, 1, uring_rs.IORING_ENTER_GETEVENTS))
+        except BaseException as e:  # noqa: BLE001 - the outcome is what is checked
+            outcome.append(e)
+
+    th = threading.Thread(target=waiter, daemon=True)
+    th.start()
+    time.sleep(0.1)
+    ring.close()
+    th.join(timeout=2)
+    stuck = th.is_alive()
+    if stuck:
+        # Unblock it: post a completion to the closed ring's (still open) fd.
+        with Ring(2) as other:
+            ops.msg_ring(other, 1, ring.fd, 0, 0)
+            other.submit(wait_nr=1)
+        th.join(timeout=5)
+    assert not stuck, "the waiter in enter() was still blocked 2 s after close()"
+    (res,) = outcome
+    assert isinstance(res, ValueError), repr(res)
