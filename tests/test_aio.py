@@ -544,8 +544,45 @@ def test_read_write_fsync_at_offsets(tmp_path: Path) -> None:
         finally:
             await ring.close_fd(fd)
         assert path.read_bytes() == b"hello World" + b"\0" * 9 + b"abcd"
-        st = await ring.stat(path)
-        assert st.st_size == 24
+
+    run(main())
+
+
+def test_stat_is_os_stat_on_the_ring(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"x" * 1234)
+    link = tmp_path / "link"
+    link.symlink_to(f)
+
+    async def main() -> None:
+        ring = aio.get_ring()
+        assert await ring.stat(f) == os.stat(f)
+        assert await ring.stat(os.fsencode(tmp_path)) == os.stat(tmp_path)
+        assert await ring.stat("/dev/null") == os.stat("/dev/null")
+        assert await ring.stat(link) == os.stat(link)
+        assert await ring.stat(link, follow_symlinks=False) == os.lstat(link)
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            assert await ring.stat(fd) == os.stat(fd)
+        finally:
+            os.close(fd)
+        dfd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            assert await ring.stat("f", dir_fd=dfd) == os.stat("f", dir_fd=dfd)
+        finally:
+            os.close(dfd)
+        for bad in (tmp_path / "missing", f / "child"):
+            try:
+                os.stat(bad)
+            except OSError as e:
+                expected = e
+            with pytest.raises(OSError) as ei:
+                await ring.stat(bad)
+            assert type(ei.value) is type(expected)
+            assert str(ei.value) == str(expected)
+        with pytest.raises(OSError) as ei:
+            await ring.stat(999999)
+        assert ei.value.errno == errno.EBADF and ei.value.filename is None
 
     run(main())
 

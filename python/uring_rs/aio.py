@@ -97,7 +97,10 @@ __all__ = [
     "write_text",
 ]
 
-ops = _native  # the op functions; optional ones (readv, ...) are looked up with getattr
+ops = _native  # the op functions (uring_rs.ops re-exports them)
+_AT_SYMLINK_NOFOLLOW = 0x100
+_AT_EMPTY_PATH = 0x1000
+_STATX_BASIC_STATS = 0x7FF
 
 _SQ_FULL = IoUringError.SUBMISSION_QUEUE_FULL
 #: user_data of internal fire-and-forget ops (cancels, closes); never allocated to an op.
@@ -622,53 +625,48 @@ class AioRing:
         return _raise_for(await self._op(ops.write, fd, data, offset))
 
     async def readv(self, fd: _Fd, buffers: Sequence[Buffer], offset: int = -1) -> int:
-        """Scatter read. Uses ``ops.readv`` when the core has it; otherwise one read per
-        buffer in turn, stopping at a short read."""
-        native = getattr(ops, "readv", None)
-        if native is not None:
-            try:
-                return _raise_for(await self._op(native, fd, list(buffers), offset))
-            except TypeError:
-                pass  # a core whose readv takes other arguments (refused before queueing)
-        total = 0
-        for b in buffers:
-            size = memoryview(b).nbytes
-            n = await self.read(fd, b, offset + total if offset >= 0 else -1)
-            total += n
-            if n < size:
-                break
-        return total
+        """Scatter read (``IORING_OP_READV``) into ``buffers`` in turn; returns the count."""
+        return _raise_for(await self._op(ops.readv, fd, list(buffers), offset))
 
     async def writev(self, fd: _Fd, buffers: Sequence[Buffer], offset: int = -1) -> int:
-        """Gather write. Uses ``ops.writev`` when the core has it; otherwise one write per
-        buffer in turn, stopping at a short write."""
-        native = getattr(ops, "writev", None)
-        if native is not None:
-            try:
-                return _raise_for(await self._op(native, fd, list(buffers), offset))
-            except TypeError:
-                pass  # a core whose writev takes other arguments (refused before queueing)
-        total = 0
-        for b in buffers:
-            size = memoryview(b).nbytes
-            n = await self.write(fd, b, offset + total if offset >= 0 else -1)
-            total += n
-            if n < size:
-                break
-        return total
+        """Gather write (``IORING_OP_WRITEV``) of ``buffers`` in turn; returns the count."""
+        return _raise_for(await self._op(ops.writev, fd, list(buffers), offset))
 
     async def fsync(self, fd: _Fd, *, datasync: bool = False) -> None:
         flags = _native.IORING_FSYNC_DATASYNC if datasync else 0
         _raise_for(await self._op(ops.fsync, fd, flags))
 
-    async def stat(self, path: _StrOrBytesPath | int, *, follow_symlinks: bool = True) -> os.stat_result:
-        """``os.stat`` without blocking the loop. The core has no statx op yet, so this
-        runs ``os.stat`` in the loop's default executor."""
-        self._check()
-        assert self._loop is not None
-        return await self._loop.run_in_executor(
-            None, lambda: os.stat(path, follow_symlinks=follow_symlinks)
-        )
+    async def stat(
+        self,
+        path: _StrOrBytesPath | int,
+        *,
+        dir_fd: _Fd = AT_FDCWD,
+        follow_symlinks: bool = True,
+    ) -> os.stat_result:
+        """``os.stat`` on the ring (``IORING_OP_STATX``): the same ``os.stat_result``, the
+        same errors (with the filename). ``path`` may be an open descriptor, as for
+        ``os.stat``."""
+        flags = 0 if follow_symlinks else _AT_SYMLINK_NOFOLLOW
+        name: Any
+        if isinstance(path, int):
+            dir_fd, name, flags = path, "", flags | _AT_EMPTY_PATH
+        else:
+            name = os.fspath(path)
+            if (b"\0" if isinstance(name, bytes) else "\0") in name:
+                raise ValueError("embedded null byte")
+        sx = _native.Statx()
+        res = await self._op(ops.statx, dir_fd, name, flags, _STATX_BASIC_STATS, sx)
+        _raise_for(res, None if isinstance(path, int) else name)  # as os.stat names it
+        return os.stat_result(
+            (sx.mode, sx.ino, sx.dev, sx.nlink, sx.uid, sx.gid, sx.size,
+             int(sx.atime), int(sx.mtime), int(sx.ctime)),
+            {
+                "st_atime": sx.atime, "st_mtime": sx.mtime, "st_ctime": sx.ctime,
+                "st_atime_ns": sx.atime_ns, "st_mtime_ns": sx.mtime_ns,
+                "st_ctime_ns": sx.ctime_ns, "st_blksize": sx.blksize,
+                "st_blocks": sx.blocks, "st_rdev": sx.rdev,
+            },
+        )  # fmt: skip
 
     # ---- ops: sockets ----------------------------------------------------------------
 
@@ -1259,15 +1257,7 @@ class AsyncBinaryFile:
             size = self._pos
         self._drop_read_buffer()
         self._size_hint = size
-        native = getattr(ops, "ftruncate", None)
-        if native is not None:
-            try:
-                _raise_for(await self._ring._op(native, self._fd, size))
-                return size
-            except TypeError:
-                pass  # a core whose ftruncate takes other arguments (refused before queueing)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, os.ftruncate, self._fd, size)
+        _raise_for(await self._ring._op(ops.ftruncate, self._fd, size))
         return size
 
     # ---- closing ---------------------------------------------------------------------
