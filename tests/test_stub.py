@@ -58,12 +58,6 @@ def test_stubtest_passes_for_the_native_stub_ops_and_errors(cache: Path) -> None
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.xfail(
-    reason="BUG: stubtest uring_rs fails on uring_rs.aio / uring_rs.files: type aliases "
-    "defined only under TYPE_CHECKING (StrOrBytesPath, FileDescriptorOrPath), OpenBinaryMode/"
-    "OpenTextMode 'not a Union', and aio._parse_mode wrapped in functools.lru_cache",
-    strict=True,
-)
 def test_stubtest_passes_for_the_whole_package(cache: Path) -> None:
     proc = stubtest(["uring_rs"], cache)
     assert proc.returncode == 0, proc.stdout + proc.stderr
