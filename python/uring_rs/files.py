@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Iterable, Sequence
@@ -265,6 +264,8 @@ def copy_file(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
+    import shutil  # for its exception types; imported here to keep `import uring_rs` light
+
     sys.audit("shutil.copyfile", src, dst)
     if _samefile(src, dst):
         raise shutil.SameFileError(f"{src!r} and {dst!r} are the same file")
