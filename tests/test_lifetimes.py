@@ -464,6 +464,148 @@ def test_forked_child_cannot_use_the_ring_and_leaves_the_parents_ops_alone() -> 
     assert proc.stdout.split() == ["0", "1", "6", "parent"]
 
 
+# ---------------------------------------------------------------- re-entrancy: Python code run by the ring
+
+
+def test_a_buffer_finalizer_may_queue_an_op_while_completions_are_consumed(rfd: int) -> None:
+    with Ring(8) as ring:
+        buf = WBuf(8)
+        weakref.finalize(buf, lambda: ops.nop(ring, 99))
+        ops.read(ring, 1, rfd, buf, 0)
+        del buf
+        ring.submit(wait_nr=1)
+        assert [c.user_data for c in ring.copy_cqes()] == [1]
+        assert ring.sq_ready() == 1  # the finalizer's nop
+        ring.submit()
+        assert [c.user_data for c in reap(ring, 1)] == [99]
+
+
+def test_a_buffer_finalizer_may_close_the_ring_while_completions_are_consumed(rfd: int) -> None:
+    ring = Ring(8)
+    buf = WBuf(8)
+    weakref.finalize(buf, ring.close)
+    ops.read(ring, 1, rfd, buf, 0)
+    ops.read(ring, 2, rfd, bytearray(8), 8)
+    del buf
+    ring.submit(wait_nr=2)
+    got = ring.copy_cqes()
+    assert [c.user_data for c in got] == [1, 2]
+    assert ring.closed
+
+
+def test_a_buffer_finalizer_may_reap_while_cq_advance_releases(rfd: int) -> None:
+    with Ring(8) as ring:
+        inner: list[list[uring_rs.Cqe]] = []
+        buf = WBuf(8)
+        weakref.finalize(buf, lambda: inner.append(ring.copy_cqes()))
+        ops.read(ring, 1, rfd, buf, 0)
+        ops.nop(ring, 2)
+        del buf
+        ring.submit(wait_nr=2)
+        ring.peek_cqes()
+        ring.cq_advance(1)
+        assert [[c.user_data for c in batch] for batch in inner] == [[2]]
+        assert ring.in_flight == 0
+
+
+def test_a_fileno_that_closes_the_ring_gets_value_error_and_queues_nothing(rfd: int) -> None:
+    ring = Ring(8)
+
+    class Closer:
+        def fileno(self) -> int:
+            ring.close()
+            return rfd
+
+    with pytest.raises(ValueError):
+        ops.read(ring, 1, Closer(), bytearray(8), 0)
+    assert ring.closed
+
+
+def test_a_buffer_finalizer_run_by_close_cannot_queue_on_the_closing_ring() -> None:
+    r, w = os.pipe()
+    try:
+        ring = Ring(8)
+        outcome: list[str] = []
+
+        def fin() -> None:
+            try:
+                ops.nop(ring, 5)
+                outcome.append("queued")
+            except ValueError:
+                outcome.append("ValueError")
+
+        buf = WBuf(8)
+        weakref.finalize(buf, fin)
+        ops.read(ring, 1, r, buf, -1)
+        del buf
+        ring.submit()
+        ring.close()
+        assert outcome == ["ValueError"]
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_signal_handler_that_closes_the_ring_ends_the_wait_with_value_error() -> None:
+    proc = run_python(
+        """
+        import signal, time
+        from uring_rs import Ring
+        ring = Ring(4)
+        signal.signal(signal.SIGALRM, lambda *a: ring.close())
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        start = time.monotonic()
+        try:
+            ring.copy_cqes(wait_nr=1)
+        except ValueError:
+            print("ValueError", time.monotonic() - start < 1)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["ValueError", "True"]
+
+
+def test_closing_a_ring_while_four_threads_use_it_gives_exceptions_not_crashes() -> None:
+    proc = run_python(
+        """
+        import os, threading, time
+        from uring_rs import Ring, UringError, ops
+        fd = os.open("/dev/zero", os.O_RDONLY)
+        for rounds in range(20):
+            ring = Ring(16)
+            unexpected = []
+            def work(tid):
+                bufs = [bytearray(64) for _ in range(8)]
+                try:
+                    for i in range(100000):
+                        try:
+                            ops.read(ring, i, fd, bufs[i % 8], 0)
+                            ops.nop(ring, i)
+                        except UringError:
+                            pass
+                        ring.submit()
+                        ring.copy_cqes(wait_nr=1, timeout=0.01)
+                except ValueError:
+                    return  # the ring was closed under us: the documented outcome
+                except BaseException as e:
+                    unexpected.append(repr(e))
+            threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.01)
+            ring.close()
+            for t in threads:
+                t.join(10)
+            assert not any(t.is_alive() for t in threads)
+            assert not unexpected, unexpected
+        print("ok")
+        """,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
 # ---------------------------------------------------------------- fd and mapping leaks
 
 
