@@ -678,6 +678,17 @@ def test_openat_creates_a_file_with_the_given_mode(ring: Ring, tmp_path: Path) -
     assert stat.S_IMODE(p.stat().st_mode) == 0o640
 
 
+def test_openat_default_mode_is_0o644(ring: Ring, tmp_path: Path) -> None:
+    p = tmp_path / "default.bin"
+    old_umask = os.umask(0)
+    try:
+        ops.openat(ring, 1, uring_rs.AT_FDCWD, p, os.O_WRONLY | os.O_CREAT)
+        os.close(one(ring))
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+
+
 def test_openat_of_a_missing_file_raises_file_not_found(ring: Ring, tmp_path: Path) -> None:
     ops.openat(ring, 1, uring_rs.AT_FDCWD, tmp_path / "missing")
     ring.submit()
@@ -807,6 +818,15 @@ def test_timeout_remove_cancels_a_pending_timeout(ring: Ring) -> None:
     got = {c.user_data: c.res for c in reap(ring, 2)}
     assert got == {1: -errno.ECANCELED, 2: 0}
     assert ring.in_flight == 0
+
+
+def test_timeout_remove_finds_a_timeout_by_the_user_data_set_on_its_sqe(ring: Ring) -> None:
+    sqe = ops.timeout(ring, 1, 10)
+    sqe.user_data = 50
+    ring.submit()
+    ops.timeout_remove(ring, 2, 50)
+    ring.submit()
+    assert {c.user_data: c.res for c in reap(ring, 2)} == {50: -errno.ECANCELED, 2: 0}
 
 
 def test_timeout_remove_of_an_unknown_user_data_fails_with_enoent(ring: Ring) -> None:
