@@ -384,12 +384,7 @@ def test_buffer_ring_get_refuses_foreign_completions(env: Env) -> None:
 
 # ------------------------------------------------------------- full SQ
 
-KNOWN_FULL_SQ_BUGS = {
-    "ops.provide_buffers": "BUG: provide_buffers pins its buffer (until the ring closes) "
-    "before it knows the SQE can be queued: on a full SQ it raises but keeps the buffer",
-    "ops.msg_ring": "BUG: msg_ring allocates the message slot on the target Ring before "
-    "queueing: on a full SQ it raises but target.in_flight stays one higher for good",
-}
+KNOWN_FULL_SQ_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
@@ -420,11 +415,6 @@ def test_full_sq_refuses_and_changes_nothing(api: Api, env: Env) -> None:
     assert now == refs, f"{api.name} refused but kept a reference to its buffer"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: poll_update with IORING_POLL_UPDATE_USER_DATA changes the poll's user_data "
-    "before queueing; on a full SQ it raises, yet the poll later completes with new_user_data",
-)
 def test_poll_update_on_full_sq_leaves_the_poll_alone(env: Env) -> None:
     ring = env.ring
     ops.poll_add(ring, 10, env.peer, select.POLLIN)
@@ -688,3 +678,29 @@ def test_random_arguments_never_crash(data: st.DataObject, tmp_path_factory: pyt
                 if api.name in ("Ring.register_eventfd", "Ring.register_eventfd_async"):
                     e.ring.unregister_eventfd()
                 settle(e)
+
+
+def test_buffer_ring_get_refuses_a_completion_already_taken(env: Env) -> None:
+    ring = env.ring
+    br = BufferRing(ring, 4, 2, 16)
+    ops.recv_multishot(ring, 1, env.peer, 4)
+    ring.submit()
+    env.sock.send(b"A")
+    (first,) = reap(ring, 1)
+    with br.get(first) as pb:
+        assert bytes(pb) == b"A"
+    stale_refused = False
+    try:
+        br.get(first).release()  # the same completion again, after its buffer went back
+    except ValueError:
+        stale_refused = True
+    # Whatever get() said, the kernel must keep using both buffers, one per completion.
+    ids: list[int] = []
+    for msg in (b"B", b"C"):
+        env.sock.send(msg)
+        (cqe,) = reap(ring, 1)
+        ids.append(-1 if cqe.buffer_id is None else cqe.buffer_id)
+        with br.get(cqe) as pb:
+            assert bytes(pb) == msg
+    assert stale_refused, "get() handed out a buffer the kernel owned"
+    assert sorted(ids) == [0, 1], f"buffer ids after the double release: {ids}"
