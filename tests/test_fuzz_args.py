@@ -648,7 +648,8 @@ ANY_VALUE = st.one_of(
 # Arguments whose accepted values can block (waits) or allocate without bound.
 UNSAFE = {("Ring.submit", "wait_nr"), ("Ring.enter", "min_complete"), ("Ring", "entries"),
           ("Ring", "cq_entries"), ("BufferRing", "count"), ("BufferRing", "size"),
-          ("Ring.register_files_sparse", "count"), ("Ring.copy_cqes_into", "wait_nr")}
+          ("Ring.register_files_sparse", "count"), ("Ring.copy_cqes_into", "wait_nr"),
+          ("Ring.copy_cqes", "timeout")}  # (None: wait_nr=1 with no deadline)
 
 
 @given(data=st.data())
