@@ -256,7 +256,7 @@ def settle(env: Env) -> None:
     """Submits and reaps what an accepted call queued, so the next call starts clean."""
     for r in (env.ring, env.other):
         r.submit()
-        r.copy_cqes(wait_nr=1, timeout=0.01)
+        r.copy_cqes(wait_nr=1, timeout=0.001)
         r.copy_cqes()
 
 
