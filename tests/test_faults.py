@@ -14,7 +14,6 @@ import socket
 import struct
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -23,24 +22,17 @@ from types import FrameType
 from typing import Any
 
 import pytest
+
 import uring_rs
 from uring_rs import Cqe, IoUringError, Ring, UringError, ops
 
+from _support import reap, run_python
 
-def reap(ring: Ring, n: int, timeout: float = 5.0) -> list[Cqe]:
-    got: list[Cqe] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        got += ring.copy_cqes(wait_nr=1, timeout=timeout)
-    assert len(got) == n, f"{len(got)}/{n} completions within {timeout}s"
-    return got
 
 
 def run_child(code: str, timeout: float = 60) -> Any:
     """Runs `code` in a fresh interpreter; it prints one JSON object as its last line."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout, check=False
-    )
+    proc = run_python(code, timeout)
     assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -9,20 +9,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 
 import pytest
-from uring_rs import Cqe, Ring, ops
+from uring_rs import Ring, ops
 
+from _support import reap
 
-def reap(ring: Ring, n: int, timeout: float = 5.0) -> list[Cqe]:
-    got: list[Cqe] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        got += ring.copy_cqes(wait_nr=1, timeout=timeout)
-    assert len(got) == n, f"{len(got)}/{n} completions within {timeout}s"
-    return got
 
 
 def in_child(body: Callable[[], int]) -> int:

@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uring_rs
 from hypothesis import given
 from hypothesis import strategies as st
+
+import uring_rs
 from uring_rs import BufferRing, Cqe, IoUringError, Ring, UringError, ops
+
+from _support import reap
 
 try:
     import numpy as np
@@ -238,14 +241,6 @@ OTHERS: list[Api] = [
 ]
 ALL = OPS + METHODS + OTHERS
 
-
-def reap(ring: Ring, n: int, timeout: float = 5.0) -> list[Cqe]:
-    got: list[Cqe] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        got += ring.copy_cqes(wait_nr=1, timeout=timeout)
-    assert len(got) == n, f"{len(got)}/{n} completions within {timeout}s"
-    return got
 
 
 def snapshot(env: Env) -> tuple[int, int, int, int]:

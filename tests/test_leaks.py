@@ -16,6 +16,8 @@ from pathlib import Path
 
 from uring_rs import BufferRing, Cqe, Ring, ops
 
+from _support import maps_lines, open_fds
+
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 SCALE = 10 if LONG else 1
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -24,15 +26,6 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE
-
-
-def fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def maps() -> int:
-    with open("/proc/self/maps") as f:
-        return sum(1 for _ in f)
 
 
 def run_nops(ring: Ring, total: int, batch: int) -> None:
@@ -135,7 +128,7 @@ def test_ten_thousand_rings_leave_no_fd_and_no_mapping() -> None:
     for _ in range(100):
         Ring(8).close()
     gc.collect()
-    fd0, maps0, rss0 = fds(), maps(), rss()
+    fd0, maps0, rss0 = open_fds(), maps_lines(), rss()
     for i in range(10_000 * SCALE):
         ring = Ring(8)
         if i % 3 == 0:
@@ -148,6 +141,6 @@ def test_ten_thousand_rings_leave_no_fd_and_no_mapping() -> None:
             ring.close()
         del ring  # the others are closed by garbage collection
     gc.collect()
-    assert fds() == fd0, f"{fds() - fd0} fds left"
-    assert maps() == maps0, f"{maps() - maps0} mappings left"
+    assert open_fds() == fd0, f"{open_fds() - fd0} fds left"
+    assert maps_lines() == maps0, f"{maps_lines() - maps0} mappings left"
     assert rss() - rss0 < 8 << 20, f"RSS grew {(rss() - rss0) / 2**20:.1f} MiB"
