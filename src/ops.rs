@@ -272,13 +272,7 @@ pub fn cancel(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64, fla
     let targets = ring.get().find_targets(target_user_data, &[])?;
     let targets = if targets.is_empty() { vec![NO_TARGET] } else { targets };
     let targets = if flags & sys::IORING_ASYNC_CANCEL_ALL != 0 { targets } else { targets[..1].to_vec() };
-    if targets.len() > ring.get().space_left()? as usize {
-        return Err(crate::error::UringErr::new(
-            crate::error::Kind::SubmissionQueueFull,
-            format!("cancel needs {} free SQ entries: submit() first", targets.len()),
-        )
-        .into());
-    }
+    ring.get().require_space(targets.len(), "cancel")?;
     let mut last = None;
     for t in targets {
         last = Some(Ring::queue(ring, user_data, sys::IORING_OP_ASYNC_CANCEL, Keep::default(), |sqe, _| {
@@ -424,6 +418,7 @@ pub fn provide_buffers(
         )));
     }
     let addr = pin.ptr() as u64;
+    ring.get().require_space(1, "provide_buffers")?;
     // The kernel keeps these addresses until the buffers are used or removed,
     // which no single completion tells: the ring keeps the pin until close.
     ring.get().with_held(|_, _, held| held.until_close.push(Keep::buf(pin)))?;
@@ -459,6 +454,7 @@ pub fn poll_update(
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
     let target = target(ring, old_user_data, &[sys::IORING_OP_POLL_ADD])?;
+    ring.get().require_space(1, "poll_update")?;
     if flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 && target != NO_TARGET {
         // The kernel would swap in a raw value: hand it the same token and
         // change the user_data the token stands for instead.
@@ -510,6 +506,7 @@ pub fn msg_ring(
     flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
+    ring.get().require_space(1, "msg_ring")?;
     let (fd, posted) = match target.cast::<Ring>() {
         // A uring_rs ring reads user_data as a token: give the message a
         // slot there, released when its completion is consumed.

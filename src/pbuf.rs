@@ -259,11 +259,18 @@ impl BufferRing {
             )));
         }
         let len = if cqe.res < 0 { 0 } else { (cqe.res as usize).min(this.size as usize) };
+        if !cqe.claim_buffer() {
+            return Err(PyValueError::new_err(
+                "this completion's buffer was already taken, or the Cqe did not come from \
+                 copy_cqes/copy_cqe (a Cqe built by hand or from peek_cqes cannot claim a buffer)",
+            ));
+        }
         {
             let mut st = this.lock();
             if std::mem::replace(&mut st.out[bid as usize], true) {
                 return Err(PyValueError::new_err(format!(
-                    "buffer {bid} was already taken from this ring and not released"
+                    "buffer {bid} is already out of this ring and not released: is this \
+                     completion from another buffer group?"
                 )));
             }
         }

@@ -9,7 +9,7 @@
 //! `Arc<RawRing>` clone, which keeps the mappings and fd alive even if
 //! another thread closes the ring meanwhile.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -135,6 +135,21 @@ impl Ring {
         self.with_open(|_, _, slots| slots.alloc(user_data, MESSAGE_SLOT, Keep::default()))
     }
 
+    /// SUBMISSION_QUEUE_FULL unless `n` SQ entries are free: for ops that
+    /// must change state elsewhere (pins, target slots) before queueing.
+    /// Under the GIL nothing can take the entries between this check and
+    /// the queueing that follows.
+    pub fn require_space(&self, n: usize, what: &str) -> PyResult<()> {
+        if self.space_left()? as usize >= n {
+            return Ok(());
+        }
+        Err(UringErr::new(
+            Kind::SubmissionQueueFull,
+            format!("{what} needs {n} free SQ entries: submit() first"),
+        )
+        .into())
+    }
+
     /// Free SQ entries.
     pub fn space_left(&self) -> PyResult<u32> {
         self.with_open(|raw, sq, _| raw.sq_space_left(sq))
@@ -249,8 +264,23 @@ impl Ring {
 
     /// The tokens of in-flight ops with `user_data` and one of `opcodes`
     /// (any opcode when empty); used by ops that name a target.
+    ///
+    /// Ops whose final completion is already in the CQ (finished, not yet
+    /// consumed) are not targets: a cancel aimed at them could only fail,
+    /// while another in-flight op with the same user_data may be meant.
     pub fn find_targets(&self, user_data: u64, opcodes: &[u8]) -> PyResult<Vec<u64>> {
-        self.with_open(|_, _, slots| slots.find(user_data, opcodes))
+        self.with_open(|raw, _, slots| {
+            let mut found = slots.find(user_data, opcodes);
+            if !found.is_empty() {
+                let done: Vec<u64> = (0..raw.cq_ready())
+                    .map(|i| raw.cqe(i))
+                    .filter(|c| c.flags & sys::IORING_CQE_F_MORE == 0)
+                    .map(|c| c.user_data)
+                    .collect();
+                found.retain(|t| !done.contains(t));
+            }
+            found
+        })
     }
 
     /// Copies up to `max` ready CQEs, translated; when `consume`, advances
@@ -285,10 +315,12 @@ impl Ring {
         }
     }
 
-    fn cqe_list<'py>(py: Python<'py>, cqes: Vec<RawCqe>) -> PyResult<Bound<'py, PyList>> {
+    /// Python `Cqe`s for reaped entries. `consumed` marks those carrying a
+    /// provided buffer as claimable once by `BufferRing.get`.
+    fn cqe_list<'py>(py: Python<'py>, cqes: Vec<RawCqe>, consumed: bool) -> PyResult<Bound<'py, PyList>> {
         let objs = cqes
             .into_iter()
-            .map(|c| Bound::new(py, Cqe { user_data: c.user_data, res: c.res, flags: c.flags }))
+            .map(|c| Bound::new(py, Cqe::reaped(c, consumed)))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, objs)
     }
@@ -338,8 +370,16 @@ impl Ring {
             if n > 0 || wait_nr == 0 || max == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(n);
             }
+            // Wait until `wait_nr` CQEs are ready: a slice that times out
+            // with fewer ready returns success, so count them ourselves.
             let raw = self.raw()?;
-            self.wait_once(py, &raw, 0, wait_nr, 0, deadline)?;
+            loop {
+                let ended = self.wait_once(py, &raw, wait_nr, deadline)?;
+                self.raw()?; // closed by another thread while we waited?
+                if ended || raw.cq_ready() >= wait_nr || raw.cq_ring_needs_flush() || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+            }
         }
     }
 
@@ -356,35 +396,28 @@ impl Ring {
         self.features & sys::IORING_FEAT_EXT_ARG != 0
     }
 
-    /// One blocking wait for `min_complete` CQEs (submitting `to_submit`
-    /// first), at most one slice or until `deadline`, GIL released. Returns
-    /// the enter result; ETIME and EINTR come back as `Ok(None)` after the
-    /// Python signal handlers have run (PEP 475), so callers loop.
+    /// One blocking wait for `min_complete` CQEs, at most one slice or until
+    /// `deadline`, GIL released; Python signal handlers run afterwards (PEP
+    /// 475: one that raises ends the wait). Returns whether the kernel ended
+    /// the wait itself (enough CQEs, or a TIMEOUT op fired, which by the
+    /// kernel's rule wakes waiters whatever `min_complete` is) rather than
+    /// the slice running out or a signal: callers stop waiting then.
     fn wait_once(
         &self,
         py: Python<'_>,
         raw: &RawRing,
-        to_submit: u32,
         min_complete: u32,
-        flags: u32,
         deadline: Option<Instant>,
-    ) -> PyResult<Option<u32>> {
-        let flags = flags | sys::IORING_ENTER_GETEVENTS;
+    ) -> PyResult<bool> {
         let slice = match deadline {
             Some(d) => d.saturating_duration_since(Instant::now()).min(WAIT_SLICE),
             None => WAIT_SLICE,
         };
-        let ts = self.has_ext_arg().then(|| KernelTimespec {
-            tv_sec: slice.as_secs() as i64,
-            tv_nsec: slice.subsec_nanos() as i64,
-        });
-        let r = py.detach(|| raw.enter(to_submit, min_complete, flags, ts));
-        // Run signal handlers now: a handler that raises (Ctrl-C) ends the
-        // wait; one that returns lets the caller resume it.
+        let (ended, r) = py.detach(|| wait_slice(raw, 0, min_complete, sys::IORING_ENTER_GETEVENTS, self.has_ext_arg().then_some(slice)));
         py.check_signals()?;
         match r {
-            Ok(n) => Ok(Some(n)),
-            Err(libc::ETIME) | Err(libc::EINTR) => Ok(None),
+            Ok(_) => Ok(ended),
+            Err(libc::ETIME) | Err(libc::EINTR) => Ok(false),
             Err(e) => Err(UringErr::enter(e).into()),
         }
     }
@@ -475,6 +508,25 @@ impl Ring {
         drop(raw);
         drop(held);
     }
+}
+
+/// One `io_uring_enter` that waits at most `slice` (when given), and
+/// whether it returned success before the slice ran out: the kernel woke us
+/// (enough CQEs, a fired TIMEOUT op) rather than our timer. Run detached.
+fn wait_slice(
+    raw: &RawRing,
+    to_submit: u32,
+    min_complete: u32,
+    flags: u32,
+    slice: Option<Duration>,
+) -> (bool, Result<u32, i32>) {
+    let start = Instant::now();
+    let ts = slice.map(|s| KernelTimespec { tv_sec: s.as_secs() as i64, tv_nsec: s.subsec_nanos() as i64 });
+    let r = raw.enter(to_submit, min_complete, flags, ts);
+    // The kernel's timer fires at or after the slice; a success well before
+    // it is the kernel's own wake-up.
+    let early = slice.is_none_or(|s| start.elapsed() + Duration::from_millis(2) < s);
+    (r.is_ok() && early, r)
 }
 
 fn entries_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
@@ -746,10 +798,11 @@ impl Ring {
             }
         }
         // Then wait for the rest with the GIL released (PEP 475 inside).
+        // A wait slice can end with fewer ready than asked: count them.
         while wait_nr > 0 && raw.cq_ready() < wait_nr {
-            let r = self.wait_once(py, &raw, 0, wait_nr, 0, None)?;
+            let ended = self.wait_once(py, &raw, wait_nr, None)?;
             self.raw()?; // closed by another thread while we waited?
-            if r.is_some() {
+            if ended {
                 break;
             }
         }
@@ -763,20 +816,38 @@ impl Ring {
         let flags = args::flags32(flags, "flags")?
             & !(sys::IORING_ENTER_EXT_ARG | sys::IORING_ENTER_REGISTERED_RING | sys::IORING_ENTER_EXT_ARG_REG);
         let raw = self.raw()?;
-        let r = if min_complete > 0 {
-            py.detach(|| raw.enter(to_submit, min_complete, flags, None))
-        } else {
-            raw.enter(to_submit, min_complete, flags, None)
+        let fail = |py: Python<'_>, e: i32| -> PyResult<u32> {
+            if e == libc::EINTR {
+                py.check_signals()?;
+            }
+            Err(UringErr::enter(e).into())
         };
-        match r {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                if e == libc::EINTR {
-                    py.check_signals()?;
-                }
-                Err(UringErr::enter(e).into())
+        let waits = min_complete > 0 && flags & sys::IORING_ENTER_GETEVENTS != 0;
+        if !waits || !self.has_ext_arg() {
+            let r = if waits { py.detach(|| raw.enter(to_submit, min_complete, flags, None)) } else {
+                raw.enter(to_submit, min_complete, flags, None)
+            };
+            return r.or_else(|e| fail(py, e));
+        }
+        // Waiting: in slices, so a close() from another thread is noticed.
+        // The first slice submits; a slice that ran out just waits again.
+        let (mut ended, r) = py.detach(|| wait_slice(&raw, to_submit, min_complete, flags, Some(WAIT_SLICE)));
+        let submitted = match r {
+            Ok(n) => n,
+            Err(libc::ETIME) => 0,
+            Err(e) => return fail(py, e),
+        };
+        while !ended && raw.cq_ready() < min_complete && !raw.cq_ring_needs_flush() {
+            self.raw()?; // closed by another thread while we waited?
+            let (e2, r) = py.detach(|| wait_slice(&raw, 0, min_complete, flags, Some(WAIT_SLICE)));
+            ended = e2;
+            match r {
+                Ok(_) | Err(libc::ETIME) => {}
+                Err(e) => return fail(py, e),
             }
         }
+        self.raw()?;
+        Ok(submitted)
     }
 
     /// Copies (and consumes) up to `max` ready CQEs; if none is ready and
@@ -794,7 +865,7 @@ impl Ring {
             Self::reap(raw, slots, max, true, &mut out, dead);
             out.len()
         })?;
-        Self::cqe_list(py, out)
+        Self::cqe_list(py, out, true)
     }
 
     /// Copies (consumes) CQEs into preallocated arrays: `user_data`
@@ -839,7 +910,7 @@ impl Ring {
             Self::reap(raw, slots, max, false, &mut out, &mut Vec::new());
             Ok(())
         })??;
-        Self::cqe_list(py, out)
+        Self::cqe_list(py, out, false)
     }
 
     /// Consumes `count` CQEs (read with `peek_cqes`).
@@ -1104,13 +1175,33 @@ pub struct Cqe {
     pub res: i32,
     #[pyo3(get)]
     pub flags: u32,
+    /// Set on a consumed completion that carries a provided buffer, until
+    /// `BufferRing.get` claims it: each buffer the kernel hands out can be
+    /// claimed once, and never from a Cqe made by hand or by `peek_cqes`.
+    buffer_claimable: AtomicBool,
+}
+
+impl Cqe {
+    fn reaped(c: RawCqe, consumed: bool) -> Cqe {
+        Cqe {
+            user_data: c.user_data,
+            res: c.res,
+            flags: c.flags,
+            buffer_claimable: AtomicBool::new(consumed && c.flags & sys::IORING_CQE_F_BUFFER != 0),
+        }
+    }
+
+    /// Takes the right to claim this completion's provided buffer.
+    pub fn claim_buffer(&self) -> bool {
+        self.buffer_claimable.swap(false, Ordering::Relaxed)
+    }
 }
 
 #[pymethods]
 impl Cqe {
     #[new]
     fn new(user_data: u64, res: i32, flags: u32) -> Self {
-        Cqe { user_data, res, flags }
+        Cqe::reaped(RawCqe { user_data, res, flags }, false)
     }
 
     /// `res` when it is >= 0 (or this is a zero-copy notification, whose

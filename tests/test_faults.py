@@ -447,12 +447,6 @@ def test_close_cancels_in_flight_ops_and_releases_their_buffers() -> None:
         ops.nop(ring, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Ring.enter(to_submit, min_complete > 0, flags) waits in the kernel with no "
-    "time slice, so a close() from another thread does not wake it: it stays blocked until "
-    "some completion arrives, then returns a count from a closed ring instead of ValueError",
-)
 def test_raw_enter_waiter_is_woken_by_close() -> None:
     ring = Ring(4)
     outcome: list[BaseException | int] = []

@@ -565,11 +565,6 @@ class _TwoReads:
                 os.close(fd)
 
 
-@pytest.mark.xfail(
-    reason="BUG: copy_cqes(wait_nr=2) returns after the 250 ms wait slice with only the CQEs "
-    "ready then (the kernel's timed-out enter returns 0 once any CQE exists)",
-    strict=True,
-)
 def test_copy_cqes_wait_nr_2_waits_for_two_completions(ring: Ring) -> None:
     two = _TwoReads(ring)
     try:
@@ -581,11 +576,6 @@ def test_copy_cqes_wait_nr_2_waits_for_two_completions(ring: Ring) -> None:
         two.finish()
 
 
-@pytest.mark.xfail(
-    reason="BUG: copy_cqes(wait_nr=2, timeout=5) returns after the 250 ms wait slice with "
-    "one CQE instead of waiting (up to 5 s) for two",
-    strict=True,
-)
 def test_copy_cqes_wait_nr_2_with_timeout_waits_for_two_completions(ring: Ring) -> None:
     two = _TwoReads(ring)
     try:
@@ -595,11 +585,6 @@ def test_copy_cqes_wait_nr_2_with_timeout_waits_for_two_completions(ring: Ring) 
         two.finish()
 
 
-@pytest.mark.xfail(
-    reason="BUG: submit(wait_nr=2) returns after the 250 ms wait slice with only one "
-    "completion ready",
-    strict=True,
-)
 def test_submit_wait_nr_2_waits_for_two_completions(ring: Ring) -> None:
     two = _TwoReads(ring)
     try:
