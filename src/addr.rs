@@ -61,12 +61,22 @@ fn guess_family(address: &Bound<'_, PyAny>) -> i32 {
 
 fn empty() -> SockAddr {
     // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
-    SockAddr { storage: unsafe { std::mem::zeroed() }, len: 0 }
+    SockAddr {
+        storage: unsafe { std::mem::zeroed() },
+        len: 0,
+    }
 }
 
-fn host_port<'py>(address: &Bound<'py, PyAny>, what: &str, max: usize) -> PyResult<(String, u16, Bound<'py, PyTuple>)> {
+fn host_port<'py>(
+    address: &Bound<'py, PyAny>,
+    what: &str,
+    max: usize,
+) -> PyResult<(String, u16, Bound<'py, PyTuple>)> {
     let t = address.cast::<PyTuple>().map_err(|_| {
-        PyTypeError::new_err(format!("{what} address must be a tuple (host, port), got {}", address.get_type()))
+        PyTypeError::new_err(format!(
+            "{what} address must be a tuple (host, port), got {}",
+            address.get_type()
+        ))
     })?;
     if t.len() < 2 || t.len() > max {
         return Err(PyTypeError::new_err(format!(
@@ -75,10 +85,14 @@ fn host_port<'py>(address: &Bound<'py, PyAny>, what: &str, max: usize) -> PyResu
             t.len()
         )));
     }
-    let host: String = t.get_item(0)?.extract().map_err(|_| {
-        PyTypeError::new_err(format!("{what} host must be a str"))
-    })?;
-    let port: i64 = t.get_item(1)?.extract().map_err(|_| PyTypeError::new_err("port must be an int"))?;
+    let host: String = t
+        .get_item(0)?
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("{what} host must be a str")))?;
+    let port: i64 = t
+        .get_item(1)?
+        .extract()
+        .map_err(|_| PyTypeError::new_err("port must be an int"))?;
     let port = u16::try_from(port)
         .map_err(|_| PyOverflowError::new_err(format!("port must be 0-65535, got {port}")))?;
     Ok((host, port, t.clone()))
@@ -110,8 +124,16 @@ fn inet(address: &Bound<'_, PyAny>) -> PyResult<SockAddr> {
 
 fn inet6(address: &Bound<'_, PyAny>) -> PyResult<SockAddr> {
     let (host, port, t) = host_port(address, "AF_INET6", 4)?;
-    let flowinfo: u32 = if t.len() > 2 { t.get_item(2)?.extract()? } else { 0 };
-    let mut scope_id: u32 = if t.len() > 3 { t.get_item(3)?.extract()? } else { 0 };
+    let flowinfo: u32 = if t.len() > 2 {
+        t.get_item(2)?.extract()?
+    } else {
+        0
+    };
+    let mut scope_id: u32 = if t.len() > 3 {
+        t.get_item(3)?.extract()?
+    } else {
+        0
+    };
     let (addr_part, scope) = match host.split_once('%') {
         Some((a, s)) => (a, Some(s)),
         None => (host.as_str(), None),
@@ -119,7 +141,9 @@ fn inet6(address: &Bound<'_, PyAny>) -> PyResult<SockAddr> {
     let ip = if addr_part.is_empty() {
         Ipv6Addr::UNSPECIFIED
     } else {
-        addr_part.parse::<Ipv6Addr>().map_err(|_| not_numeric(&host, "IPv6"))?
+        addr_part
+            .parse::<Ipv6Addr>()
+            .map_err(|_| not_numeric(&host, "IPv6"))?
     };
     if let Some(s) = scope {
         scope_id = match s.parse::<u32>() {
@@ -129,7 +153,9 @@ fn inet6(address: &Bound<'_, PyAny>) -> PyResult<SockAddr> {
                 // SAFETY: c is a valid NUL-terminated string.
                 let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
                 if idx == 0 {
-                    return Err(PyValueError::new_err(format!("unknown interface {s:?} in {host:?}")));
+                    return Err(PyValueError::new_err(format!(
+                        "unknown interface {s:?} in {host:?}"
+                    )));
                 }
                 idx
             }

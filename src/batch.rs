@@ -26,10 +26,16 @@ struct BatchPin {
 /// any iterable of ints.
 fn offsets_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
     if let Ok(buf) = PyBuffer::<i64>::get(obj) {
-        return buf.to_vec(obj.py())?.into_iter().map(args::offset).collect();
+        return buf
+            .to_vec(obj.py())?
+            .into_iter()
+            .map(args::offset)
+            .collect();
     }
     obj.try_iter()
-        .map_err(|_| PyTypeError::new_err("offsets must be a buffer of int64 or an iterable of ints"))?
+        .map_err(|_| {
+            PyTypeError::new_err("offsets must be a buffer of int64 or an iterable of ints")
+        })?
         .map(|o| args::offset(o?.extract::<i64>()?))
         .collect()
 }
@@ -50,7 +56,9 @@ fn rw_many(
     let offsets = offsets_arg(offsets)?;
     let pin = PinnedBuf::get(buf, opcode == sys::IORING_OP_READ)?;
     if size == 0 || size > u32::MAX as usize {
-        return Err(PyValueError::new_err(format!("size must be in 1..2**32-1, got {size}")));
+        return Err(PyValueError::new_err(format!(
+            "size must be in 1..2**32-1, got {size}"
+        )));
     }
     let need = offsets.len().saturating_mul(size);
     if need > pin.len() {
@@ -62,13 +70,20 @@ fn rw_many(
     }
     let base = pin.ptr() as u64;
     let holder: Py<PyAny> = Py::new(ring.py(), BatchPin { _pin: pin })?.into_any();
-    Ring::queue_many(ring, user_data, offsets.len() as u32, opcode, Some(holder), |i, sqe| {
-        sqe.fd = fd;
-        sqe.flags = flags;
-        sqe.addr = base + i as u64 * size as u64;
-        sqe.len = size as u32;
-        sqe.off = offsets[i as usize];
-    })
+    Ring::queue_many(
+        ring,
+        user_data,
+        offsets.len() as u32,
+        opcode,
+        Some(holder),
+        |i, sqe| {
+            sqe.fd = fd;
+            sqe.flags = flags;
+            sqe.addr = base + i as u64 * size as u64;
+            sqe.len = size as u32;
+            sqe.off = offsets[i as usize];
+        },
+    )
 }
 
 /// Queues one read per offset: read `i` fills `buf[i*size:(i+1)*size]`
@@ -80,14 +95,23 @@ fn rw_many(
 #[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn read_many(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
     size: usize,
     flags: i64,
 ) -> PyResult<u32> {
-    rw_many(ring, user_data, sys::IORING_OP_READ, fd, buf, offsets, size, flags)
+    rw_many(
+        ring,
+        user_data,
+        sys::IORING_OP_READ,
+        fd,
+        buf,
+        offsets,
+        size,
+        flags,
+    )
 }
 
 /// Queues one write per offset, from consecutive `size`-byte slices of
@@ -96,27 +120,49 @@ pub fn read_many(
 #[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn write_many(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
     size: usize,
     flags: i64,
 ) -> PyResult<u32> {
-    rw_many(ring, user_data, sys::IORING_OP_WRITE, fd, buf, offsets, size, flags)
+    rw_many(
+        ring,
+        user_data,
+        sys::IORING_OP_WRITE,
+        fd,
+        buf,
+        offsets,
+        size,
+        flags,
+    )
 }
 
 /// Queues `count` NOPs with user_data `user_data + i`; returns `count`.
 #[pyfunction]
-pub fn nop_many(ring: &Bound<'_, Ring>, user_data: u64, count: u32) -> PyResult<u32> {
-    Ring::queue_many(ring, user_data, count, sys::IORING_OP_NOP, None, |_, sqe| sqe.fd = -1)
+pub fn nop_many(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    #[pyo3(from_py_with = args::count)] count: u32,
+) -> PyResult<u32> {
+    Ring::queue_many(
+        ring,
+        user_data,
+        count,
+        sys::IORING_OP_NOP,
+        None,
+        |_, sqe| sqe.fd = -1,
+    )
 }
 
 /// A writable, C-contiguous output array: its base pointer and length in
 /// elements. The export (and so the memory) lives as long as `buf`.
 fn out_array<T: pyo3::buffer::Element>(buf: &PyBuffer<T>, what: &str) -> PyResult<(*mut T, usize)> {
     if buf.readonly() || !buf.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{what} must be a writable, C-contiguous buffer")));
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a writable, C-contiguous buffer"
+        )));
     }
     Ok((buf.buf_ptr().cast::<T>(), buf.item_count()))
 }
@@ -134,59 +180,75 @@ pub fn copy_cqes_into(
     wait_nr: i64,
     timeout: Option<f64>,
 ) -> PyResult<usize> {
-    let ud_buf = PyBuffer::<u64>::get(user_data)
-        .map_err(|e| PyTypeError::new_err(format!("user_data must be a buffer of uint64 ('Q'): {e}")))?;
+    let ud_buf = PyBuffer::<u64>::get(user_data).map_err(|e| {
+        PyTypeError::new_err(format!("user_data must be a buffer of uint64 ('Q'): {e}"))
+    })?;
     let res_buf = PyBuffer::<i32>::get(res)
         .map_err(|e| PyTypeError::new_err(format!("res must be a buffer of int32 ('i'): {e}")))?;
     let flags_buf = flags
         .map(|f| {
-            PyBuffer::<u32>::get(f)
-                .map_err(|e| PyTypeError::new_err(format!("flags must be a buffer of uint32 ('I'): {e}")))
+            PyBuffer::<u32>::get(f).map_err(|e| {
+                PyTypeError::new_err(format!("flags must be a buffer of uint32 ('I'): {e}"))
+            })
         })
         .transpose()?;
     let (uds, cap) = out_array(&ud_buf, "user_data")?;
     let (ress, res_len) = out_array(&res_buf, "res")?;
-    let flgs = flags_buf.as_ref().map(|b| out_array(b, "flags")).transpose()?;
+    let flgs = flags_buf
+        .as_ref()
+        .map(|b| out_array(b, "flags"))
+        .transpose()?;
     if res_len < cap || flgs.is_some_and(|(_, n)| n < cap) {
-        return Err(PyValueError::new_err("res (and flags) must be at least as long as user_data"));
+        return Err(PyValueError::new_err(
+            "res (and flags) must be at least as long as user_data",
+        ));
     }
-    ring.reap_loop(py, wait_nr, Some(cap as i64), timeout, |raw, slots, max, dead| {
-        let n = (raw.cq_ready() as usize).min(max);
-        let mut written = 0;
-        for i in 0..n as u32 {
-            let c = raw.cqe(i);
-            let ud = match slots.get_mut(c.user_data) {
-                Some(slot) => slot.user_data,
-                None if c.user_data & crate::keep::INTERNAL != 0 => continue,
-                None => c.user_data,
-            };
-            if c.flags & sys::IORING_CQE_F_MORE == 0 {
-                if let Some(k) = slots.release(c.user_data) {
-                    if !k.is_empty() {
-                        dead.push(k);
+    ring.reap_loop(
+        py,
+        wait_nr,
+        Some(cap as i64),
+        timeout,
+        |raw, slots, max, dead| {
+            let n = (raw.cq_ready() as usize).min(max);
+            let mut written = 0;
+            for i in 0..n as u32 {
+                let c = raw.cqe(i);
+                let ud = match slots.get_mut(c.user_data) {
+                    Some(slot) => slot.user_data,
+                    None if c.user_data & crate::keep::INTERNAL != 0 => continue,
+                    None => c.user_data,
+                };
+                if c.flags & sys::IORING_CQE_F_MORE == 0 {
+                    if let Some(k) = slots.release(c.user_data) {
+                        if !k.is_empty() {
+                            dead.push(k);
+                        }
                     }
                 }
-            }
-            // SAFETY: written < max <= cap, and each array holds at least cap
-            // elements (checked above); the exports held by the PyBuffers
-            // keep the memory valid and unmovable for this whole call.
-            unsafe {
-                uds.add(written).write(ud);
-                ress.add(written).write(c.res);
-                if let Some((f, _)) = flgs {
-                    f.add(written).write(c.flags);
+                // SAFETY: written < max <= cap, and each array holds at least cap
+                // elements (checked above); the exports held by the PyBuffers
+                // keep the memory valid and unmovable for this whole call.
+                unsafe {
+                    uds.add(written).write(ud);
+                    ress.add(written).write(c.res);
+                    if let Some((f, _)) = flgs {
+                        f.add(written).write(c.flags);
+                    }
                 }
+                written += 1;
             }
-            written += 1;
-        }
-        raw.cq_advance(n as u32);
-        written
-    })
+            raw.cq_advance(n as u32);
+            written
+        },
+    )
 }
 
 /// Keep for batch ops: one reference to the shared pin per op.
 pub fn keep_for(py: Python<'_>, holder: &Option<Py<PyAny>>) -> Keep {
-    Keep { obj: holder.as_ref().map(|h| h.clone_ref(py)), ..Default::default() }
+    Keep {
+        obj: holder.as_ref().map(|h| h.clone_ref(py)),
+        ..Default::default()
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

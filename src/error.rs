@@ -99,11 +99,19 @@ pub struct UringErr {
 
 impl UringErr {
     pub fn new(kind: Kind, msg: impl Into<String>) -> Self {
-        UringErr { kind, errno: None, msg: msg.into() }
+        UringErr {
+            kind,
+            errno: None,
+            msg: msg.into(),
+        }
     }
 
     pub fn errno(kind: Kind, errno: i32, msg: impl Into<String>) -> Self {
-        UringErr { kind, errno: Some(errno), msg: msg.into() }
+        UringErr {
+            kind,
+            errno: Some(errno),
+            msg: msg.into(),
+        }
     }
 
     /// An `io_uring_enter` failure, with what the caller should do about it.
@@ -124,7 +132,11 @@ impl UringErr {
             Kind::SignalInterrupt => "interrupted by a signal before any work was done",
             _ => "io_uring_enter failed",
         };
-        UringErr::errno(kind, errno, format!("io_uring_enter: {advice} ({})", strerror(errno)))
+        UringErr::errno(
+            kind,
+            errno,
+            format!("io_uring_enter: {advice} ({})", strerror(errno)),
+        )
     }
 }
 
@@ -136,7 +148,10 @@ static ERRORS_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     ERRORS_MODULE
-        .get_or_try_init(py, || Ok(PyModule::import(py, "uring_rs._errors")?.unbind()))
+        .get_or_try_init(
+            py,
+            || Ok(PyModule::import(py, "uring_rs._errors")?.unbind()),
+        )
         .map(|m| m.bind(py))
 }
 

@@ -42,7 +42,11 @@ impl PinnedBuf {
     /// `shape`, `strides` and `suboffsets` null and the view is a flat range
     /// that may be moved by value (CPython itself copies Py_buffer structs).
     pub fn get(obj: &Bound<'_, PyAny>, writable: bool) -> PyResult<PinnedBuf> {
-        let flags = if writable { ffi::PyBUF_WRITABLE } else { ffi::PyBUF_SIMPLE };
+        let flags = if writable {
+            ffi::PyBUF_WRITABLE
+        } else {
+            ffi::PyBUF_SIMPLE
+        };
         let mut view = std::mem::MaybeUninit::<ffi::Py_buffer>::uninit();
         // SAFETY: obj is a live object; on success the view is initialised
         // and owns a reference to the exporter until PyBuffer_Release.
@@ -51,7 +55,9 @@ impl PinnedBuf {
             return Err(PyErr::fetch(obj.py()));
         }
         // SAFETY: initialised by the successful call above.
-        Ok(PinnedBuf { view: unsafe { view.assume_init() } })
+        Ok(PinnedBuf {
+            view: unsafe { view.assume_init() },
+        })
     }
 
     pub fn ptr(&self) -> *mut u8 {
@@ -88,7 +94,10 @@ pub struct Keep {
 
 impl Keep {
     pub fn buf(b: PinnedBuf) -> Keep {
-        Keep { buf: Some(b), ..Default::default() }
+        Keep {
+            buf: Some(b),
+            ..Default::default()
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.buf.is_none() && self.obj.is_none() && self.bufs.is_empty()
@@ -139,7 +148,10 @@ impl Slots {
     }
 
     fn split(token: u64) -> (u32, u32) {
-        ((token & 0xffff_ffff) as u32, ((token >> 32) & 0x7fff_ffff) as u32)
+        (
+            (token & 0xffff_ffff) as u32,
+            ((token >> 32) & 0x7fff_ffff) as u32,
+        )
     }
 
     /// Takes a free slot for an op with `user_data`; returns its token.
@@ -197,7 +209,11 @@ impl Slots {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.live && s.user_data == user_data && (opcodes.is_empty() || opcodes.contains(&s.opcode)))
+            .filter(|(_, s)| {
+                s.live
+                    && s.user_data == user_data
+                    && (opcodes.is_empty() || opcodes.contains(&s.opcode))
+            })
             .map(|(i, s)| Self::token(i as u32, s.generation))
             .collect()
     }

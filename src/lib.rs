@@ -38,7 +38,9 @@ fn kernel_release() -> String {
         if libc::uname(&mut u) != 0 {
             return String::new();
         }
-        std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
     }
 }
 

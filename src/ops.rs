@@ -54,96 +54,188 @@ fn stash_bytes(slot: &mut Slot, bytes: &[u8]) -> u64 {
 /// The single in-flight target of a cancel-like op, by the caller's
 /// user_data (`NO_TARGET` if none, so the kernel answers -ENOENT).
 fn target(ring: &Bound<'_, Ring>, user_data: u64, opcodes: &[u8]) -> PyResult<u64> {
-    Ok(ring.get().find_targets(user_data, opcodes)?.first().copied().unwrap_or(NO_TARGET))
+    Ok(ring
+        .get()
+        .find_targets(user_data, opcodes)?
+        .first()
+        .copied()
+        .unwrap_or(NO_TARGET))
 }
 
 #[pyfunction]
-pub fn nop(ring: &Bound<'_, Ring>, user_data: u64) -> R {
-    Ring::queue(ring, user_data, sys::IORING_OP_NOP, Keep::default(), |sqe, _| {
-        sqe.fd = -1;
-    })
+pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_data: u64) -> R {
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_NOP,
+        Keep::default(),
+        |sqe, _| {
+            sqe.fd = -1;
+        },
+    )
 }
 
 #[pyfunction]
-pub fn read(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, buf: &Bound<'_, PyAny>, offset: i64) -> R {
+pub fn read(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = args::offset_arg)] offset: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
     let b = PinnedBuf::get(buf, true)?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(ring, user_data, sys::IORING_OP_READ, Keep::buf(b), |sqe, _| {
-        prep_rw(sqe, fd, addr, len, off);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_READ,
+        Keep::buf(b),
+        |sqe, _| {
+            prep_rw(sqe, fd, addr, len, off);
+        },
+    )
 }
 
 #[pyfunction]
-pub fn write(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, buf: &Bound<'_, PyAny>, offset: i64) -> R {
+pub fn write(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = args::offset_arg)] offset: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
     let b = PinnedBuf::get(buf, false)?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(ring, user_data, sys::IORING_OP_WRITE, Keep::buf(b), |sqe, _| {
-        prep_rw(sqe, fd, addr, len, off);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_WRITE,
+        Keep::buf(b),
+        |sqe, _| {
+            prep_rw(sqe, fd, addr, len, off);
+        },
+    )
 }
 
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, flags = 0))]
-pub fn fsync(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn fsync(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_FSYNC, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, 0, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_FSYNC,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, 0, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// accept4(2). `SOCK_CLOEXEC` is always added: like every fd Python makes
 /// (PEP 446), the new socket is not inherited by child processes.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, flags = 0))]
-pub fn accept(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn accept(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")? | libc::SOCK_CLOEXEC as u32;
-    Ring::queue(ring, user_data, sys::IORING_OP_ACCEPT, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, 0, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_ACCEPT,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, 0, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 #[pyfunction]
-pub fn connect(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> R {
+pub fn connect(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    address: &Bound<'_, PyAny>,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let sa = addr::sockaddr(fd, address)?;
-    Ring::queue(ring, user_data, sys::IORING_OP_CONNECT, Keep::default(), |sqe, slot| {
-        let p = stash(slot, sa.storage);
-        prep_rw(sqe, fd, p, 0, sa.len as u64);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_CONNECT,
+        Keep::default(),
+        |sqe, slot| {
+            let p = stash(slot, sa.storage);
+            prep_rw(sqe, fd, p, 0, sa.len as u64);
+        },
+    )
 }
 
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
-pub fn recv(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, buf: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn recv(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
     let b = PinnedBuf::get(buf, true)?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(ring, user_data, sys::IORING_OP_RECV, Keep::buf(b), |sqe, _| {
-        prep_rw(sqe, fd, addr, len, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_RECV,
+        Keep::buf(b),
+        |sqe, _| {
+            prep_rw(sqe, fd, addr, len, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
-pub fn send(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, buf: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn send(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
     let b = PinnedBuf::get(buf, false)?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(ring, user_data, sys::IORING_OP_SEND, Keep::buf(b), |sqe, _| {
-        prep_rw(sqe, fd, addr, len, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_SEND,
+        Keep::buf(b),
+        |sqe, _| {
+            prep_rw(sqe, fd, addr, len, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// openat(2), arguments in `os.open`'s order. `O_CLOEXEC` is always added,
@@ -152,7 +244,7 @@ pub fn send(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, b
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mode = 0o644))]
 pub fn openat(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
     flags: i64,
@@ -162,86 +254,162 @@ pub fn openat(
     let path = args::path(path)?;
     let flags = args::flags32(flags, "flags")? | libc::O_CLOEXEC as u32;
     let mode = args::flags32(mode, "mode")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_OPENAT, Keep::default(), |sqe, slot| {
-        let p = stash_bytes(slot, path.as_bytes_with_nul());
-        prep_rw(sqe, dirfd, p, mode, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_OPENAT,
+        Keep::default(),
+        |sqe, slot| {
+            let p = stash_bytes(slot, path.as_bytes_with_nul());
+            prep_rw(sqe, dirfd, p, mode, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 #[pyfunction]
-pub fn close(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>) -> R {
+pub fn close(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+) -> R {
     let fd = args::fd(fd, "fd")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_CLOSE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, 0, 0);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_CLOSE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, 0, 0);
+        },
+    )
 }
 
 /// A timeout: completes with -ETIME after `seconds`, or with 0 once `count`
 /// other completions have been posted (when `count > 0`).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, seconds, count = 0, flags = 0))]
-pub fn timeout(ring: &Bound<'_, Ring>, user_data: u64, seconds: &Bound<'_, PyAny>, count: i64, flags: i64) -> R {
+pub fn timeout(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    seconds: &Bound<'_, PyAny>,
+    count: i64,
+    flags: i64,
+) -> R {
     let ts = args::seconds(seconds)?;
     let count = args::count32(count, "count")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_TIMEOUT, Keep::default(), |sqe, slot| {
-        let p = stash::<KernelTimespec>(slot, ts);
-        prep_rw(sqe, -1, p, 1, count as u64);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_TIMEOUT,
+        Keep::default(),
+        |sqe, slot| {
+            let p = stash::<KernelTimespec>(slot, ts);
+            prep_rw(sqe, -1, p, 1, count as u64);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// Removes the in-flight timeout queued with `timeout_user_data`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, timeout_user_data, flags = 0))]
-pub fn timeout_remove(ring: &Bound<'_, Ring>, user_data: u64, timeout_user_data: u64, flags: i64) -> R {
+pub fn timeout_remove(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    timeout_user_data: u64,
+    flags: i64,
+) -> R {
     let flags = args::flags32(flags, "flags")?;
     let target = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
-    Ring::queue(ring, user_data, sys::IORING_OP_TIMEOUT_REMOVE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, -1, target, 0, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_TIMEOUT_REMOVE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, -1, target, 0, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// A timeout for the previous SQE, which must carry `IOSQE_IO_LINK`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, seconds, flags = 0))]
-pub fn link_timeout(ring: &Bound<'_, Ring>, user_data: u64, seconds: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn link_timeout(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    seconds: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_LINK_TIMEOUT, Keep::default(), |sqe, slot| {
-        let p = stash::<KernelTimespec>(slot, ts);
-        prep_rw(sqe, -1, p, 1, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_LINK_TIMEOUT,
+        Keep::default(),
+        |sqe, slot| {
+            let p = stash::<KernelTimespec>(slot, ts);
+            prep_rw(sqe, -1, p, 1, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// Waits for `events` (`select.POLLIN`, ...) on `fd`; `flags` may hold
 /// `IORING_POLL_ADD_MULTI` for a completion per readiness change.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, events, flags = 0))]
-pub fn poll_add(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, events: i64, flags: i64) -> R {
+pub fn poll_add(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    events: i64,
+    flags: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_POLL_ADD, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, flags, 0);
-        // poll32_events is stored in the kernel's byte order: as is on
-        // little-endian, half-word swapped on big-endian (liburing's
-        // __swahw32).
-        sqe.op_flags = if cfg!(target_endian = "big") { events.rotate_left(16) } else { events };
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_POLL_ADD,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, flags, 0);
+            // poll32_events is stored in the kernel's byte order: as is on
+            // little-endian, half-word swapped on big-endian (liburing's
+            // __swahw32).
+            sqe.op_flags = if cfg!(target_endian = "big") {
+                events.rotate_left(16)
+            } else {
+                events
+            };
+        },
+    )
 }
 
 /// Removes the in-flight poll queued with `target_user_data` (the kernel's
 /// meaning; the seed took an fd and events instead).
 #[pyfunction]
-pub fn poll_remove(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64) -> R {
+pub fn poll_remove(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    target_user_data: u64,
+) -> R {
     let target = target(ring, target_user_data, &[sys::IORING_OP_POLL_ADD])?;
-    Ring::queue(ring, user_data, sys::IORING_OP_POLL_REMOVE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, -1, target, 0, 0);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_POLL_REMOVE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, -1, target, 0, 0);
+        },
+    )
 }
 
 /// Cancels in-flight ops (`IORING_OP_ASYNC_CANCEL`). By default the target
@@ -256,7 +424,12 @@ pub fn poll_remove(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64
 /// `user_data`), each with its own completion; the last `Sqe` is returned.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, target_user_data, flags = 0))]
-pub fn cancel(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64, flags: i64) -> R {
+pub fn cancel(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    target_user_data: u64,
+    flags: i64,
+) -> R {
     let flags = args::flags32(flags, "flags")?;
     if flags & (sys::IORING_ASYNC_CANCEL_FD | sys::IORING_ASYNC_CANCEL_FD_FIXED) != 0 {
         return Err(pyo3::exceptions::PyValueError::new_err(
@@ -264,21 +437,41 @@ pub fn cancel(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64, fla
         ));
     }
     if flags & sys::IORING_ASYNC_CANCEL_ANY != 0 {
-        return Ring::queue(ring, user_data, sys::IORING_OP_ASYNC_CANCEL, Keep::default(), |sqe, _| {
-            prep_rw(sqe, -1, 0, 0, 0);
-            sqe.op_flags = flags;
-        });
+        return Ring::queue(
+            ring,
+            user_data,
+            sys::IORING_OP_ASYNC_CANCEL,
+            Keep::default(),
+            |sqe, _| {
+                prep_rw(sqe, -1, 0, 0, 0);
+                sqe.op_flags = flags;
+            },
+        );
     }
     let targets = ring.get().find_targets(target_user_data, &[])?;
-    let targets = if targets.is_empty() { vec![NO_TARGET] } else { targets };
-    let targets = if flags & sys::IORING_ASYNC_CANCEL_ALL != 0 { targets } else { targets[..1].to_vec() };
+    let targets = if targets.is_empty() {
+        vec![NO_TARGET]
+    } else {
+        targets
+    };
+    let targets = if flags & sys::IORING_ASYNC_CANCEL_ALL != 0 {
+        targets
+    } else {
+        targets[..1].to_vec()
+    };
     ring.get().require_space(targets.len(), "cancel")?;
     let mut last = None;
     for t in targets {
-        last = Some(Ring::queue(ring, user_data, sys::IORING_OP_ASYNC_CANCEL, Keep::default(), |sqe, _| {
-            prep_rw(sqe, -1, t, 0, 0);
-            sqe.op_flags = flags;
-        })?);
+        last = Some(Ring::queue(
+            ring,
+            user_data,
+            sys::IORING_OP_ASYNC_CANCEL,
+            Keep::default(),
+            |sqe, _| {
+                prep_rw(sqe, -1, t, 0, 0);
+                sqe.op_flags = flags;
+            },
+        )?);
     }
     Ok(last.expect("at least one target"))
 }
@@ -287,13 +480,24 @@ pub fn cancel(ring: &Bound<'_, Ring>, user_data: u64, target_user_data: u64, fla
 /// `IORING_ASYNC_CANCEL_ALL` / `_FD_FIXED` in `flags`).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, flags = 0))]
-pub fn cancel_fd(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn cancel_fd(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let flags = args::flags32(flags, "flags")? | sys::IORING_ASYNC_CANCEL_FD;
-    Ring::queue(ring, user_data, sys::IORING_OP_ASYNC_CANCEL, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, 0, 0);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_ASYNC_CANCEL,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, 0, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// A read into registered buffer `buf_index` (see `Ring.register_buffers`),
@@ -302,14 +506,23 @@ pub fn cancel_fd(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, 
 #[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
 pub fn read_fixed(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    buf_index: u16,
+    #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
     offset: i64,
     nbytes: Option<usize>,
     buf_offset: usize,
 ) -> R {
-    rw_fixed(ring, user_data, sys::IORING_OP_READ_FIXED, fd, buf_index, offset, nbytes, buf_offset)
+    rw_fixed(
+        ring,
+        user_data,
+        sys::IORING_OP_READ_FIXED,
+        fd,
+        buf_index,
+        offset,
+        nbytes,
+        buf_offset,
+    )
 }
 
 /// A write from registered buffer `buf_index`; see `read_fixed`.
@@ -317,14 +530,23 @@ pub fn read_fixed(
 #[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
 pub fn write_fixed(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    buf_index: u16,
+    #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
     offset: i64,
     nbytes: Option<usize>,
     buf_offset: usize,
 ) -> R {
-    rw_fixed(ring, user_data, sys::IORING_OP_WRITE_FIXED, fd, buf_index, offset, nbytes, buf_offset)
+    rw_fixed(
+        ring,
+        user_data,
+        sys::IORING_OP_WRITE_FIXED,
+        fd,
+        buf_index,
+        offset,
+        nbytes,
+        buf_offset,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -367,14 +589,25 @@ fn rw_fixed(
 /// added as for `accept`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, flags = 0))]
-pub fn accept_multishot(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn accept_multishot(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")? | libc::SOCK_CLOEXEC as u32;
-    Ring::queue(ring, user_data, sys::IORING_OP_ACCEPT, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, 0, 0);
-        sqe.op_flags = flags;
-        sqe.ioprio = sys::IORING_ACCEPT_MULTISHOT;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_ACCEPT,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, 0, 0);
+            sqe.op_flags = flags;
+            sqe.ioprio = sys::IORING_ACCEPT_MULTISHOT;
+        },
+    )
 }
 
 /// Multishot recv (Linux 6.0): each completion carries a buffer picked from
@@ -383,16 +616,28 @@ pub fn accept_multishot(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'
 /// group ran dry: release buffers and queue it again).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf_group, flags = 0))]
-pub fn recv_multishot(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, buf_group: u16, flags: i64) -> R {
+pub fn recv_multishot(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    buf_group: u16,
+    flags: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_RECV, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, 0, 0);
-        sqe.op_flags = flags;
-        sqe.ioprio = sys::IORING_RECV_MULTISHOT;
-        sqe.flags = sys::IOSQE_BUFFER_SELECT;
-        sqe.buf_index = buf_group;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_RECV,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, 0, 0);
+            sqe.op_flags = flags;
+            sqe.ioprio = sys::IORING_RECV_MULTISHOT;
+            sqe.flags = sys::IOSQE_BUFFER_SELECT;
+            sqe.buf_index = buf_group;
+        },
+    )
 }
 
 /// Hands `count` buffers of `size` bytes, carved from `buf`, to the kernel
@@ -403,15 +648,20 @@ pub fn recv_multishot(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_,
 #[allow(clippy::too_many_arguments)]
 pub fn provide_buffers(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     size: u32,
-    count: u32,
-    group_id: u16,
+    #[pyo3(from_py_with = args::count)] count: u32,
+    #[pyo3(from_py_with = args::group_id)] group_id: u16,
     start_id: u16,
 ) -> R {
     let pin = PinnedBuf::get(buf, true)?;
-    if (size as usize).checked_mul(count as usize).is_none_or(|need| need > pin.len()) || size == 0 || count == 0 {
+    if (size as usize)
+        .checked_mul(count as usize)
+        .is_none_or(|need| need > pin.len())
+        || size == 0
+        || count == 0
+    {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
             "buf has {} bytes: not enough for count={count} buffers of size={size} (both >= 1)",
             pin.len()
@@ -421,20 +671,38 @@ pub fn provide_buffers(
     ring.get().require_space(1, "provide_buffers")?;
     // The kernel keeps these addresses until the buffers are used or removed,
     // which no single completion tells: the ring keeps the pin until close.
-    ring.get().with_held(|_, _, held| held.until_close.push(Keep::buf(pin)))?;
-    Ring::queue(ring, user_data, sys::IORING_OP_PROVIDE_BUFFERS, Keep::default(), |sqe, _| {
-        prep_rw(sqe, count as i32, addr, size, start_id as u64);
-        sqe.buf_index = group_id;
-    })
+    ring.get()
+        .with_held(|_, _, held| held.until_close.push(Keep::buf(pin)))?;
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_PROVIDE_BUFFERS,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, count as i32, addr, size, start_id as u64);
+            sqe.buf_index = group_id;
+        },
+    )
 }
 
 /// Removes up to `count` buffers of group `group_id`.
 #[pyfunction]
-pub fn remove_buffers(ring: &Bound<'_, Ring>, user_data: u64, count: u32, group_id: u16) -> R {
-    Ring::queue(ring, user_data, sys::IORING_OP_REMOVE_BUFFERS, Keep::default(), |sqe, _| {
-        prep_rw(sqe, count as i32, 0, 0, 0);
-        sqe.buf_index = group_id;
-    })
+pub fn remove_buffers(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    #[pyo3(from_py_with = args::count)] count: u32,
+    #[pyo3(from_py_with = args::group_id)] group_id: u16,
+) -> R {
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_REMOVE_BUFFERS,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, count as i32, 0, 0, 0);
+            sqe.buf_index = group_id;
+        },
+    )
 }
 
 /// Updates the in-flight poll queued with `old_user_data`: its events (with
@@ -445,7 +713,7 @@ pub fn remove_buffers(ring: &Bound<'_, Ring>, user_data: u64, count: u32, group_
 #[pyo3(signature = (ring, user_data, old_user_data, new_user_data, events, flags))]
 pub fn poll_update(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     old_user_data: u64,
     new_user_data: u64,
     events: i64,
@@ -461,15 +729,29 @@ pub fn poll_update(
         ring.get().set_user_data(target, new_user_data)?;
     }
     // The kernel refuses a non-zero new user_data without UPDATE_USER_DATA.
-    let new_token = if flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 { target } else { 0 };
-    Ring::queue(ring, user_data, sys::IORING_OP_POLL_REMOVE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, -1, target, flags, new_token);
-        // Events count only with UPDATE_EVENTS; the kernel refuses them
-        // otherwise.
-        if flags & sys::IORING_POLL_UPDATE_EVENTS != 0 {
-            sqe.op_flags = if cfg!(target_endian = "big") { events.rotate_left(16) } else { events };
-        }
-    })
+    let new_token = if flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 {
+        target
+    } else {
+        0
+    };
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_POLL_REMOVE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, -1, target, flags, new_token);
+            // Events count only with UPDATE_EVENTS; the kernel refuses them
+            // otherwise.
+            if flags & sys::IORING_POLL_UPDATE_EVENTS != 0 {
+                sqe.op_flags = if cfg!(target_endian = "big") {
+                    events.rotate_left(16)
+                } else {
+                    events
+                };
+            }
+        },
+    )
 }
 
 /// Changes the expiry of the in-flight timeout queued with
@@ -478,7 +760,7 @@ pub fn poll_update(
 #[pyo3(signature = (ring, user_data, timeout_user_data, seconds, flags = 0))]
 pub fn timeout_update(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     timeout_user_data: u64,
     seconds: &Bound<'_, PyAny>,
     flags: i64,
@@ -486,11 +768,17 @@ pub fn timeout_update(
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")? | sys::IORING_TIMEOUT_UPDATE;
     let target = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
-    Ring::queue(ring, user_data, sys::IORING_OP_TIMEOUT_REMOVE, Keep::default(), |sqe, slot| {
-        let p = stash::<KernelTimespec>(slot, ts);
-        prep_rw(sqe, -1, target, 0, p);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_TIMEOUT_REMOVE,
+        Keep::default(),
+        |sqe, slot| {
+            let p = stash::<KernelTimespec>(slot, ts);
+            prep_rw(sqe, -1, target, 0, p);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// Posts a completion with `res` and `target_user_data` on another ring
@@ -499,7 +787,7 @@ pub fn timeout_update(
 #[pyo3(signature = (ring, user_data, target, res, target_user_data, flags = 0))]
 pub fn msg_ring(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
     res: i32,
     target_user_data: u64,
@@ -510,13 +798,22 @@ pub fn msg_ring(
     let (fd, posted) = match target.cast::<Ring>() {
         // A uring_rs ring reads user_data as a token: give the message a
         // slot there, released when its completion is consumed.
-        Ok(t) => (t.get().fd_checked()?, t.get().message_token(target_user_data)?),
+        Ok(t) => (
+            t.get().fd_checked()?,
+            t.get().message_token(target_user_data)?,
+        ),
         Err(_) => (args::fd(target, "target")?, target_user_data),
     };
-    Ring::queue(ring, user_data, sys::IORING_OP_MSG_RING, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, res as u32, posted);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_MSG_RING,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, res as u32, posted);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

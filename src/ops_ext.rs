@@ -56,17 +56,25 @@ struct Block {
 
 impl Block {
     fn new(slot: &mut Slot, layout: &Layout) -> Block {
-        Block { base: slot.scratch(layout.size), len: layout.size }
+        Block {
+            base: slot.scratch(layout.size),
+            len: layout.size,
+        }
     }
 
     /// Copies `values` to offset `at`; returns their address for the kernel.
     fn put_slice<T: Copy>(&self, at: usize, values: &[T]) -> u64 {
         let n = std::mem::size_of_val(values);
-        assert!(at % std::mem::align_of::<T>() == 0 && at + n <= self.len, "scratch layout");
+        assert!(
+            at % std::mem::align_of::<T>() == 0 && at + n <= self.len,
+            "scratch layout"
+        );
         // SAFETY: in bounds and aligned (checked above; the block is
         // 8-aligned), fresh memory the slot owns until its final completion;
         // the source is a separate Rust value, so no overlap.
-        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), self.base.add(at), n) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), self.base.add(at), n)
+        };
         self.base as u64 + at as u64
     }
 
@@ -77,15 +85,20 @@ impl Block {
 
 /// An int >= 0 (a file offset or length that has no "current position").
 fn nonneg(value: i64, name: &str) -> PyResult<u64> {
-    u64::try_from(value).map_err(|_| PyValueError::new_err(format!("{name} must be >= 0, got {value}")))
+    u64::try_from(value)
+        .map_err(|_| PyValueError::new_err(format!("{name} must be >= 0, got {value}")))
 }
 
 fn int32(value: i64, name: &str) -> PyResult<i32> {
-    i32::try_from(value).map_err(|_| PyValueError::new_err(format!("{name} must fit in a C int, got {value}")))
+    i32::try_from(value)
+        .map_err(|_| PyValueError::new_err(format!("{name} must fit in a C int, got {value}")))
 }
 
 /// A sequence of buffers, each pinned; with the iovec array that names them.
-fn buffers_arg(buffers: &Bound<'_, PyAny>, writable: bool) -> PyResult<(Vec<PinnedBuf>, Vec<libc::iovec>)> {
+fn buffers_arg(
+    buffers: &Bound<'_, PyAny>,
+    writable: bool,
+) -> PyResult<(Vec<PinnedBuf>, Vec<libc::iovec>)> {
     if buffers.is_instance_of::<PyBytes>()
         || buffers.is_instance_of::<PyByteArray>()
         || buffers.is_instance_of::<PyMemoryView>()
@@ -96,16 +109,27 @@ fn buffers_arg(buffers: &Bound<'_, PyAny>, writable: bool) -> PyResult<(Vec<Pinn
         ));
     }
     let iter = buffers.try_iter().map_err(|_| {
-        PyTypeError::new_err(format!("buffers must be a sequence of buffers, got {}", buffers.get_type()))
+        PyTypeError::new_err(format!(
+            "buffers must be a sequence of buffers, got {}",
+            buffers.get_type()
+        ))
     })?;
     let mut pins = Vec::new();
     for item in iter {
         pins.push(PinnedBuf::get(&item?, writable)?);
         if pins.len() > UIO_MAXIOV {
-            return Err(PyValueError::new_err(format!("at most {UIO_MAXIOV} buffers (UIO_MAXIOV)")));
+            return Err(PyValueError::new_err(format!(
+                "at most {UIO_MAXIOV} buffers (UIO_MAXIOV)"
+            )));
         }
     }
-    let iov = pins.iter().map(|p| libc::iovec { iov_base: p.ptr().cast(), iov_len: p.len() }).collect();
+    let iov = pins
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.ptr().cast(),
+            iov_len: p.len(),
+        })
+        .collect();
     Ok((pins, iov))
 }
 
@@ -115,7 +139,9 @@ fn opt_offset(value: i64, name: &str) -> PyResult<u64> {
     match value {
         -1 => Ok(u64::MAX),
         v if v >= 0 => Ok(v as u64),
-        v => Err(PyValueError::new_err(format!("{name} must be >= 0, or -1 for none; got {v}"))),
+        v => Err(PyValueError::new_err(format!(
+            "{name} must be >= 0, or -1 for none; got {v}"
+        ))),
     }
 }
 
@@ -127,13 +153,21 @@ fn opt_offset(value: i64, name: &str) -> PyResult<u64> {
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn readv(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     offset: i64,
     flags: i64,
 ) -> R {
-    rw_vectored(ring, user_data, sys::IORING_OP_READV, fd, buffers, offset, flags)
+    rw_vectored(
+        ring,
+        user_data,
+        sys::IORING_OP_READV,
+        fd,
+        buffers,
+        offset,
+        flags,
+    )
 }
 
 /// writev(2)/pwritev2(2) from a sequence of buffers.
@@ -141,13 +175,21 @@ pub fn readv(
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn writev(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     offset: i64,
     flags: i64,
 ) -> R {
-    rw_vectored(ring, user_data, sys::IORING_OP_WRITEV, fd, buffers, offset, flags)
+    rw_vectored(
+        ring,
+        user_data,
+        sys::IORING_OP_WRITEV,
+        fd,
+        buffers,
+        offset,
+        flags,
+    )
 }
 
 fn rw_vectored(
@@ -165,7 +207,10 @@ fn rw_vectored(
     let (pins, iov) = buffers_arg(buffers, opcode == sys::IORING_OP_READV)?;
     let mut layout = Layout::default();
     let iov_at = layout.reserve::<libc::iovec>(iov.len());
-    let keep = Keep { bufs: pins, ..Default::default() };
+    let keep = Keep {
+        bufs: pins,
+        ..Default::default()
+    };
     Ring::queue(ring, user_data, opcode, keep, |sqe, slot| {
         let block = Block::new(slot, &layout);
         let p = block.put_slice(iov_at, &iov);
@@ -183,7 +228,7 @@ fn rw_vectored(
 #[allow(clippy::too_many_arguments)]
 pub fn statx(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
     flags: i64,
@@ -200,7 +245,10 @@ pub fn statx(
     let (claim, buf) = Statx::claim(statxbuf)?;
     let mut layout = Layout::default();
     let path_at = layout.reserve::<u8>(path.as_bytes_with_nul().len());
-    let keep = Keep { obj: Some(claim), ..Default::default() };
+    let keep = Keep {
+        obj: Some(claim),
+        ..Default::default()
+    };
     Ring::queue(ring, user_data, sys::IORING_OP_STATX, keep, |sqe, slot| {
         statxbuf.get().reset();
         let p = Block::new(slot, &layout).put_slice(path_at, path.as_bytes_with_nul());
@@ -211,38 +259,69 @@ pub fn statx(
 
 /// fallocate(2): `mode` is 0 or `FALLOC_FL_*`.
 #[pyfunction]
-pub fn fallocate(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, mode: i64, offset: i64, length: i64) -> R {
+pub fn fallocate(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    mode: i64,
+    offset: i64,
+    length: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let mode = args::flags32(mode, "mode")?;
     let offset = nonneg(offset, "offset")?;
     let length = nonneg(length, "length")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_FALLOCATE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, length, mode, offset);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_FALLOCATE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, length, mode, offset);
+        },
+    )
 }
 
 /// posix_fadvise(2): `advice` is `os.POSIX_FADV_*`; `length` 0 means to
 /// the end of the file. Lengths of 4 GiB and more use the 64-bit field
 /// Linux 6.11 reads (older kernels refuse them with -EINVAL).
 #[pyfunction]
-pub fn fadvise(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, offset: i64, length: i64, advice: i64) -> R {
+pub fn fadvise(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    offset: i64,
+    length: i64,
+    advice: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let offset = nonneg(offset, "offset")?;
     let length = nonneg(length, "length")?;
     let advice = args::flags32(advice, "advice")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_FADVISE, Keep::default(), |sqe, _| {
-        match u32::try_from(length) {
-            Ok(len) => prep_rw(sqe, fd, 0, len, offset),
-            Err(_) => prep_rw(sqe, fd, length, 0, offset),
-        }
-        sqe.op_flags = advice;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_FADVISE,
+        Keep::default(),
+        |sqe, _| {
+            match u32::try_from(length) {
+                Ok(len) => prep_rw(sqe, fd, 0, len, offset),
+                Err(_) => prep_rw(sqe, fd, length, 0, offset),
+            }
+            sqe.op_flags = advice;
+        },
+    )
 }
 
 /// madvise(2) advice that can change a page's contents (or a child's view
 /// of it): only for writable buffers that own whole pages.
-const MADV_DESTRUCTIVE: &[i32] =
-    &[libc::MADV_DONTNEED, libc::MADV_FREE, libc::MADV_REMOVE, libc::MADV_WIPEONFORK, libc::MADV_POPULATE_WRITE];
+const MADV_DESTRUCTIVE: &[i32] = &[
+    libc::MADV_DONTNEED,
+    libc::MADV_FREE,
+    libc::MADV_REMOVE,
+    libc::MADV_WIPEONFORK,
+    libc::MADV_POPULATE_WRITE,
+];
 
 /// madvise(2) advice that only hints.
 const MADV_HINTS: &[i32] = &[
@@ -277,7 +356,12 @@ fn page_size() -> usize {
 /// buffer that starts and ends on page boundaries (an `mmap.mmap`).
 /// Lengths of 4 GiB and more need Linux 6.11.
 #[pyfunction]
-pub fn madvise(ring: &Bound<'_, Ring>, user_data: u64, buf: &Bound<'_, PyAny>, advice: i64) -> R {
+pub fn madvise(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    buf: &Bound<'_, PyAny>,
+    advice: i64,
+) -> R {
     let advice = int32(advice, "advice")?;
     let destructive = MADV_DESTRUCTIVE.contains(&advice);
     if !destructive && !MADV_HINTS.contains(&advice) {
@@ -295,23 +379,40 @@ pub fn madvise(ring: &Bound<'_, Ring>, user_data: u64, buf: &Bound<'_, PyAny>, a
              boundary ({page} bytes), as an mmap.mmap does"
         )));
     }
-    Ring::queue(ring, user_data, sys::IORING_OP_MADVISE, Keep::buf(pin), |sqe, _| {
-        match u32::try_from(len) {
-            Ok(len) => prep_rw(sqe, -1, addr, len, 0),
-            Err(_) => prep_rw(sqe, -1, addr, 0, len as u64),
-        }
-        sqe.op_flags = advice as u32;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_MADVISE,
+        Keep::buf(pin),
+        |sqe, _| {
+            match u32::try_from(len) {
+                Ok(len) => prep_rw(sqe, -1, addr, len, 0),
+                Err(_) => prep_rw(sqe, -1, addr, 0, len as u64),
+            }
+            sqe.op_flags = advice as u32;
+        },
+    )
 }
 
 /// ftruncate(2) (Linux 6.9).
 #[pyfunction]
-pub fn ftruncate(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, length: i64) -> R {
+pub fn ftruncate(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fd: &Bound<'_, PyAny>,
+    length: i64,
+) -> R {
     let fd = args::fd(fd, "fd")?;
     let length = nonneg(length, "length")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_FTRUNCATE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, 0, length);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_FTRUNCATE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, 0, length);
+        },
+    )
 }
 
 /// sync_file_range(2): `nbytes` 0 means to the end of the file; `flags`
@@ -320,7 +421,7 @@ pub fn ftruncate(ring: &Bound<'_, Ring>, user_data: u64, fd: &Bound<'_, PyAny>, 
 #[pyo3(signature = (ring, user_data, fd, offset, nbytes, flags = 0))]
 pub fn sync_file_range(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     offset: i64,
     nbytes: i64,
@@ -330,10 +431,16 @@ pub fn sync_file_range(
     let offset = nonneg(offset, "offset")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_SYNC_FILE_RANGE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, nbytes, offset);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_SYNC_FILE_RANGE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, nbytes, offset);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// Queues an op whose only memory is one path (unlinkat, mkdirat).
@@ -383,11 +490,25 @@ fn two_path_op(
 /// unlinkat(2): `flags` 0, or `AT_REMOVEDIR` to remove a directory.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0))]
-pub fn unlinkat(ring: &Bound<'_, Ring>, user_data: u64, dirfd: &Bound<'_, PyAny>, path: &Bound<'_, PyAny>, flags: i64) -> R {
+pub fn unlinkat(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    dirfd: &Bound<'_, PyAny>,
+    path: &Bound<'_, PyAny>,
+    flags: i64,
+) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path)?;
     let flags = args::flags32(flags, "flags")?;
-    path_op(ring, user_data, sys::IORING_OP_UNLINKAT, dirfd, &path, 0, flags)
+    path_op(
+        ring,
+        user_data,
+        sys::IORING_OP_UNLINKAT,
+        dirfd,
+        &path,
+        0,
+        flags,
+    )
 }
 
 /// renameat2(2): `flags` are `RENAME_*`.
@@ -395,7 +516,7 @@ pub fn unlinkat(ring: &Bound<'_, Ring>, user_data: u64, dirfd: &Bound<'_, PyAny>
 #[pyo3(signature = (ring, user_data, olddirfd, oldpath, newdirfd, newpath, flags = 0))]
 pub fn renameat(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     olddirfd: &Bound<'_, PyAny>,
     oldpath: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
@@ -407,17 +528,40 @@ pub fn renameat(
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
     let newpath = args::path(newpath)?;
     let flags = args::flags32(flags, "flags")?;
-    two_path_op(ring, user_data, sys::IORING_OP_RENAMEAT, olddirfd, &oldpath, newdirfd as u32, &newpath, flags)
+    two_path_op(
+        ring,
+        user_data,
+        sys::IORING_OP_RENAMEAT,
+        olddirfd,
+        &oldpath,
+        newdirfd as u32,
+        &newpath,
+        flags,
+    )
 }
 
 /// mkdirat(2).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, mode = 0o777))]
-pub fn mkdirat(ring: &Bound<'_, Ring>, user_data: u64, dirfd: &Bound<'_, PyAny>, path: &Bound<'_, PyAny>, mode: i64) -> R {
+pub fn mkdirat(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    dirfd: &Bound<'_, PyAny>,
+    path: &Bound<'_, PyAny>,
+    mode: i64,
+) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path)?;
     let mode = args::flags32(mode, "mode")?;
-    path_op(ring, user_data, sys::IORING_OP_MKDIRAT, dirfd, &path, mode, 0)
+    path_op(
+        ring,
+        user_data,
+        sys::IORING_OP_MKDIRAT,
+        dirfd,
+        &path,
+        mode,
+        0,
+    )
 }
 
 /// symlinkat(2): makes `linkpath` (relative to `newdirfd`) point at
@@ -425,7 +569,7 @@ pub fn mkdirat(ring: &Bound<'_, Ring>, user_data: u64, dirfd: &Bound<'_, PyAny>,
 #[pyfunction]
 pub fn symlinkat(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
     linkpath: &Bound<'_, PyAny>,
@@ -433,7 +577,16 @@ pub fn symlinkat(
     let target = args::path(target)?;
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
     let linkpath = args::path(linkpath)?;
-    two_path_op(ring, user_data, sys::IORING_OP_SYMLINKAT, newdirfd, &target, 0, &linkpath, 0)
+    two_path_op(
+        ring,
+        user_data,
+        sys::IORING_OP_SYMLINKAT,
+        newdirfd,
+        &target,
+        0,
+        &linkpath,
+        0,
+    )
 }
 
 /// linkat(2): `flags` 0 or `AT_SYMLINK_FOLLOW`.
@@ -441,7 +594,7 @@ pub fn symlinkat(
 #[pyo3(signature = (ring, user_data, olddirfd, oldpath, newdirfd, newpath, flags = 0))]
 pub fn linkat(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     olddirfd: &Bound<'_, PyAny>,
     oldpath: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
@@ -453,7 +606,16 @@ pub fn linkat(
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
     let newpath = args::path(newpath)?;
     let flags = args::flags32(flags, "flags")?;
-    two_path_op(ring, user_data, sys::IORING_OP_LINKAT, olddirfd, &oldpath, newdirfd as u32, &newpath, flags)
+    two_path_op(
+        ring,
+        user_data,
+        sys::IORING_OP_LINKAT,
+        olddirfd,
+        &oldpath,
+        newdirfd as u32,
+        &newpath,
+        flags,
+    )
 }
 
 /// openat2(2): `resolve` is `RESOLVE_*`. `O_CLOEXEC` is always added, as
@@ -464,7 +626,7 @@ pub fn linkat(
 #[allow(clippy::too_many_arguments)]
 pub fn openat2(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
     flags: i64,
@@ -482,25 +644,51 @@ pub fn openat2(
     let mut layout = Layout::default();
     let how_at = layout.reserve::<sys::OpenHow>(1);
     let path_at = layout.reserve::<u8>(path.as_bytes_with_nul().len());
-    Ring::queue(ring, user_data, sys::IORING_OP_OPENAT2, Keep::default(), |sqe, slot| {
-        let block = Block::new(slot, &layout);
-        let how_p = block.put(how_at, how);
-        let path_p = block.put_slice(path_at, path.as_bytes_with_nul());
-        prep_rw(sqe, dirfd, path_p, std::mem::size_of::<sys::OpenHow>() as u32, how_p);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_OPENAT2,
+        Keep::default(),
+        |sqe, slot| {
+            let block = Block::new(slot, &layout);
+            let how_p = block.put(how_at, how);
+            let path_p = block.put_slice(path_at, path.as_bytes_with_nul());
+            prep_rw(
+                sqe,
+                dirfd,
+                path_p,
+                std::mem::size_of::<sys::OpenHow>() as u32,
+                how_p,
+            );
+        },
+    )
 }
 
 /// Closes registered file `file_index` (Linux 5.15).
 #[pyfunction]
-pub fn close_fixed(ring: &Bound<'_, Ring>, user_data: u64, file_index: i64) -> R {
+pub fn close_fixed(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    file_index: i64,
+) -> R {
     let index = u32::try_from(file_index)
         .ok()
         .and_then(|i| i.checked_add(1))
-        .ok_or_else(|| PyValueError::new_err(format!("file_index must be in 0..2**32-2, got {file_index}")))?;
-    Ring::queue(ring, user_data, sys::IORING_OP_CLOSE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, 0, 0, 0, 0);
-        sqe.file_index = index;
-    })
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "file_index must be in 0..2**32-2, got {file_index}"
+            ))
+        })?;
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_CLOSE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, 0, 0, 0, 0);
+            sqe.file_index = index;
+        },
+    )
 }
 
 /// Replaces registered files from index `offset` on with `fds` (ints or
@@ -509,7 +697,12 @@ pub fn close_fixed(ring: &Bound<'_, Ring>, user_data: u64, file_index: i64) -> R
 /// the number of slots updated.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fds, offset = 0))]
-pub fn files_update(ring: &Bound<'_, Ring>, user_data: u64, fds: &Bound<'_, PyAny>, offset: i64) -> R {
+pub fn files_update(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    fds: &Bound<'_, PyAny>,
+    offset: i64,
+) -> R {
     let fds = fds
         .try_iter()?
         .map(|item| args::fd(&item?, "fds[i]"))
@@ -518,14 +711,21 @@ pub fn files_update(ring: &Bound<'_, Ring>, user_data: u64, fds: &Bound<'_, PyAn
         return Err(PyValueError::new_err("files_update needs at least one fd"));
     }
     let count = u32::try_from(fds.len()).map_err(|_| PyValueError::new_err("too many fds"))?;
-    let offset = u32::try_from(offset)
-        .map_err(|_| PyValueError::new_err(format!("offset must be in 0..2**32-1, got {offset}")))?;
+    let offset = u32::try_from(offset).map_err(|_| {
+        PyValueError::new_err(format!("offset must be in 0..2**32-1, got {offset}"))
+    })?;
     let mut layout = Layout::default();
     let fds_at = layout.reserve::<i32>(fds.len());
-    Ring::queue(ring, user_data, sys::IORING_OP_FILES_UPDATE, Keep::default(), |sqe, slot| {
-        let p = Block::new(slot, &layout).put_slice(fds_at, &fds);
-        prep_rw(sqe, -1, p, count, offset as u64);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_FILES_UPDATE,
+        Keep::default(),
+        |sqe, slot| {
+            let p = Block::new(slot, &layout).put_slice(fds_at, &fds);
+            prep_rw(sqe, -1, p, count, offset as u64);
+        },
+    )
 }
 
 /// splice(2): moves up to `nbytes` from `fd_in` to `fd_out`, one of which
@@ -536,7 +736,7 @@ pub fn files_update(ring: &Bound<'_, Ring>, user_data: u64, fds: &Bound<'_, PyAn
 #[allow(clippy::too_many_arguments)]
 pub fn splice(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     off_in: i64,
     fd_out: &Bound<'_, PyAny>,
@@ -550,12 +750,18 @@ pub fn splice(
     let off_out = opt_offset(off_out, "off_out")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_SPLICE, Keep::default(), |sqe, _| {
-        // splice_off_in shares `addr`, splice_fd_in shares `file_index`.
-        prep_rw(sqe, fd_out, off_in, nbytes, off_out);
-        sqe.file_index = fd_in as u32;
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_SPLICE,
+        Keep::default(),
+        |sqe, _| {
+            // splice_off_in shares `addr`, splice_fd_in shares `file_index`.
+            prep_rw(sqe, fd_out, off_in, nbytes, off_out);
+            sqe.file_index = fd_in as u32;
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// tee(2): duplicates up to `nbytes` from pipe `fd_in` to pipe `fd_out`
@@ -564,7 +770,7 @@ pub fn splice(
 #[pyo3(signature = (ring, user_data, fd_in, fd_out, nbytes, flags = 0))]
 pub fn tee(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     fd_out: &Bound<'_, PyAny>,
     nbytes: i64,
@@ -574,11 +780,17 @@ pub fn tee(
     let fd_out = args::fd(fd_out, "fd_out")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_TEE, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd_out, 0, nbytes, 0);
-        sqe.file_index = fd_in as u32;
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_TEE,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd_out, 0, nbytes, 0);
+            sqe.file_index = fd_in as u32;
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 // ---------------------------------------------------------------- network
@@ -588,32 +800,58 @@ pub fn tee(
 /// reserved by the kernel and must be 0.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, domain, r#type, protocol = 0, flags = 0))]
-pub fn socket(ring: &Bound<'_, Ring>, user_data: u64, domain: i64, r#type: i64, protocol: i64, flags: i64) -> R {
+pub fn socket(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    domain: i64,
+    r#type: i64,
+    protocol: i64,
+    flags: i64,
+) -> R {
     let domain = int32(domain, "domain")?;
     let kind = int32(r#type, "type")? | libc::SOCK_CLOEXEC;
     let protocol = int32(protocol, "protocol")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_SOCKET, Keep::default(), |sqe, _| {
-        prep_rw(sqe, domain, 0, protocol as u32, kind as u32 as u64);
-        sqe.op_flags = flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_SOCKET,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, domain, 0, protocol as u32, kind as u32 as u64);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// shutdown(2): `how` is `socket.SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
 #[pyfunction]
-pub fn shutdown(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, how: i64) -> R {
+pub fn shutdown(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    how: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let how = int32(how, "how")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_SHUTDOWN, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, how as u32, 0);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_SHUTDOWN,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, how as u32, 0);
+        },
+    )
 }
 
 /// Control messages laid out as the kernel reads them (`CMSG_SPACE` each),
 /// from `(level, type, data)` items as `socket.sendmsg` takes them.
 fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
     let mut out = Vec::new();
-    let Some(ancdata) = ancdata else { return Ok(out) };
+    let Some(ancdata) = ancdata else {
+        return Ok(out);
+    };
     for item in ancdata.try_iter()? {
         let item = item?;
         let t = item.cast::<PyTuple>().map_err(|_| {
@@ -624,7 +862,9 @@ fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
         let start = out.len();
         out.resize(start + out::CMSG_HDR + out::cmsg_align(pin.len()), 0);
         if out.len() > 1 << 20 {
-            return Err(PyValueError::new_err("ancdata is too large (at most 1 MiB)"));
+            return Err(PyValueError::new_err(
+                "ancdata is too large (at most 1 MiB)",
+            ));
         }
         // SAFETY: cmsghdr is plain data; all-zero is valid.
         let mut h: libc::cmsghdr = unsafe { std::mem::zeroed() };
@@ -640,7 +880,11 @@ fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
                 out.as_mut_ptr().add(start),
                 std::mem::size_of::<libc::cmsghdr>(),
             );
-            std::ptr::copy_nonoverlapping(pin.ptr(), out.as_mut_ptr().add(start + out::CMSG_HDR), pin.len());
+            std::ptr::copy_nonoverlapping(
+                pin.ptr(),
+                out.as_mut_ptr().add(start + out::CMSG_HDR),
+                pin.len(),
+            );
         }
     }
     Ok(out)
@@ -655,14 +899,23 @@ fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
 #[allow(clippy::too_many_arguments)]
 pub fn sendmsg(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     address: Option<&Bound<'_, PyAny>>,
     flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
-    sendmsg_impl(ring, user_data, sys::IORING_OP_SENDMSG, sockfd, buffers, address, flags, ancdata)
+    sendmsg_impl(
+        ring,
+        user_data,
+        sys::IORING_OP_SENDMSG,
+        sockfd,
+        buffers,
+        address,
+        flags,
+        ancdata,
+    )
 }
 
 /// Zero-copy `sendmsg` (Linux 6.1): completes like `send_zc`, with a
@@ -673,14 +926,23 @@ pub fn sendmsg(
 #[allow(clippy::too_many_arguments)]
 pub fn sendmsg_zc(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     address: Option<&Bound<'_, PyAny>>,
     flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
-    sendmsg_impl(ring, user_data, sys::IORING_OP_SENDMSG_ZC, sockfd, buffers, address, flags, ancdata)
+    sendmsg_impl(
+        ring,
+        user_data,
+        sys::IORING_OP_SENDMSG_ZC,
+        sockfd,
+        buffers,
+        address,
+        flags,
+        ancdata,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -695,7 +957,10 @@ fn sendmsg_impl(
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
-    let sa = address.filter(|a| !a.is_none()).map(|a| addr::sockaddr(fd, a)).transpose()?;
+    let sa = address
+        .filter(|a| !a.is_none())
+        .map(|a| addr::sockaddr(fd, a))
+        .transpose()?;
     let flags = args::flags32(flags, "flags")?;
     let control = control_arg(ancdata)?;
     let (pins, iov) = buffers_arg(buffers, false)?;
@@ -704,7 +969,10 @@ fn sendmsg_impl(
     let iov_at = layout.reserve::<libc::iovec>(iov.len());
     let name_at = layout.reserve::<libc::sockaddr_storage>(usize::from(sa.is_some()));
     let control_at = layout.reserve::<u8>(control.len());
-    let keep = Keep { bufs: pins, ..Default::default() };
+    let keep = Keep {
+        bufs: pins,
+        ..Default::default()
+    };
     Ring::queue(ring, user_data, opcode, keep, |sqe, slot| {
         let block = Block::new(slot, &layout);
         // SAFETY: msghdr is plain data; all-zero is valid (null pointers,
@@ -735,7 +1003,7 @@ fn sendmsg_impl(
 #[pyo3(signature = (ring, user_data, sockfd, buffers, flags = 0, msg = None))]
 pub fn recvmsg(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     flags: i64,
@@ -754,26 +1022,36 @@ pub fn recvmsg(
         }
         None => (None, None),
     };
-    let keep = Keep { bufs: pins, obj: claim, ..Default::default() };
-    Ring::queue(ring, user_data, sys::IORING_OP_RECVMSG, keep, |sqe, slot| {
-        let block = Block::new(slot, &layout);
-        let iov_p = block.put_slice(iov_at, &iov);
-        let p = match msg_hdr {
-            Some((m, p)) => {
-                m.prepare(iov_p, iov.len());
-                p
-            }
-            None => {
-                // SAFETY: msghdr is plain data; all-zero is valid.
-                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                hdr.msg_iov = iov_p as *mut libc::iovec;
-                hdr.msg_iovlen = iov.len() as _;
-                block.put(hdr_at, hdr)
-            }
-        };
-        prep_rw(sqe, fd, p, 1, 0);
-        sqe.op_flags = flags;
-    })
+    let keep = Keep {
+        bufs: pins,
+        obj: claim,
+        ..Default::default()
+    };
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_RECVMSG,
+        keep,
+        |sqe, slot| {
+            let block = Block::new(slot, &layout);
+            let iov_p = block.put_slice(iov_at, &iov);
+            let p = match msg_hdr {
+                Some((m, p)) => {
+                    m.prepare(iov_p, iov.len());
+                    p
+                }
+                None => {
+                    // SAFETY: msghdr is plain data; all-zero is valid.
+                    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                    hdr.msg_iov = iov_p as *mut libc::iovec;
+                    hdr.msg_iovlen = iov.len() as _;
+                    block.put(hdr_at, hdr)
+                }
+            };
+            prep_rw(sqe, fd, p, 1, 0);
+            sqe.op_flags = flags;
+        },
+    )
 }
 
 /// Zero-copy send (Linux 6.0). Two completions: the result, with
@@ -785,11 +1063,21 @@ pub fn recvmsg(
 /// all: a negative `res`, to test with `&`).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0, zc_flags = 0))]
-pub fn send_zc(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, buf: &Bound<'_, PyAny>, flags: i64, zc_flags: i64) -> R {
+pub fn send_zc(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    buf: &Bound<'_, PyAny>,
+    flags: i64,
+    zc_flags: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
-    let zc_flags = u16::try_from(zc_flags)
-        .map_err(|_| PyValueError::new_err(format!("zc_flags must be IORING_RECVSEND_* bits, got {zc_flags}")))?;
+    let zc_flags = u16::try_from(zc_flags).map_err(|_| {
+        PyValueError::new_err(format!(
+            "zc_flags must be IORING_RECVSEND_* bits, got {zc_flags}"
+        ))
+    })?;
     if zc_flags & sys::IORING_RECVSEND_FIXED_BUF != 0 {
         return Err(PyValueError::new_err(
             "IORING_RECVSEND_FIXED_BUF is not supported by send_zc: pass the buffer itself",
@@ -797,34 +1085,62 @@ pub fn send_zc(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>
     }
     let b = PinnedBuf::get(buf, false)?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(ring, user_data, sys::IORING_OP_SEND_ZC, Keep::buf(b), |sqe, _| {
-        prep_rw(sqe, fd, addr, len, 0);
-        sqe.op_flags = flags;
-        sqe.ioprio = zc_flags;
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_SEND_ZC,
+        Keep::buf(b),
+        |sqe, _| {
+            prep_rw(sqe, fd, addr, len, 0);
+            sqe.op_flags = flags;
+            sqe.ioprio = zc_flags;
+        },
+    )
 }
 
 /// bind(2) (Linux 6.11); `address` as the socket module writes it.
 #[pyfunction]
-pub fn bind(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> R {
+pub fn bind(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    address: &Bound<'_, PyAny>,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let sa = addr::sockaddr(fd, address)?;
     let mut layout = Layout::default();
     let sa_at = layout.reserve::<libc::sockaddr_storage>(1);
-    Ring::queue(ring, user_data, sys::IORING_OP_BIND, Keep::default(), |sqe, slot| {
-        let p = Block::new(slot, &layout).put(sa_at, sa.storage);
-        prep_rw(sqe, fd, p, 0, sa.len as u64);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_BIND,
+        Keep::default(),
+        |sqe, slot| {
+            let p = Block::new(slot, &layout).put(sa_at, sa.storage);
+            prep_rw(sqe, fd, p, 0, sa.len as u64);
+        },
+    )
 }
 
 /// listen(2) (Linux 6.11).
 #[pyfunction]
-pub fn listen(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>, backlog: i64) -> R {
+pub fn listen(
+    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    backlog: i64,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let backlog = int32(backlog, "backlog")?;
-    Ring::queue(ring, user_data, sys::IORING_OP_LISTEN, Keep::default(), |sqe, _| {
-        prep_rw(sqe, fd, 0, backlog as u32, 0);
-    })
+    Ring::queue(
+        ring,
+        user_data,
+        sys::IORING_OP_LISTEN,
+        Keep::default(),
+        |sqe, _| {
+            prep_rw(sqe, fd, 0, backlog as u32, 0);
+        },
+    )
 }
 
 // -------------------------------------------------- processes and futexes
@@ -836,7 +1152,7 @@ pub fn listen(ring: &Bound<'_, Ring>, user_data: u64, sockfd: &Bound<'_, PyAny>,
 #[pyo3(signature = (ring, user_data, idtype, id, options, infop = None))]
 pub fn waitid(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     idtype: i64,
     id: i64,
     options: i64,
@@ -852,7 +1168,10 @@ pub fn waitid(
         }
         None => (None, 0),
     };
-    let keep = Keep { obj: claim, ..Default::default() };
+    let keep = Keep {
+        obj: claim,
+        ..Default::default()
+    };
     Ring::queue(ring, user_data, sys::IORING_OP_WAITID, keep, |sqe, _| {
         if let Some(i) = infop {
             i.get().reset();
@@ -877,7 +1196,9 @@ fn futex_word(buf: &Bound<'_, PyAny>, offset: i64, futex_flags: u32) -> PyResult
     }
     let addr = pin.ptr() as u64 + offset as u64;
     if addr % size as u64 != 0 {
-        return Err(PyValueError::new_err(format!("the futex word must be {size}-byte aligned")));
+        return Err(PyValueError::new_err(format!(
+            "the futex word must be {size}-byte aligned"
+        )));
     }
     Ok((pin, addr))
 }
@@ -891,7 +1212,7 @@ fn futex_word(buf: &Bound<'_, PyAny>, offset: i64, futex_flags: u32) -> PyResult
 #[allow(clippy::too_many_arguments)]
 pub fn futex_wait(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     offset: i64,
     val: i64,
@@ -899,7 +1220,17 @@ pub fn futex_wait(
     futex_flags: i64,
     flags: i64,
 ) -> R {
-    futex(ring, user_data, sys::IORING_OP_FUTEX_WAIT, buf, offset, val, mask, futex_flags, flags)
+    futex(
+        ring,
+        user_data,
+        sys::IORING_OP_FUTEX_WAIT,
+        buf,
+        offset,
+        val,
+        mask,
+        futex_flags,
+        flags,
+    )
 }
 
 /// Wakes (Linux 6.7) up to `val` waiters of the futex word at `buf[offset]`;
@@ -909,7 +1240,7 @@ pub fn futex_wait(
 #[allow(clippy::too_many_arguments)]
 pub fn futex_wake(
     ring: &Bound<'_, Ring>,
-    user_data: u64,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     offset: i64,
     val: i64,
@@ -917,7 +1248,17 @@ pub fn futex_wake(
     futex_flags: i64,
     flags: i64,
 ) -> R {
-    futex(ring, user_data, sys::IORING_OP_FUTEX_WAKE, buf, offset, val, mask, futex_flags, flags)
+    futex(
+        ring,
+        user_data,
+        sys::IORING_OP_FUTEX_WAKE,
+        buf,
+        offset,
+        val,
+        mask,
+        futex_flags,
+        flags,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

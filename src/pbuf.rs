@@ -70,13 +70,18 @@ impl AnonMap {
             )
         };
         if ptr == libc::MAP_FAILED {
-            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM);
+            let e = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ENOMEM);
             return Err(pyo3::exceptions::PyMemoryError::new_err(format!(
                 "could not map {len} bytes for a buffer ring: {}",
                 strerror(e)
             )));
         }
-        Ok(AnonMap { ptr: ptr.cast(), len })
+        Ok(AnonMap {
+            ptr: ptr.cast(),
+            len,
+        })
     }
 }
 
@@ -179,7 +184,12 @@ impl BufferRing {
     /// Registers a ring of `count` buffers of `size` bytes as buffer group
     /// `group_id` of `ring` (IORING_REGISTER_PBUF_RING, Linux 5.19).
     #[new]
-    fn new(ring: &Bound<'_, Ring>, group_id: u16, count: u32, size: u32) -> PyResult<Py<BufferRing>> {
+    fn new(
+        ring: &Bound<'_, Ring>,
+        group_id: u16,
+        count: u32,
+        size: u32,
+    ) -> PyResult<Py<BufferRing>> {
         let py = ring.py();
         if count == 0 || count > 32768 || !count.is_power_of_two() {
             return Err(PyValueError::new_err(format!(
@@ -189,9 +199,10 @@ impl BufferRing {
         if size == 0 {
             return Err(PyValueError::new_err("size must be at least 1 byte"));
         }
-        let total = (count as usize).checked_mul(size as usize).filter(|t| *t <= 1 << 36).ok_or_else(|| {
-            PyValueError::new_err("count * size is too large (at most 64 GiB)")
-        })?;
+        let total = (count as usize)
+            .checked_mul(size as usize)
+            .filter(|t| *t <= 1 << 36)
+            .ok_or_else(|| PyValueError::new_err("count * size is too large (at most 64 GiB)"))?;
         let descs = AnonMap::new(count as usize * std::mem::size_of::<BufDesc>())?;
         let bufs = AnonMap::new(total)?;
         let br = BufferRing {
@@ -200,7 +211,10 @@ impl BufferRing {
             size,
             ring: PyWeakrefReference::new(ring)?.unbind(),
             registered: AtomicBool::new(false),
-            state: Mutex::new(PbufState { tail: 0, out: vec![false; count as usize] }),
+            state: Mutex::new(PbufState {
+                tail: 0,
+                out: vec![false; count as usize],
+            }),
             descs,
             bufs,
         };
@@ -223,7 +237,13 @@ impl BufferRing {
             // SAFETY: reg describes `descs`, which lives as long as the
             // BufferRing; the ring holds the BufferRing (held.buf_rings)
             // until the kernel can no longer use it.
-            match unsafe { raw.register(sys::IORING_REGISTER_PBUF_RING, (&reg as *const BufReg).cast(), 1) } {
+            match unsafe {
+                raw.register(
+                    sys::IORING_REGISTER_PBUF_RING,
+                    (&reg as *const BufReg).cast(),
+                    1,
+                )
+            } {
                 Ok(_) => {
                     held.buf_rings.push(keep);
                     Ok(())
@@ -249,7 +269,9 @@ impl BufferRing {
         let this = slf.get();
         let cqe = cqe.get();
         if cqe.flags & sys::IORING_CQE_F_BUFFER == 0 {
-            return Err(PyValueError::new_err("this completion carries no provided buffer"));
+            return Err(PyValueError::new_err(
+                "this completion carries no provided buffer",
+            ));
         }
         let bid = (cqe.flags >> sys::IORING_CQE_BUFFER_SHIFT) as u16;
         if bid as u32 >= this.count {
@@ -258,7 +280,11 @@ impl BufferRing {
                 this.count
             )));
         }
-        let len = if cqe.res < 0 { 0 } else { (cqe.res as usize).min(this.size as usize) };
+        let len = if cqe.res < 0 {
+            0
+        } else {
+            (cqe.res as usize).min(this.size as usize)
+        };
         if !cqe.claim_buffer() {
             return Err(PyValueError::new_err(
                 "this completion's buffer was already taken, or the Cqe did not come from \
@@ -302,11 +328,20 @@ impl BufferRing {
             return Ok(());
         }
         let ring = this.owner(slf.py())?;
-        let reg = BufReg { bgid: this.group_id, ..Default::default() };
+        let reg = BufReg {
+            bgid: this.group_id,
+            ..Default::default()
+        };
         let me = slf.as_ptr();
         let out = ring.get().with_held(|raw, slots, held| {
             // SAFETY: one io_uring_buf_reg, read during the call.
-            let r = unsafe { raw.register(sys::IORING_UNREGISTER_PBUF_RING, (&reg as *const BufReg).cast(), 1) };
+            let r = unsafe {
+                raw.register(
+                    sys::IORING_UNREGISTER_PBUF_RING,
+                    (&reg as *const BufReg).cast(),
+                    1,
+                )
+            };
             if let Err(e) = r {
                 return Err(register_error("IORING_UNREGISTER_PBUF_RING", e));
             }
@@ -314,7 +349,10 @@ impl BufferRing {
             let mine = pos.map(|p| held.buf_rings.swap_remove(p));
             if slots.live() > 0 {
                 // An op in flight may still have picked one of our buffers.
-                held.until_close.push(Keep { obj: mine.map(|m| m.into_any()), ..Default::default() });
+                held.until_close.push(Keep {
+                    obj: mine.map(|m| m.into_any()),
+                    ..Default::default()
+                });
                 Ok(None)
             } else {
                 Ok(mine)
@@ -338,7 +376,11 @@ impl BufferRing {
             self.group_id,
             self.count,
             self.size,
-            if self.registered.load(Ordering::Relaxed) { "" } else { " unregistered" }
+            if self.registered.load(Ordering::Relaxed) {
+                ""
+            } else {
+                " unregistered"
+            }
         )
     }
 }
@@ -379,7 +421,9 @@ impl ProvidedBuffer {
         let ptr = self.ring.get().buf_addr(self.bid);
         // SAFETY: the buffer is out of the kernel's hands (taken, not
         // released) and `len` <= size bytes of it are valid.
-        Ok(PyBytes::new(py, unsafe { std::slice::from_raw_parts(ptr, self.len) }))
+        Ok(PyBytes::new(py, unsafe {
+            std::slice::from_raw_parts(ptr, self.len)
+        }))
     }
 
     /// Gives the buffer back to the kernel. Fails while a memoryview of it
@@ -400,12 +444,21 @@ impl ProvidedBuffer {
         slf
     }
 
-    fn __exit__(&self, _t: &Bound<'_, PyAny>, _v: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn __exit__(
+        &self,
+        _t: &Bound<'_, PyAny>,
+        _v: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         self.release()?;
         Ok(false)
     }
 
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: std::os::raw::c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: std::os::raw::c_int,
+    ) -> PyResult<()> {
         let this = slf.get();
         this.check_live()?;
         if flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE {
@@ -415,7 +468,9 @@ impl ProvidedBuffer {
         // SAFETY: view is the consumer's Py_buffer; FillInfo sets it up
         // over our read-only bytes and takes a reference to `slf`, which
         // keeps the BufferRing (and so the memory) alive.
-        let rc = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr.cast(), this.len as isize, 1, flags) };
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr.cast(), this.len as isize, 1, flags)
+        };
         if rc != 0 {
             return Err(PyErr::fetch(slf.py()));
         }

@@ -162,7 +162,9 @@ impl Ring {
     ) -> PyResult<R> {
         self.check_process()?;
         let mut g = self.lock();
-        let State { raw, slots, held, .. } = &mut *g;
+        let State {
+            raw, slots, held, ..
+        } = &mut *g;
         let raw = raw.as_deref().ok_or_else(closed_ring)?;
         Ok(f(raw, slots, held))
     }
@@ -239,7 +241,11 @@ impl Ring {
             }
             for i in 0..n {
                 let (_, sqe) = raw.get_sqe(sq).expect("space checked above");
-                let token = slots.alloc(user_data.wrapping_add(i as u64), opcode, crate::batch::keep_for(py, &holder));
+                let token = slots.alloc(
+                    user_data.wrapping_add(i as u64),
+                    opcode,
+                    crate::batch::keep_for(py, &holder),
+                );
                 sqe.opcode = opcode;
                 sqe.user_data = token;
                 prep(i, sqe);
@@ -308,7 +314,11 @@ impl Ring {
                     }
                 }
             }
-            out.push(RawCqe { user_data, res: c.res, flags: c.flags });
+            out.push(RawCqe {
+                user_data,
+                res: c.res,
+                flags: c.flags,
+            });
         }
         if consume {
             raw.cq_advance(n);
@@ -317,7 +327,11 @@ impl Ring {
 
     /// Python `Cqe`s for reaped entries. `consumed` marks those carrying a
     /// provided buffer as claimable once by `BufferRing.get`.
-    fn cqe_list<'py>(py: Python<'py>, cqes: Vec<RawCqe>, consumed: bool) -> PyResult<Bound<'py, PyList>> {
+    fn cqe_list<'py>(
+        py: Python<'py>,
+        cqes: Vec<RawCqe>,
+        consumed: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let objs = cqes
             .into_iter()
             .map(|c| Bound::new(py, Cqe::reaped(c, consumed)))
@@ -376,7 +390,11 @@ impl Ring {
             loop {
                 let ended = self.wait_once(py, &raw, wait_nr, deadline)?;
                 self.raw()?; // closed by another thread while we waited?
-                if ended || raw.cq_ready() >= wait_nr || raw.cq_ring_needs_flush() || deadline.is_some_and(|d| Instant::now() >= d) {
+                if ended
+                    || raw.cq_ready() >= wait_nr
+                    || raw.cq_ring_needs_flush()
+                    || deadline.is_some_and(|d| Instant::now() >= d)
+                {
                     break;
                 }
             }
@@ -413,7 +431,15 @@ impl Ring {
             Some(d) => d.saturating_duration_since(Instant::now()).min(WAIT_SLICE),
             None => WAIT_SLICE,
         };
-        let (ended, r) = py.detach(|| wait_slice(raw, 0, min_complete, sys::IORING_ENTER_GETEVENTS, self.has_ext_arg().then_some(slice)));
+        let (ended, r) = py.detach(|| {
+            wait_slice(
+                raw,
+                0,
+                min_complete,
+                sys::IORING_ENTER_GETEVENTS,
+                self.has_ext_arg().then_some(slice),
+            )
+        });
         py.check_signals()?;
         match r {
             Ok(_) => Ok(ended),
@@ -469,7 +495,8 @@ impl Ring {
                 let mut out = Vec::new();
                 Self::reap(&raw, slots, usize::MAX, true, &mut out, &mut dead);
                 let live = slots.live();
-                let resend = cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
+                let resend =
+                    cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
                 if live > 0 && resend {
                     if let Some((_, sqe)) = raw.get_sqe(sq) {
                         sqe.opcode = sys::IORING_OP_ASYNC_CANCEL;
@@ -487,7 +514,10 @@ impl Ring {
             }
             let mut flags = sys::IORING_ENTER_GETEVENTS;
             raw.sq_ring_needs_enter(&mut flags);
-            let ts = self.has_ext_arg().then_some(KernelTimespec { tv_sec: 0, tv_nsec: 20_000_000 });
+            let ts = self.has_ext_arg().then_some(KernelTimespec {
+                tv_sec: 0,
+                tv_nsec: 20_000_000,
+            });
             // Signals are not acted on here: a half-closed ring would be
             // worse than a close that finishes within its grace period.
             let _ = py.detach(|| raw.enter(pending, 1, flags, ts));
@@ -521,7 +551,10 @@ fn wait_slice(
     slice: Option<Duration>,
 ) -> (bool, Result<u32, i32>) {
     let start = Instant::now();
-    let ts = slice.map(|s| KernelTimespec { tv_sec: s.as_secs() as i64, tv_nsec: s.subsec_nanos() as i64 });
+    let ts = slice.map(|s| KernelTimespec {
+        tv_sec: s.as_secs() as i64,
+        tv_nsec: s.subsec_nanos() as i64,
+    });
     let r = raw.enter(to_submit, min_complete, flags, ts);
     // The kernel's timer fires at or after the slice; a success well before
     // it is the kernel's own wake-up.
@@ -542,7 +575,9 @@ fn entries_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
         }
     };
     if v < 0 {
-        return Err(PyValueError::new_err(format!("entries must be >= 1, got {v}")));
+        return Err(PyValueError::new_err(format!(
+            "entries must be >= 1, got {v}"
+        )));
     }
     if v == 0 {
         return Err(UringErr::new(Kind::EntriesZero, "entries must be at least 1").into());
@@ -550,7 +585,10 @@ fn entries_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
     if v > sys::IORING_MAX_ENTRIES as i64 {
         return Err(UringErr::new(
             Kind::EntriesTooLarge,
-            format!("entries must be at most {} (the kernel's limit), got {v}", sys::IORING_MAX_ENTRIES),
+            format!(
+                "entries must be at most {} (the kernel's limit), got {v}",
+                sys::IORING_MAX_ENTRIES
+            ),
         )
         .into());
     }
@@ -572,7 +610,8 @@ fn setup_error(errno: i32, flags: u32) -> UringErr {
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default();
             if disabled == "2" {
-                "io_uring is disabled on this system (sysctl kernel.io_uring_disabled=2)".to_string()
+                "io_uring is disabled on this system (sysctl kernel.io_uring_disabled=2)"
+                    .to_string()
             } else if disabled == "1" {
                 "io_uring is restricted to the io_uring_group by sysctl kernel.io_uring_disabled=1"
                     .to_string()
@@ -594,7 +633,9 @@ fn setup_error(errno: i32, flags: u32) -> UringErr {
             .to_string(),
         libc::EMFILE => "this process has no free file descriptor (RLIMIT_NOFILE)".to_string(),
         libc::ENFILE => "the system has no free file descriptor".to_string(),
-        libc::ENOMEM => "the kernel could not allocate the ring (memory or RLIMIT_MEMLOCK)".to_string(),
+        libc::ENOMEM => {
+            "the kernel could not allocate the ring (memory or RLIMIT_MEMLOCK)".to_string()
+        }
         _ => "io_uring_setup failed".to_string(),
     };
     UringErr::errno(kind, errno, format!("io_uring_setup: {why}"))
@@ -720,7 +761,11 @@ impl Ring {
     }
 
     fn __repr__(&self) -> String {
-        let state = if self.lock().raw.is_none() { "closed" } else { "open" };
+        let state = if self.lock().raw.is_none() {
+            "closed"
+        } else {
+            "open"
+        };
         format!(
             "<uring_rs.Ring fd={} sq_entries={} cq_entries={} flags={:#x} {state}>",
             self.fd, self.sq_entries, self.cq_entries, self.flags
@@ -783,7 +828,11 @@ impl Ring {
         // page-cached reads) complete inline, and then no wait is needed.
         // Nothing to submit and nothing to reap means no syscall at all.
         if need_enter && (sqpoll || to_submit > 0 || iopoll) {
-            let flags = if iopoll { flags | sys::IORING_ENTER_GETEVENTS } else { flags };
+            let flags = if iopoll {
+                flags | sys::IORING_ENTER_GETEVENTS
+            } else {
+                flags
+            };
             loop {
                 match raw.enter(to_submit, 0, flags, None) {
                     Ok(n) => {
@@ -810,11 +859,19 @@ impl Ring {
     }
 
     /// Raw `io_uring_enter(2)`; EINTR is reported as SIGNAL_INTERRUPT.
-    fn enter(&self, py: Python<'_>, to_submit: i64, min_complete: i64, flags: i64) -> PyResult<u32> {
+    fn enter(
+        &self,
+        py: Python<'_>,
+        to_submit: i64,
+        min_complete: i64,
+        flags: i64,
+    ) -> PyResult<u32> {
         let to_submit = args::count32(to_submit, "to_submit")?;
         let min_complete = args::count32(min_complete, "min_complete")?;
         let flags = args::flags32(flags, "flags")?
-            & !(sys::IORING_ENTER_EXT_ARG | sys::IORING_ENTER_REGISTERED_RING | sys::IORING_ENTER_EXT_ARG_REG);
+            & !(sys::IORING_ENTER_EXT_ARG
+                | sys::IORING_ENTER_REGISTERED_RING
+                | sys::IORING_ENTER_EXT_ARG_REG);
         let raw = self.raw()?;
         let fail = |py: Python<'_>, e: i32| -> PyResult<u32> {
             if e == libc::EINTR {
@@ -824,14 +881,17 @@ impl Ring {
         };
         let waits = min_complete > 0 && flags & sys::IORING_ENTER_GETEVENTS != 0;
         if !waits || !self.has_ext_arg() {
-            let r = if waits { py.detach(|| raw.enter(to_submit, min_complete, flags, None)) } else {
+            let r = if waits {
+                py.detach(|| raw.enter(to_submit, min_complete, flags, None))
+            } else {
                 raw.enter(to_submit, min_complete, flags, None)
             };
             return r.or_else(|e| fail(py, e));
         }
         // Waiting: in slices, so a close() from another thread is noticed.
         // The first slice submits; a slice that ran out just waits again.
-        let (mut ended, r) = py.detach(|| wait_slice(&raw, to_submit, min_complete, flags, Some(WAIT_SLICE)));
+        let (mut ended, r) =
+            py.detach(|| wait_slice(&raw, to_submit, min_complete, flags, Some(WAIT_SLICE)));
         let submitted = match r {
             Ok(n) => n,
             Err(libc::ETIME) => 0,
@@ -857,7 +917,7 @@ impl Ring {
         &self,
         py: Python<'py>,
         wait_nr: i64,
-        max: Option<i64>,
+        #[pyo3(from_py_with = args::max)] max: Option<i64>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let mut out = Vec::new();
@@ -896,7 +956,11 @@ impl Ring {
 
     /// The ready CQEs, not consumed (see `cq_advance`, `cqe_seen`).
     #[pyo3(signature = (max = None))]
-    fn peek_cqes<'py>(&self, py: Python<'py>, max: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+    fn peek_cqes<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = args::max)] max: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let max = match max {
             None => usize::MAX,
             Some(m) if m >= 0 => m as usize,
@@ -1002,7 +1066,11 @@ impl Ring {
         // SAFETY: p is a zeroed io_uring_probe with room for 256 ops, the
         // count we pass; the kernel writes only within it.
         let r = unsafe {
-            raw.register(sys::IORING_REGISTER_PROBE, (&mut *p as *mut sys::Probe).cast(), 256)
+            raw.register(
+                sys::IORING_REGISTER_PROBE,
+                (&mut *p as *mut sys::Probe).cast(),
+                256,
+            )
         };
         match r {
             Ok(_) => {
@@ -1012,12 +1080,22 @@ impl Ring {
                         supported[op.op as usize] = true;
                     }
                 }
-                Ok(Probe { last_op: p.last_op, supported })
+                Ok(Probe {
+                    last_op: p.last_op,
+                    supported,
+                })
             }
             Err(e) => Err(UringErr::errno(
-                if e == libc::EINVAL { Kind::SystemOutdated } else { Kind::Unexpected },
+                if e == libc::EINVAL {
+                    Kind::SystemOutdated
+                } else {
+                    Kind::Unexpected
+                },
                 e,
-                format!("IORING_REGISTER_PROBE failed (needs Linux 5.6): {}", crate::error::strerror(e)),
+                format!(
+                    "IORING_REGISTER_PROBE failed (needs Linux 5.6): {}",
+                    crate::error::strerror(e)
+                ),
             )
             .into()),
         }
@@ -1028,7 +1106,11 @@ impl Ring {
     fn register_eventfd_impl(&self, fd: &Bound<'_, PyAny>, is_async: bool) -> PyResult<()> {
         let fd = args::fd(fd, "fd")?;
         let raw = self.raw()?;
-        let op = if is_async { sys::IORING_REGISTER_EVENTFD_ASYNC } else { sys::IORING_REGISTER_EVENTFD };
+        let op = if is_async {
+            sys::IORING_REGISTER_EVENTFD_ASYNC
+        } else {
+            sys::IORING_REGISTER_EVENTFD
+        };
         // SAFETY: the EVENTFD registrations take a pointer to one int, which
         // the kernel reads during the call only.
         unsafe { raw.register(op, (&fd as *const i32).cast(), 1) }
@@ -1058,7 +1140,11 @@ pub fn register_error(what: &str, errno: i32) -> UringErr {
         libc::EINVAL => ": the kernel refused the arguments (or does not know this registration)",
         _ => "",
     };
-    UringErr::errno(kind, errno, format!("{what} failed{hint}: {}", crate::error::strerror(errno)))
+    UringErr::errno(
+        kind,
+        errno,
+        format!("{what} failed{hint}: {}", crate::error::strerror(errno)),
+    )
 }
 
 impl Drop for Ring {
@@ -1080,10 +1166,16 @@ pub struct Sqe {
 }
 
 impl Sqe {
-    fn with_pending<R>(&self, py: Python<'_>, f: impl FnOnce(&mut sys::Sqe, &mut Slots) -> R) -> PyResult<R> {
+    fn with_pending<R>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut sys::Sqe, &mut Slots) -> R,
+    ) -> PyResult<R> {
         let ring = self.ring.bind(py).get();
         ring.with_open(|raw, sq, slots| {
-            let sqe = raw.sqe_at(sq, self.pos).filter(|s| s.user_data == self.token)?;
+            let sqe = raw
+                .sqe_at(sq, self.pos)
+                .filter(|s| s.user_data == self.token)?;
             Some(f(sqe, slots))
         })?
         .ok_or_else(|| {
@@ -1161,8 +1253,14 @@ impl Sqe {
     }
 
     fn __repr__(&self) -> String {
-        let op = sys::OPCODE_NAMES.get(self.opcode as usize).copied().unwrap_or("?");
-        format!("<uring_rs.Sqe {op} user_data={}>", self.user_data.load(Ordering::Relaxed))
+        let op = sys::OPCODE_NAMES
+            .get(self.opcode as usize)
+            .copied()
+            .unwrap_or("?");
+        format!(
+            "<uring_rs.Sqe {op} user_data={}>",
+            self.user_data.load(Ordering::Relaxed)
+        )
     }
 }
 
@@ -1200,8 +1298,19 @@ impl Cqe {
 #[pymethods]
 impl Cqe {
     #[new]
-    fn new(user_data: u64, res: i32, flags: u32) -> Self {
-        Cqe::reaped(RawCqe { user_data, res, flags }, false)
+    fn new(
+        #[pyo3(from_py_with = args::user_data)] user_data: u64,
+        #[pyo3(from_py_with = args::res)] res: i32,
+        flags: u32,
+    ) -> Self {
+        Cqe::reaped(
+            RawCqe {
+                user_data,
+                res,
+                flags,
+            },
+            false,
+        )
     }
 
     /// `res` when it is >= 0 (or this is a zero-copy notification, whose
@@ -1226,11 +1335,15 @@ impl Cqe {
     /// The provided buffer's id, when `IORING_CQE_F_BUFFER` is set.
     #[getter]
     fn buffer_id(&self) -> Option<u16> {
-        (self.flags & sys::IORING_CQE_F_BUFFER != 0).then_some((self.flags >> sys::IORING_CQE_BUFFER_SHIFT) as u16)
+        (self.flags & sys::IORING_CQE_F_BUFFER != 0)
+            .then_some((self.flags >> sys::IORING_CQE_BUFFER_SHIFT) as u16)
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let t = PyTuple::new(py, [self.user_data as i128, self.res as i128, self.flags as i128])?;
+        let t = PyTuple::new(
+            py,
+            [self.user_data as i128, self.res as i128, self.flags as i128],
+        )?;
         Ok(t.try_iter()?.into_any())
     }
 
@@ -1256,7 +1369,10 @@ impl Cqe {
     }
 
     fn __repr__(&self) -> String {
-        format!("Cqe(user_data={}, res={}, flags={:#x})", self.user_data, self.res, self.flags)
+        format!(
+            "Cqe(user_data={}, res={}, flags={:#x})",
+            self.user_data, self.res, self.flags
+        )
     }
 }
 
@@ -1271,7 +1387,10 @@ pub struct Probe {
 #[pymethods]
 impl Probe {
     fn supports(&self, opcode: i64) -> bool {
-        usize::try_from(opcode).ok().and_then(|i| self.supported.get(i).copied()).unwrap_or(false)
+        usize::try_from(opcode)
+            .ok()
+            .and_then(|i| self.supported.get(i).copied())
+            .unwrap_or(false)
     }
 
     fn __contains__(&self, opcode: i64) -> bool {
@@ -1298,12 +1417,18 @@ impl Probe {
     }
 
     fn __repr__(&self) -> String {
-        format!("<uring_rs.Probe last_op={} supported={}>", self.last_op, self.opcodes().len())
+        format!(
+            "<uring_rs.Probe last_op={} supported={}>",
+            self.last_op,
+            self.opcodes().len()
+        )
     }
 }
 
 impl Probe {
     fn opcodes(&self) -> Vec<u8> {
-        (0..=255u8).filter(|&i| self.supported[i as usize]).collect()
+        (0..=255u8)
+            .filter(|&i| self.supported[i as usize])
+            .collect()
     }
 }

@@ -71,15 +71,27 @@ fn call(ring: &Ring, what: &str, opcode: u32, arg: *const libc::c_void, nr: u32)
 pub fn register_files(ring: &Ring, fds: &Bound<'_, PyAny>) -> PyResult<()> {
     let fds = fds_arg(fds)?;
     if fds.is_empty() {
-        return Err(PyValueError::new_err("register_files needs at least one fd (or use register_files_sparse)"));
+        return Err(PyValueError::new_err(
+            "register_files needs at least one fd (or use register_files_sparse)",
+        ));
     }
-    call(ring, "IORING_REGISTER_FILES", sys::IORING_REGISTER_FILES, fds.as_ptr().cast(), fds.len() as u32)?;
+    call(
+        ring,
+        "IORING_REGISTER_FILES",
+        sys::IORING_REGISTER_FILES,
+        fds.as_ptr().cast(),
+        fds.len() as u32,
+    )?;
     Ok(())
 }
 
 pub fn register_files_sparse(ring: &Ring, count: i64) -> PyResult<()> {
     let nr = args::count32(count, "count")?;
-    let reg = RsrcRegister { nr, flags: IORING_RSRC_REGISTER_SPARSE, ..Default::default() };
+    let reg = RsrcRegister {
+        nr,
+        flags: IORING_RSRC_REGISTER_SPARSE,
+        ..Default::default()
+    };
     call(
         ring,
         "IORING_REGISTER_FILES2 (sparse)",
@@ -95,7 +107,11 @@ pub fn register_files_sparse(ring: &Ring, count: i64) -> PyResult<()> {
 pub fn register_files_update(ring: &Ring, offset: i64, fds: &Bound<'_, PyAny>) -> PyResult<i32> {
     let offset = args::count32(offset, "offset")?;
     let fds = fds_arg(fds)?;
-    let up = FilesUpdate { offset, resv: 0, fds: fds.as_ptr() as u64 };
+    let up = FilesUpdate {
+        offset,
+        resv: 0,
+        fds: fds.as_ptr() as u64,
+    };
     call(
         ring,
         "IORING_REGISTER_FILES_UPDATE",
@@ -106,18 +122,31 @@ pub fn register_files_update(ring: &Ring, offset: i64, fds: &Bound<'_, PyAny>) -
 }
 
 pub fn unregister_files(ring: &Ring) -> PyResult<()> {
-    call(ring, "IORING_UNREGISTER_FILES", sys::IORING_UNREGISTER_FILES, std::ptr::null(), 0)?;
+    call(
+        ring,
+        "IORING_UNREGISTER_FILES",
+        sys::IORING_UNREGISTER_FILES,
+        std::ptr::null(),
+        0,
+    )?;
     Ok(())
 }
 
 fn memlock_hint() -> String {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: lim is a valid out-parameter.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
         return String::new();
     }
     let show = |v: libc::rlim_t| {
-        if v == libc::RLIM_INFINITY { "unlimited".to_string() } else { format!("{v} bytes") }
+        if v == libc::RLIM_INFINITY {
+            "unlimited".to_string()
+        } else {
+            format!("{v} bytes")
+        }
     };
     format!(
         "; registered buffers are locked memory: RLIMIT_MEMLOCK is {} (hard limit {}), raise it \
@@ -136,14 +165,22 @@ pub fn register_buffers(ring: &Ring, buffers: &Bound<'_, PyAny>) -> PyResult<()>
         if pin.is_empty() {
             return Err(PyValueError::new_err("register_buffers: a buffer is empty"));
         }
-        regs.push(RegBuf { obj: item.unbind(), pin });
+        regs.push(RegBuf {
+            obj: item.unbind(),
+            pin,
+        });
     }
     if regs.is_empty() {
-        return Err(PyValueError::new_err("register_buffers needs at least one buffer"));
+        return Err(PyValueError::new_err(
+            "register_buffers needs at least one buffer",
+        ));
     }
     let iovecs: Vec<libc::iovec> = regs
         .iter()
-        .map(|r| libc::iovec { iov_base: r.pin.ptr().cast(), iov_len: r.pin.len() })
+        .map(|r| libc::iovec {
+            iov_base: r.pin.ptr().cast(),
+            iov_len: r.pin.len(),
+        })
         .collect();
     let result = ring.with_held(|raw, _, held| {
         if !held.reg_bufs.is_empty() {
@@ -156,7 +193,11 @@ pub fn register_buffers(ring: &Ring, buffers: &Bound<'_, PyAny>) -> PyResult<()>
         // SAFETY: iovecs describe the pinned exports in `regs`, which move
         // into `held` on success and stay there until unregistered.
         match unsafe {
-            raw.register(sys::IORING_REGISTER_BUFFERS, iovecs.as_ptr().cast(), iovecs.len() as u32)
+            raw.register(
+                sys::IORING_REGISTER_BUFFERS,
+                iovecs.as_ptr().cast(),
+                iovecs.len() as u32,
+            )
         } {
             Ok(_) => {
                 held.reg_bufs = std::mem::take(&mut regs);
@@ -189,24 +230,42 @@ pub fn unregister_buffers(ring: &Ring) -> PyResult<()> {
 
 /// The registered buffer `index`: its object (to pin again for an op), its
 /// address and length.
-pub fn registered_buffer(ring: &Ring, py: Python<'_>, index: u16) -> PyResult<(Py<PyAny>, u64, usize)> {
+pub fn registered_buffer(
+    ring: &Ring,
+    py: Python<'_>,
+    index: u16,
+) -> PyResult<(Py<PyAny>, u64, usize)> {
     ring.with_held(|_, _, held| {
         held.reg_bufs
             .get(index as usize)
             .map(|r| (r.obj.clone_ref(py), r.pin.ptr() as u64, r.pin.len()))
     })?
-    .ok_or_else(|| PyValueError::new_err(format!("no registered buffer at index {index}: register_buffers() first")))
+    .ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "no registered buffer at index {index}: register_buffers() first"
+        ))
+    })
 }
 
 /// Registers the ring fd with the calling thread, so `enter` skips the fd
 /// lookup (IORING_REGISTER_RING_FDS); returns the registered index.
 pub fn register_ring_fd(ring: &Ring) -> PyResult<u32> {
     let raw = ring.raw()?;
-    let mut up = RsrcUpdate { offset: u32::MAX, resv: 0, data: raw.fd as u64 };
+    let mut up = RsrcUpdate {
+        offset: u32::MAX,
+        resv: 0,
+        data: raw.fd as u64,
+    };
     // SAFETY: one io_uring_rsrc_update, read and written by the kernel
     // during the call only.
-    unsafe { raw.register(sys::IORING_REGISTER_RING_FDS, (&mut up as *mut RsrcUpdate).cast(), 1) }
-        .map_err(|e| register_error("IORING_REGISTER_RING_FDS", e))?;
+    unsafe {
+        raw.register(
+            sys::IORING_REGISTER_RING_FDS,
+            (&mut up as *mut RsrcUpdate).cast(),
+            1,
+        )
+    }
+    .map_err(|e| register_error("IORING_REGISTER_RING_FDS", e))?;
     raw.set_registered_index(Some(up.offset));
     Ok(up.offset)
 }
@@ -222,10 +281,20 @@ pub fn unregister_ring_fd(ring: &Ring) -> PyResult<()> {
             "the ring fd was registered by another thread; unregister it from that thread",
         ));
     }
-    let up = RsrcUpdate { offset: index, resv: 0, data: 0 };
+    let up = RsrcUpdate {
+        offset: index,
+        resv: 0,
+        data: 0,
+    };
     // SAFETY: one io_uring_rsrc_update, read by the kernel during the call.
-    unsafe { raw.register(sys::IORING_UNREGISTER_RING_FDS, (&up as *const RsrcUpdate).cast(), 1) }
-        .map_err(|e| register_error("IORING_UNREGISTER_RING_FDS", e))?;
+    unsafe {
+        raw.register(
+            sys::IORING_UNREGISTER_RING_FDS,
+            (&up as *const RsrcUpdate).cast(),
+            1,
+        )
+    }
+    .map_err(|e| register_error("IORING_UNREGISTER_RING_FDS", e))?;
     raw.set_registered_index(None);
     Ok(())
 }

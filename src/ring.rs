@@ -43,7 +43,9 @@ impl Mapping {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM));
+            return Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ENOMEM));
         }
         // A forked child must not share the parent's ring memory: with
         // MADV_DONTFORK the child has no mapping there at all, and the Python
@@ -51,12 +53,18 @@ impl Mapping {
         // loses that protection, so it is not an error.
         // SAFETY: (ptr, len) is the mapping just made.
         unsafe { libc::madvise(ptr, len, libc::MADV_DONTFORK) };
-        Ok(Mapping { ptr: ptr.cast(), len })
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
     }
 
     /// A pointer `offset` bytes in, for a `T` the kernel placed there.
     fn at<T>(&self, offset: u32) -> *mut T {
-        assert!(offset as usize + std::mem::size_of::<T>() <= self.len, "ring offset out of map");
+        assert!(
+            offset as usize + std::mem::size_of::<T>() <= self.len,
+            "ring offset out of map"
+        );
         // SAFETY: in bounds, checked above.
         unsafe { self.ptr.add(offset as usize).cast() }
     }
@@ -268,7 +276,8 @@ impl RawRing {
             q.sqe_head = q.sqe_tail;
             // The array already maps each slot to itself (see `map`), so the
             // tail alone publishes the new entries.
-            self.atomic(self.sq_ktail).store(q.sqe_tail, Ordering::Release);
+            self.atomic(self.sq_ktail)
+                .store(q.sqe_tail, Ordering::Release);
         }
         self.sq_ready(q)
     }
@@ -303,7 +312,9 @@ impl RawRing {
 
     /// CQEs posted and not yet consumed.
     pub fn cq_ready(&self) -> u32 {
-        self.atomic(self.cq_ktail).load(Ordering::Acquire).wrapping_sub(self.cq_head())
+        self.atomic(self.cq_ktail)
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.cq_head())
     }
 
     /// The `i`-th ready CQE (0 is the oldest). The caller checks
@@ -354,10 +365,16 @@ impl RawRing {
         timeout: Option<KernelTimespec>,
     ) -> Result<u32, i32> {
         let ts = timeout.unwrap_or_default();
-        let arg = GeteventsArg { ts: &ts as *const KernelTimespec as u64, ..Default::default() };
+        let arg = GeteventsArg {
+            ts: &ts as *const KernelTimespec as u64,
+            ..Default::default()
+        };
         let (argp, argsz) = if timeout.is_some() {
             flags |= sys::IORING_ENTER_EXT_ARG;
-            (&arg as *const GeteventsArg as *const libc::c_void, std::mem::size_of::<GeteventsArg>())
+            (
+                &arg as *const GeteventsArg as *const libc::c_void,
+                std::mem::size_of::<GeteventsArg>(),
+            )
         } else {
             (ptr::null(), KERNEL_SIGSET_BYTES)
         };
@@ -388,7 +405,8 @@ impl RawRing {
             Some(i) => {
                 self.reg_index.store(i, Ordering::Relaxed);
                 // SAFETY: pthread_self has no preconditions.
-                self.reg_owner.store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
+                self.reg_owner
+                    .store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
             }
             None => self.reg_owner.store(0, Ordering::Relaxed),
         }
@@ -397,7 +415,12 @@ impl RawRing {
     /// The registered index and the thread that owns it.
     pub fn registered_index(&self) -> Option<(u32, libc::pthread_t)> {
         let owner = self.reg_owner.load(Ordering::Relaxed);
-        (owner != 0).then(|| (self.reg_index.load(Ordering::Relaxed), owner as libc::pthread_t))
+        (owner != 0).then(|| {
+            (
+                self.reg_index.load(Ordering::Relaxed),
+                owner as libc::pthread_t,
+            )
+        })
     }
 
     /// `io_uring_register(2)` on this ring.
@@ -430,11 +453,20 @@ impl Drop for RawRing {
         if let Some((index, owner)) = self.registered_index() {
             // SAFETY: pthread_self has no preconditions.
             if owner == unsafe { libc::pthread_self() } {
-                let up = RingFdUpdate { offset: index, resv: 0, data: 0 };
+                let up = RingFdUpdate {
+                    offset: index,
+                    resv: 0,
+                    data: 0,
+                };
                 // Failure only means the index is already gone.
                 // SAFETY: one io_uring_rsrc_update, read during the call.
                 let _ = unsafe {
-                    sys::io_uring_register(self.fd, sys::IORING_UNREGISTER_RING_FDS, (&up as *const RingFdUpdate).cast(), 1)
+                    sys::io_uring_register(
+                        self.fd,
+                        sys::IORING_UNREGISTER_RING_FDS,
+                        (&up as *const RingFdUpdate).cast(),
+                        1,
+                    )
                 };
             }
         }

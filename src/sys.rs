@@ -140,7 +140,13 @@ pub struct Probe {
 
 impl Default for Probe {
     fn default() -> Self {
-        Probe { last_op: 0, ops_len: 0, resv: 0, resv2: [0; 3], ops: [ProbeOp::default(); 256] }
+        Probe {
+            last_op: 0,
+            ops_len: 0,
+            resv: 0,
+            resv2: [0; 3],
+            ops: [ProbeOp::default(); 256],
+        }
     }
 }
 
@@ -265,7 +271,6 @@ const _: () = {
 pub const IORING_OFF_SQ_RING: i64 = 0;
 pub const IORING_OFF_CQ_RING: i64 = 0x8000000;
 pub const IORING_OFF_SQES: i64 = 0x10000000;
-
 
 pub const IO_URING_OP_SUPPORTED: u16 = 1 << 0;
 
@@ -586,15 +591,69 @@ public_consts! {
 
 /// Kernel names of the opcodes, indexed by opcode (for `info` and `probe`).
 pub const OPCODE_NAMES: &[&str] = &[
-    "NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED", "POLL_ADD", "POLL_REMOVE",
-    "SYNC_FILE_RANGE", "SENDMSG", "RECVMSG", "TIMEOUT", "TIMEOUT_REMOVE", "ACCEPT",
-    "ASYNC_CANCEL", "LINK_TIMEOUT", "CONNECT", "FALLOCATE", "OPENAT", "CLOSE", "FILES_UPDATE",
-    "STATX", "READ", "WRITE", "FADVISE", "MADVISE", "SEND", "RECV", "OPENAT2", "EPOLL_CTL",
-    "SPLICE", "PROVIDE_BUFFERS", "REMOVE_BUFFERS", "TEE", "SHUTDOWN", "RENAMEAT", "UNLINKAT",
-    "MKDIRAT", "SYMLINKAT", "LINKAT", "MSG_RING", "FSETXATTR", "SETXATTR", "FGETXATTR",
-    "GETXATTR", "SOCKET", "URING_CMD", "SEND_ZC", "SENDMSG_ZC", "READ_MULTISHOT", "WAITID",
-    "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_WAITV", "FIXED_FD_INSTALL", "FTRUNCATE", "BIND", "LISTEN",
-    "RECV_ZC", "EPOLL_WAIT", "READV_FIXED", "WRITEV_FIXED", "PIPE",
+    "NOP",
+    "READV",
+    "WRITEV",
+    "FSYNC",
+    "READ_FIXED",
+    "WRITE_FIXED",
+    "POLL_ADD",
+    "POLL_REMOVE",
+    "SYNC_FILE_RANGE",
+    "SENDMSG",
+    "RECVMSG",
+    "TIMEOUT",
+    "TIMEOUT_REMOVE",
+    "ACCEPT",
+    "ASYNC_CANCEL",
+    "LINK_TIMEOUT",
+    "CONNECT",
+    "FALLOCATE",
+    "OPENAT",
+    "CLOSE",
+    "FILES_UPDATE",
+    "STATX",
+    "READ",
+    "WRITE",
+    "FADVISE",
+    "MADVISE",
+    "SEND",
+    "RECV",
+    "OPENAT2",
+    "EPOLL_CTL",
+    "SPLICE",
+    "PROVIDE_BUFFERS",
+    "REMOVE_BUFFERS",
+    "TEE",
+    "SHUTDOWN",
+    "RENAMEAT",
+    "UNLINKAT",
+    "MKDIRAT",
+    "SYMLINKAT",
+    "LINKAT",
+    "MSG_RING",
+    "FSETXATTR",
+    "SETXATTR",
+    "FGETXATTR",
+    "GETXATTR",
+    "SOCKET",
+    "URING_CMD",
+    "SEND_ZC",
+    "SENDMSG_ZC",
+    "READ_MULTISHOT",
+    "WAITID",
+    "FUTEX_WAIT",
+    "FUTEX_WAKE",
+    "FUTEX_WAITV",
+    "FIXED_FD_INSTALL",
+    "FTRUNCATE",
+    "BIND",
+    "LISTEN",
+    "RECV_ZC",
+    "EPOLL_WAIT",
+    "READV_FIXED",
+    "WRITEV_FIXED",
+    "PIPE",
 ];
 
 // -------------------------------------------------------------- syscalls
@@ -605,7 +664,9 @@ pub const OPCODE_NAMES: &[&str] = &[
 
 fn check(ret: libc::c_long) -> Result<i32, i32> {
     if ret < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
     } else {
         Ok(ret as i32)
     }
@@ -633,7 +694,15 @@ pub unsafe fn io_uring_enter(
     arg: *const libc::c_void,
     argsz: usize,
 ) -> Result<i32, i32> {
-    check(libc::syscall(libc::SYS_io_uring_enter, fd, to_submit, min_complete, flags, arg, argsz))
+    check(libc::syscall(
+        libc::SYS_io_uring_enter,
+        fd,
+        to_submit,
+        min_complete,
+        flags,
+        arg,
+        argsz,
+    ))
 }
 
 /// `io_uring_register(2)`.
@@ -647,7 +716,13 @@ pub unsafe fn io_uring_register(
     arg: *const libc::c_void,
     nr_args: u32,
 ) -> Result<i32, i32> {
-    check(libc::syscall(libc::SYS_io_uring_register, fd, opcode, arg, nr_args))
+    check(libc::syscall(
+        libc::SYS_io_uring_register,
+        fd,
+        opcode,
+        arg,
+        nr_args,
+    ))
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use uring_rs::ring::index::{distance, within};
 
 /// Heads on both sides of the wrap, and a few far from it.
 fn heads() -> impl Iterator<Item = u32> {
-    (u32::MAX - 40..=u32::MAX).chain(0..=40).chain([1 << 31, (1 << 31) - 1, 12345])
+    (u32::MAX - 40..=u32::MAX)
+        .chain(0..=40)
+        .chain([1 << 31, (1 << 31) - 1, 12345])
 }
 
 #[test]
@@ -33,7 +35,10 @@ fn within_is_exactly_the_pushed_window_across_the_wrap() {
             }
             // Positions just before the head are never inside.
             for k in 1u32..=8 {
-                assert!(!within(head.wrapping_sub(k), head, tail), "head {head} n {n} -{k}");
+                assert!(
+                    !within(head.wrapping_sub(k), head, tail),
+                    "head {head} n {n} -{k}"
+                );
             }
         }
     }
@@ -49,7 +54,10 @@ fn masked_slots_of_a_full_window_are_distinct_across_the_wrap() {
             let mut seen = vec![false; entries as usize];
             for i in 0..entries {
                 let slot = (head.wrapping_add(i) & mask) as usize;
-                assert!(!seen[slot], "entries {entries} head {head}: slot {slot} twice");
+                assert!(
+                    !seen[slot],
+                    "entries {entries} head {head}: slot {slot} twice"
+                );
                 seen[slot] = true;
             }
         }

@@ -305,12 +305,6 @@ def test_messages_name_the_argument(api: Api, env: Env) -> None:
     assert not vague, "\n".join(vague)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: integer arguments typed in the Rust signature (user_data, buf_index, "
-    "group_id, size, ...) are converted by PyO3, whose errors name neither the argument "
-    "nor its range: ops.nop(ring, -1) -> OverflowError(\"can't convert negative int to unsigned\")",
-)
 def test_integer_conversion_errors_name_the_argument(env: Env) -> None:
     cases: list[tuple[Callable[[], object], str]] = [
         (lambda: ops.nop(env.ring, -1), "user_data"),

@@ -53,7 +53,9 @@ unsafe impl<T: Pod> Sync for KernelBox<T> {}
 impl<T: Pod> KernelBox<T> {
     fn zeroed() -> Self {
         // SAFETY: T is Pod, for which all-zero is a valid value.
-        KernelBox { cell: Box::new(UnsafeCell::new(unsafe { std::mem::zeroed() })) }
+        KernelBox {
+            cell: Box::new(UnsafeCell::new(unsafe { std::mem::zeroed() })),
+        }
     }
 
     /// The address handed to the kernel.
@@ -132,12 +134,18 @@ impl Drop for Claim {
 
 /// Marks `owner` busy for one op; the returned object goes in `Keep.obj`.
 fn claim(owner: &Bound<'_, PyAny>, busy: &Arc<AtomicBool>, what: &str) -> PyResult<Py<PyAny>> {
-    if busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    if busy
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
         return Err(PyValueError::new_err(format!(
             "this {what} is in use by an op in flight: wait for its completion, or use another {what}"
         )));
     }
-    let guard = Claim { _owner: owner.clone().unbind(), busy: busy.clone() };
+    let guard = Claim {
+        _owner: owner.clone().unbind(),
+        busy: busy.clone(),
+    };
     // If this fails, `guard` is dropped and releases the claim.
     Ok(Py::new(owner.py(), guard)?.into_any())
 }
@@ -182,7 +190,10 @@ impl Statx {
 impl Statx {
     #[new]
     fn new() -> Self {
-        Statx { mem: KernelBox::zeroed(), busy: Arc::new(AtomicBool::new(false)) }
+        Statx {
+            mem: KernelBox::zeroed(),
+            busy: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// An op holding this object has not finished (its final completion
@@ -431,14 +442,22 @@ fn parse_cmsgs(control: &[u8]) -> Vec<(i32, i32, Vec<u8>)> {
             break;
         }
         let end = off.saturating_add(len).min(control.len());
-        out.push((h.cmsg_level, h.cmsg_type, control[off + CMSG_HDR..end].to_vec()));
+        out.push((
+            h.cmsg_level,
+            h.cmsg_type,
+            control[off + CMSG_HDR..end].to_vec(),
+        ));
         off = off.saturating_add(cmsg_align(len));
     }
     out
 }
 
 /// A `sockaddr` as the socket module returns it (`makesockaddr`).
-fn sockaddr_to_py<'py>(py: Python<'py>, storage: &libc::sockaddr_storage, len: usize) -> PyResult<Bound<'py, PyAny>> {
+fn sockaddr_to_py<'py>(
+    py: Python<'py>,
+    storage: &libc::sockaddr_storage,
+    len: usize,
+) -> PyResult<Bound<'py, PyAny>> {
     let len = len.min(std::mem::size_of::<libc::sockaddr_storage>());
     if len == 0 {
         return Ok(py.None().into_bound(py));
@@ -452,7 +471,14 @@ fn sockaddr_to_py<'py>(py: Python<'py>, storage: &libc::sockaddr_storage, len: u
             // sockaddr_in, and the family says this is one.
             let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
             let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Ok(PyTuple::new(py, [ip.to_string().into_pyobject(py)?.into_any(), u16::from_be(sin.sin_port).into_pyobject(py)?.into_any()])?.into_any())
+            Ok(PyTuple::new(
+                py,
+                [
+                    ip.to_string().into_pyobject(py)?.into_any(),
+                    u16::from_be(sin.sin_port).into_pyobject(py)?.into_any(),
+                ],
+            )?
+            .into_any())
         }
         libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
             // SAFETY: as above, for sockaddr_in6.
@@ -463,23 +489,36 @@ fn sockaddr_to_py<'py>(py: Python<'py>, storage: &libc::sockaddr_storage, len: u
                 [
                     ip.to_string().into_pyobject(py)?.into_any(),
                     u16::from_be(sin6.sin6_port).into_pyobject(py)?.into_any(),
-                    u32::from_be(sin6.sin6_flowinfo).into_pyobject(py)?.into_any(),
+                    u32::from_be(sin6.sin6_flowinfo)
+                        .into_pyobject(py)?
+                        .into_any(),
                     sin6.sin6_scope_id.into_pyobject(py)?.into_any(),
                 ],
             )?
             .into_any())
         }
         libc::AF_UNIX => {
-            let path = bytes.get(std::mem::offset_of!(libc::sockaddr_un, sun_path)..).unwrap_or_default();
+            let path = bytes
+                .get(std::mem::offset_of!(libc::sockaddr_un, sun_path)..)
+                .unwrap_or_default();
             if path.first() == Some(&0) {
                 // Linux's abstract namespace: the bytes as they are.
                 Ok(PyBytes::new(py, path).into_any())
             } else {
                 let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
-                Ok(OsStr::from_bytes(&path[..end]).into_pyobject(py)?.into_any())
+                Ok(OsStr::from_bytes(&path[..end])
+                    .into_pyobject(py)?
+                    .into_any())
             }
         }
-        family => Ok(PyTuple::new(py, [family.into_pyobject(py)?.into_any(), PyBytes::new(py, bytes).into_any()])?.into_any()),
+        family => Ok(PyTuple::new(
+            py,
+            [
+                family.into_pyobject(py)?.into_any(),
+                PyBytes::new(py, bytes).into_any(),
+            ],
+        )?
+        .into_any()),
     }
 }
 
@@ -492,7 +531,9 @@ impl MsgHdr {
             .ok()
             .filter(|&n| n <= MAX_CONTROLLEN)
             .ok_or_else(|| {
-                PyValueError::new_err(format!("controllen must be in 0..{MAX_CONTROLLEN}, got {controllen}"))
+                PyValueError::new_err(format!(
+                    "controllen must be in 0..{MAX_CONTROLLEN}, got {controllen}"
+                ))
             })?;
         Ok(MsgHdr {
             mem: KernelBox::zeroed(),
@@ -526,7 +567,11 @@ impl MsgHdr {
     #[getter]
     fn address<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mem = self.mem.snapshot();
-        let len = if mem.hdr.msg_name.is_null() { 0 } else { mem.hdr.msg_namelen as usize };
+        let len = if mem.hdr.msg_name.is_null() {
+            0
+        } else {
+            mem.hdr.msg_namelen as usize
+        };
         sockaddr_to_py(py, &mem.name, len)
     }
 
@@ -577,7 +622,10 @@ impl Siginfo {
 impl Siginfo {
     #[new]
     fn new() -> Self {
-        Siginfo { mem: KernelBox::zeroed(), busy: Arc::new(AtomicBool::new(false)) }
+        Siginfo {
+            mem: KernelBox::zeroed(),
+            busy: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     #[getter]
