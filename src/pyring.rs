@@ -645,20 +645,15 @@ fn setup_error(errno: i32, flags: u32) -> UringErr {
 impl Ring {
     #[new]
     #[pyo3(
-        signature = (entries = None, flags = 0, *, sq_thread_idle = 1000, sq_thread_cpu = None, cq_entries = None),
-        text_signature = "(entries=32, flags=0, *, sq_thread_idle=1000, sq_thread_cpu=None, cq_entries=None)"
+        signature = (entries = 32, flags = 0, *, sq_thread_idle = 1000, sq_thread_cpu = None, cq_entries = None)
     )]
     fn new(
-        entries: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = entries_arg)] entries: u32,
         flags: i64,
         sq_thread_idle: i64,
         sq_thread_cpu: Option<i64>,
         cq_entries: Option<i64>,
     ) -> PyResult<Self> {
-        let entries = match entries {
-            Some(e) => entries_arg(e)?,
-            None => 32,
-        };
         let mut flags = args::flags32(flags, "flags")?;
         let unsupported = sys::IORING_SETUP_SQE128
             | sys::IORING_SETUP_CQE32

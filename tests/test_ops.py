@@ -458,7 +458,7 @@ def test_connect_to_an_af_unix_listener(ring: Ring, tmp_path: Path, kind: str) -
         srv.bind(str(path))
         srv.listen(1)
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            ops.connect(ring, 1, s, address)  # type: ignore[arg-type]
+            ops.connect(ring, 1, s, address)
             assert one(ring) == 0
             conn, _ = srv.accept()
             with conn:

@@ -11,7 +11,15 @@ class _HasFileno(Protocol):
 
 _Fd = int | _HasFileno
 _Path = str | bytes | PathLike[str] | PathLike[bytes]
-_Address = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int] | str | bytes
+_Address = (
+    tuple[str, int]
+    | tuple[str, int, int]
+    | tuple[str, int, int, int]
+    | str
+    | bytes
+    | PathLike[str]
+    | PathLike[bytes]
+)
 
 __all__ = [
     "IORING_SQ_NEED_WAKEUP",
