@@ -373,19 +373,7 @@ def test_buffer_ring_get_refuses_foreign_completions(env: Env) -> None:
 
 # ------------------------------------------------------------- full SQ
 
-KNOWN_FULL_SQ_BUGS: dict[str, str] = {}
-
-
-@pytest.mark.parametrize(
-    "api",
-    [
-        pytest.param(a, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FULL_SQ_BUGS[a.name]))
-        if a.name in KNOWN_FULL_SQ_BUGS
-        else a
-        for a in OPS
-    ],
-    ids=lambda a: a.name,
-)
+@pytest.mark.parametrize("api", OPS, ids=lambda a: a.name)
 def test_full_sq_refuses_and_changes_nothing(api: Api, env: Env) -> None:
     """Every op on a full SQ: SUBMISSION_QUEUE_FULL, nothing queued, nothing held."""
     ring = env.ring
