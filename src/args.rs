@@ -48,7 +48,12 @@ fn int_named(
             obj.get_type().name()?
         )));
     }
-    match obj.extract::<i128>() {
+    // i64 first: the common case, and much cheaper than the 128-bit path.
+    let v = match obj.extract::<i64>() {
+        Ok(v) => Ok(v as i128),
+        Err(_) => obj.extract::<i128>(),
+    };
+    match v {
         Ok(v) if (lo..=hi).contains(&v) => Ok(v),
         _ => Err(PyValueError::new_err(format!(
             "{name} must be in {range}, got {obj}"
