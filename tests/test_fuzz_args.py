@@ -77,6 +77,15 @@ BAD: dict[str, list[object]] = {
     "bufs": [None, 1, [b"read-only"], ["text"], [bytearray(0)], [], [None]],
     "cqe": [None, 1, (1, 2, 3), object()],
     "offsets": [None, 1, [-2], [2**63], ["x"], [1.5], array.array("d", [1.0])],
+    # Kinds for the ops beyond the seed's, whose exact C types vary: values no
+    # C integer, offset or buffer list of any width can take.
+    "uint": [*NOT_INT, None, -1, 2**64],
+    "int_any": [*NOT_INT, None, 2**64, -(2**64)],
+    "off_any": [*NOT_INT, None, -2, 2**64],
+    "wbufs": [None, 1, "text", [b"read-only"], ["text"], [None], [1]],
+    "rbufs": [None, 1, "text", ["text"], [None], [1]],
+    "out_obj": [1, "x", b"read-only", object()],  # Statx/MsgHdr/Siginfo arguments
+    "opt_address": [1, (), ("127.0.0.1",), ("localhost", 80)],  # (the socket is AF_UNIX)
     "entries": [*NOT_INT, -1, 0, 3, 32769, 2**64],
     "opt_u32": [*NOT_INT, -1, 2**32, 2**64],
     "i64": [*NOT_INT, None, 2**63, 2**64],
@@ -89,7 +98,12 @@ NAMED: dict[str, list[object]] = {
     "seconds": BAD["seconds"],
     "path": [None, 1, 1.5, object(), "a\0b"],
     "u32": [-1, 2**32],
+    "uint": [-1],
+    "off_any": [-2],
 }
+# Ints past 64 bits, refused before the library sees them: the message should still
+# name the argument.
+HUGE = {"u32", "uint", "off_any", "int_any", "offset", "u64", "pu32", "u16", "usize", "i32"}
 
 
 @dataclass
@@ -201,6 +215,65 @@ OPS: list[Api] = [
     _op("write_many", lambda e: {"fd": e.out_fd, "buf": b"x" * 16, "offsets": [0, 8], "size": 8},
         {"fd": "fd", "buf": "rbuf", "offsets": "offsets", "size": "usize"}),
     _op("nop_many", lambda e: {"count": 2}, {"count": "pu32"}),
+    # Ops beyond the seed's (files, network, futex, waitid).
+    _op("readv", lambda e: {"fd": e.data_fd, "buffers": [bytearray(8), bytearray(8)], "offset": 0, "flags": 0},
+        {"fd": "fd", "buffers": "wbufs", "offset": "offset", "flags": "uint"}),
+    _op("writev", lambda e: {"fd": e.out_fd, "buffers": [b"ab", b"cd"], "offset": 0, "flags": 0},
+        {"fd": "fd", "buffers": "rbufs", "offset": "offset", "flags": "uint"}),
+    _op("statx", lambda e: {"dirfd": uring_rs.AT_FDCWD, "path": e.path, "flags": 0, "mask": 0x7FF,
+                            "statxbuf": uring_rs.Statx()},
+        {"dirfd": "fd", "path": "path", "flags": "uint", "mask": "uint", "statxbuf": "out_obj"}),
+    _op("fallocate", lambda e: {"fd": e.out_fd, "mode": 0, "offset": 0, "length": 16},
+        {"fd": "fd", "mode": "int_any", "offset": "off_any", "length": "uint"}),
+    _op("fadvise", lambda e: {"fd": e.data_fd, "offset": 0, "length": 16, "advice": 0},
+        {"fd": "fd", "offset": "off_any", "length": "uint", "advice": "int_any"}),
+    _op("madvise", lambda e: {"buf": mmap.mmap(-1, 4096), "advice": 0}, {"buf": "rbuf", "advice": "int_any"}),
+    _op("ftruncate", lambda e: {"fd": e.out_fd, "length": 0}, {"fd": "fd", "length": "uint"}),
+    _op("sync_file_range", lambda e: {"fd": e.out_fd, "offset": 0, "nbytes": 0, "flags": 0},
+        {"fd": "fd", "offset": "off_any", "nbytes": "uint", "flags": "uint"}),
+    _op("unlinkat", lambda e: {"dirfd": uring_rs.AT_FDCWD, "path": e.path + ".missing", "flags": 0},
+        {"dirfd": "fd", "path": "path", "flags": "uint"}),
+    _op("renameat", lambda e: {"olddirfd": uring_rs.AT_FDCWD, "oldpath": e.path + ".missing",
+                               "newdirfd": uring_rs.AT_FDCWD, "newpath": e.path + ".new", "flags": 0},
+        {"olddirfd": "fd", "oldpath": "path", "newdirfd": "fd", "newpath": "path", "flags": "uint"}),
+    _op("mkdirat", lambda e: {"dirfd": uring_rs.AT_FDCWD, "path": e.path + ".dir", "mode": 0o700},
+        {"dirfd": "fd", "path": "path", "mode": "uint"}),
+    _op("symlinkat", lambda e: {"target": "x", "newdirfd": uring_rs.AT_FDCWD, "linkpath": e.path + ".lnk"},
+        {"target": "path", "newdirfd": "fd", "linkpath": "path"}),
+    _op("linkat", lambda e: {"olddirfd": uring_rs.AT_FDCWD, "oldpath": e.path + ".missing",
+                             "newdirfd": uring_rs.AT_FDCWD, "newpath": e.path + ".hard", "flags": 0},
+        {"olddirfd": "fd", "oldpath": "path", "newdirfd": "fd", "newpath": "path", "flags": "uint"}),
+    _op("openat2", lambda e: {"dirfd": uring_rs.AT_FDCWD, "path": "/nonexistent", "flags": 0, "mode": 0, "resolve": 0},
+        {"dirfd": "fd", "path": "path", "flags": "uint", "mode": "uint", "resolve": "uint"}),
+    _op("close_fixed", lambda e: {"file_index": 0}, {"file_index": "uint"}),
+    _op("files_update", lambda e: {"fds": [e.data_fd], "offset": 0}, {"fds": "iter_fd", "offset": "uint"}),
+    _op("splice", lambda e: {"fd_in": e.data_fd, "off_in": 0, "fd_out": e.out_fd, "off_out": -1, "nbytes": 4,
+                             "flags": 0},
+        {"fd_in": "fd", "off_in": "off_any", "fd_out": "fd", "off_out": "off_any", "nbytes": "uint",
+         "flags": "uint"}),
+    _op("tee", lambda e: {"fd_in": e.data_fd, "fd_out": e.out_fd, "nbytes": 4, "flags": 0},
+        {"fd_in": "fd", "fd_out": "fd", "nbytes": "uint", "flags": "uint"}),
+    _op("socket", lambda e: {"domain": socket.AF_UNIX, "type": socket.SOCK_STREAM, "protocol": 0, "flags": 0},
+        {"domain": "int_any", "type": "int_any", "protocol": "int_any", "flags": "uint"}),
+    _op("shutdown", lambda e: {"sockfd": e.tcp, "how": socket.SHUT_RDWR}, {"sockfd": "fd", "how": "int_any"}),
+    _op("sendmsg", lambda e: {"sockfd": e.sock, "buffers": [b"x"], "address": None, "flags": 0},
+        {"sockfd": "fd", "buffers": "rbufs", "address": "opt_address", "flags": "uint"}),
+    _op("sendmsg_zc", lambda e: {"sockfd": e.sock, "buffers": [b"x"], "address": None, "flags": 0},
+        {"sockfd": "fd", "buffers": "rbufs", "address": "opt_address", "flags": "uint"}),
+    _op("recvmsg", lambda e: {"sockfd": e.sock, "buffers": [bytearray(8)], "flags": socket.MSG_DONTWAIT,
+                              "msg": uring_rs.MsgHdr(64)},
+        {"sockfd": "fd", "buffers": "wbufs", "flags": "uint", "msg": "out_obj"}),
+    _op("send_zc", lambda e: {"sockfd": e.sock, "buf": b"x", "flags": 0, "zc_flags": 0},
+        {"sockfd": "fd", "buf": "rbuf", "flags": "uint", "zc_flags": "uint"}),
+    _op("bind", lambda e: {"sockfd": e.tcp, "address": ("127.0.0.1", 0)}, {"sockfd": "fd", "address": "address"}),
+    _op("listen", lambda e: {"sockfd": e.tcp, "backlog": 1}, {"sockfd": "fd", "backlog": "int_any"}),
+    _op("waitid", lambda e: {"idtype": os.P_PID, "id": 1, "options": os.WEXITED | os.WNOHANG,
+                             "infop": uring_rs.Siginfo()},
+        {"idtype": "int_any", "id": "int_any", "options": "int_any", "infop": "out_obj"}),
+    _op("futex_wait", lambda e: {"buf": bytearray(8), "offset": 0, "val": 1}, {"buf": "rbuf", "offset": "uint",
+                                                                               "val": "uint"}),
+    _op("futex_wake", lambda e: {"buf": bytearray(8), "offset": 0, "val": 1}, {"buf": "rbuf", "offset": "uint",
+                                                                               "val": "uint"}),
 ]
 
 
@@ -269,7 +342,7 @@ def call_refused(api: Api, env: Env, arg: str, value: object) -> BaseException:
 
 
 NO_VALID_CALL = {"Ring.register_eventfd", "Ring.register_eventfd_async", "Ring.register_buffers",
-                 "Ring.register_files_update"}
+                 "Ring.register_files_update", "ops.socket"}
 
 
 @pytest.mark.parametrize("api", ALL, ids=lambda a: a.name)
@@ -291,17 +364,55 @@ def _message_names_argument(exc: BaseException, arg: str) -> bool:
     return arg in msg or (arg == "buf" and ("buffer" in msg or "bytes-like" in msg or "writable" in msg))
 
 
+TWO_PATHS = {"ops.renameat", "ops.linkat", "ops.symlinkat"}
+
+
 @pytest.mark.parametrize("api", OPS + METHODS, ids=lambda a: a.name)
 def test_messages_name_the_argument(api: Api, env: Env) -> None:
     """Where the library checks a value itself, the message names the argument."""
     vague = []
     for arg, kind in api.kinds.items():
-        if (api.name, arg) in (("ops.poll_add", "events"),) or kind not in NAMED:
-            pass
+        if kind == "path" and api.name in TWO_PATHS:
+            continue  # see test_two_path_ops_say_which_path
         for value in NAMED.get(kind, []):
             exc = call_refused(api, env, arg, value)
             if not _message_names_argument(exc, arg):
                 vague.append(f"{arg}={value!r}: {type(exc).__name__}: {exc}")
+    assert not vague, "\n".join(vague)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: an int past 64 bits (2**64) in an integer argument is refused by PyO3 "
+    "before the library's own check, with 'Python int too large to convert to C long' "
+    "(or 'int too big to convert'): no argument name, no range; e.g. "
+    "ops.fsync(ring, 1, fd, flags=2**64), ring.submit(2**64), ops.readv(..., offset=2**64)",
+)
+def test_huge_ints_name_the_argument(env: Env) -> None:
+    vague = []
+    for api in OPS + METHODS:
+        for arg, kind in api.kinds.items():
+            if kind in HUGE:
+                exc = call_refused(api, env, arg, 2**64)
+                if arg not in str(exc):
+                    vague.append(f"{api.name}({arg}=2**64): {exc}")
+    assert not vague, f"{len(vague)} vague messages:\n" + "\n".join(vague)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: ops with two paths (renameat, linkat, symlinkat) refuse a bad one with "
+    "'path must be str, bytes or os.PathLike, got NoneType', which does not say which",
+)
+def test_two_path_ops_say_which_path(env: Env) -> None:
+    vague = []
+    for api in OPS:
+        if api.name in TWO_PATHS:
+            for arg, kind in api.kinds.items():
+                if kind == "path":
+                    exc = call_refused(api, env, arg, None)
+                    if arg not in str(exc):
+                        vague.append(f"{api.name}({arg}=None): {exc}")
     assert not vague, "\n".join(vague)
 
 
@@ -634,6 +745,8 @@ def test_random_arguments_never_crash(data: st.DataObject, tmp_path_factory: pyt
     with make_env(tmp_path_factory.mktemp("fuzz")) as e:
         for _ in range(20):
             api = data.draw(st.sampled_from(ALL), label="api")
+            if api.name == "ops.socket":
+                continue  # each accepted call would leave a new socket fd open
             args = [a for a in api.kinds if (api.name, a) not in UNSAFE]
             if not args:
                 continue
