@@ -147,18 +147,14 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 @dataclass(frozen=True)
 class Api:
-    """A public callable: its valid arguments (a function of the Env) and their kinds.
-
-    `safe` names the arguments whose valid-typed values may be fuzzed freely (any
-    that is accepted is queued and completes); the others (waits) only get values
-    that must be refused, since a valid one could block forever.
-    """
+    """A public callable: its valid arguments (a function of the Env) and the kind of
+    each argument fuzzed (a key of BAD). Arguments whose accepted values could block
+    or allocate without bound are listed in UNSAFE and get only refused values."""
 
     name: str
     call: Callable[..., object]
     valid: Callable[[Env], dict[str, object]]
     kinds: dict[str, str]
-    queues: bool = True
 
 
 def _op(name: str, valid: Callable[[Env], dict[str, object]], kinds: dict[str, str]) -> Api:
@@ -280,7 +276,7 @@ OPS: list[Api] = [
 
 def _method(name: str, valid: Callable[[Env], dict[str, object]], kinds: dict[str, str]) -> Api:
     return Api(f"Ring.{name}", lambda ring, **kw: getattr(ring, name)(**kw),
-               lambda e: {"ring": e.ring, **valid(e)}, kinds, queues=False)
+               lambda e: {"ring": e.ring, **valid(e)}, kinds)
 
 
 METHODS: list[Api] = [
@@ -305,13 +301,13 @@ METHODS: list[Api] = [
 ]
 OTHERS: list[Api] = [
     Api("Ring", Ring, lambda e: {"entries": 4, "flags": 0, "sq_thread_idle": 10, "cq_entries": 8},
-        {"entries": "entries", "flags": "u32", "sq_thread_idle": "u32", "cq_entries": "opt_u32"}, queues=False),
+        {"entries": "entries", "flags": "u32", "sq_thread_idle": "u32", "cq_entries": "opt_u32"}),
     Api("Cqe", Cqe, lambda e: {"user_data": 1, "res": 0, "flags": 0},
-        {"user_data": "u64", "res": "i32", "flags": "u32"}, queues=False),
+        {"user_data": "u64", "res": "i32", "flags": "u32"}),
     Api("BufferRing", BufferRing, lambda e: {"ring": e.ring, "group_id": 1, "count": 4, "size": 16},
-        {"ring": "ring", "group_id": "u16", "count": "u32", "size": "u32"}, queues=False),
+        {"ring": "ring", "group_id": "u16", "count": "u32", "size": "u32"}),
     Api("Probe.supports", lambda ring, opcode: ring.probe().supports(opcode),
-        lambda e: {"ring": e.ring, "opcode": 0}, {"opcode": "i64"}, queues=False),
+        lambda e: {"ring": e.ring, "opcode": 0}, {"opcode": "i64"}),
 ]
 ALL = OPS + METHODS + OTHERS
 
