@@ -171,7 +171,7 @@ pub fn float_seconds(f: f64) -> PyResult<KernelTimespec> {
 
 /// A path (`str`, `bytes` or `os.PathLike`) as the NUL-terminated bytes the
 /// kernel takes, encoded as `os.fsencode` does.
-pub fn path(obj: &Bound<'_, PyAny>) -> PyResult<CString> {
+pub fn path(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<CString> {
     let bytes: Vec<u8> = if let Ok(b) = obj.cast::<PyBytes>() {
         b.as_bytes().to_vec()
     } else if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {
@@ -179,11 +179,12 @@ pub fn path(obj: &Bound<'_, PyAny>) -> PyResult<CString> {
         p.as_os_str().as_bytes().to_vec()
     } else {
         return Err(PyTypeError::new_err(format!(
-            "path must be str, bytes or os.PathLike, got {}",
+            "{name} must be str, bytes or os.PathLike, got {}",
             obj.get_type().name()?
         )));
     };
-    CString::new(bytes).map_err(|_| PyValueError::new_err("path contains an embedded null byte"))
+    CString::new(bytes)
+        .map_err(|_| PyValueError::new_err(format!("{name} contains an embedded null byte")))
 }
 
 /// An unsigned flags word.

@@ -251,7 +251,7 @@ pub fn openat(
     mode: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
-    let path = args::path(path)?;
+    let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")? | libc::O_CLOEXEC as u32;
     let mode = args::flags32(mode, "mode")?;
     Ring::queue(

@@ -236,7 +236,7 @@ pub fn statx(
     statxbuf: Option<&Bound<'_, Statx>>,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
-    let path = args::path(path)?;
+    let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")?;
     let mask = args::flags32(mask, "mask")?;
     let statxbuf = statxbuf.ok_or_else(|| {
@@ -498,7 +498,7 @@ pub fn unlinkat(
     flags: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
-    let path = args::path(path)?;
+    let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")?;
     path_op(
         ring,
@@ -524,9 +524,9 @@ pub fn renameat(
     flags: i64,
 ) -> R {
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
-    let oldpath = args::path(oldpath)?;
+    let oldpath = args::path(oldpath, "oldpath")?;
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
-    let newpath = args::path(newpath)?;
+    let newpath = args::path(newpath, "newpath")?;
     let flags = args::flags32(flags, "flags")?;
     two_path_op(
         ring,
@@ -551,7 +551,7 @@ pub fn mkdirat(
     mode: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
-    let path = args::path(path)?;
+    let path = args::path(path, "path")?;
     let mode = args::flags32(mode, "mode")?;
     path_op(
         ring,
@@ -574,9 +574,9 @@ pub fn symlinkat(
     newdirfd: &Bound<'_, PyAny>,
     linkpath: &Bound<'_, PyAny>,
 ) -> R {
-    let target = args::path(target)?;
+    let target = args::path(target, "target")?;
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
-    let linkpath = args::path(linkpath)?;
+    let linkpath = args::path(linkpath, "linkpath")?;
     two_path_op(
         ring,
         user_data,
@@ -602,9 +602,9 @@ pub fn linkat(
     flags: i64,
 ) -> R {
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
-    let oldpath = args::path(oldpath)?;
+    let oldpath = args::path(oldpath, "oldpath")?;
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
-    let newpath = args::path(newpath)?;
+    let newpath = args::path(newpath, "newpath")?;
     let flags = args::flags32(flags, "flags")?;
     two_path_op(
         ring,
@@ -634,7 +634,7 @@ pub fn openat2(
     resolve: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
-    let path = args::path(path)?;
+    let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")? | libc::O_CLOEXEC as u32;
     let how = sys::OpenHow {
         flags: flags as u64,

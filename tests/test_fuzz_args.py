@@ -396,11 +396,6 @@ def test_huge_ints_name_the_argument(env: Env) -> None:
     assert not vague, f"{len(vague)} vague messages:\n" + "\n".join(vague)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ops with two paths (renameat, linkat, symlinkat) refuse a bad one with "
-    "'path must be str, bytes or os.PathLike, got NoneType', which does not say which",
-)
 def test_two_path_ops_say_which_path(env: Env) -> None:
     vague = []
     for api in OPS:
