@@ -361,16 +361,11 @@ def _message_names_argument(exc: BaseException, arg: str) -> bool:
     return arg in msg or (arg == "buf" and ("buffer" in msg or "bytes-like" in msg or "writable" in msg))
 
 
-TWO_PATHS = {"ops.renameat", "ops.linkat", "ops.symlinkat"}
-
-
 @pytest.mark.parametrize("api", OPS + METHODS, ids=lambda a: a.name)
 def test_messages_name_the_argument(api: Api, env: Env) -> None:
     """Where the library checks a value itself, the message names the argument."""
     vague = []
     for arg, kind in api.kinds.items():
-        if kind == "path" and api.name in TWO_PATHS:
-            continue  # see test_two_path_ops_say_which_path
         for value in NAMED.get(kind, []):
             exc = call_refused(api, env, arg, value)
             if not _message_names_argument(exc, arg):
@@ -394,18 +389,6 @@ def test_huge_ints_name_the_argument(env: Env) -> None:
                 if arg not in str(exc):
                     vague.append(f"{api.name}({arg}=2**64): {exc}")
     assert not vague, f"{len(vague)} vague messages:\n" + "\n".join(vague)
-
-
-def test_two_path_ops_say_which_path(env: Env) -> None:
-    vague = []
-    for api in OPS:
-        if api.name in TWO_PATHS:
-            for arg, kind in api.kinds.items():
-                if kind == "path":
-                    exc = call_refused(api, env, arg, None)
-                    if arg not in str(exc):
-                        vague.append(f"{api.name}({arg}=None): {exc}")
-    assert not vague, "\n".join(vague)
 
 
 def test_integer_conversion_errors_name_the_argument(env: Env) -> None:
