@@ -235,6 +235,12 @@ impl Ring {
     ) -> PyResult<u32> {
         let ring = slf.get();
         let py = slf.py();
+        if n > 0 && user_data.checked_add(n as u64 - 1).is_none() {
+            return Err(PyValueError::new_err(format!(
+                "user_data + count - 1 must stay within 2**64-1: user_data={user_data} with \
+                 {n} ops would wrap around"
+            )));
+        }
         let ok = ring.with_open(|raw, sq, slots| {
             if raw.sq_space_left(sq) < n {
                 return false;
@@ -242,7 +248,7 @@ impl Ring {
             for i in 0..n {
                 let (_, sqe) = raw.get_sqe(sq).expect("space checked above");
                 let token = slots.alloc(
-                    user_data.wrapping_add(i as u64),
+                    user_data + i as u64,
                     opcode,
                     crate::batch::keep_for(py, &holder),
                 );
@@ -566,9 +572,14 @@ fn entries_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
     let v: i64 = match obj.extract::<i64>() {
         Ok(v) => v,
         Err(e) => {
-            // Non-integers are TypeErrors; huge ints are simply too large.
-            if obj.is_instance_of::<pyo3::types::PyInt>() && obj.gt(0)? {
-                i64::MAX
+            // Non-integers are TypeErrors; huge ints are out of range
+            // either way (the messages below show the value passed).
+            if obj.is_instance_of::<pyo3::types::PyInt>() {
+                if obj.gt(0)? {
+                    i64::MAX
+                } else {
+                    i64::MIN
+                }
             } else {
                 return Err(e);
             }
@@ -576,7 +587,7 @@ fn entries_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
     };
     if v < 0 {
         return Err(PyValueError::new_err(format!(
-            "entries must be >= 1, got {v}"
+            "entries must be >= 1, got {obj}"
         )));
     }
     if v == 0 {
@@ -586,7 +597,7 @@ fn entries_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
         return Err(UringErr::new(
             Kind::EntriesTooLarge,
             format!(
-                "entries must be at most {} (the kernel's limit), got {v}",
+                "entries must be at most {} (the kernel's limit), got {obj}",
                 sys::IORING_MAX_ENTRIES
             ),
         )

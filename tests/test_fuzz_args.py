@@ -774,23 +774,12 @@ def test_buffer_ring_get_refuses_a_completion_already_taken(env: Env) -> None:
     assert sorted(ids) == [0, 1], f"buffer ids after the double release: {ids}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Ring(2**64) says 'entries must be at most 32768 (the kernel's limit), got "
-    "9223372036854775807': the value shown is the clamp, not what the caller passed",
-)
 def test_entries_message_shows_the_value_passed() -> None:
     with pytest.raises(ValueError) as info:
         Ring(2**64)
     assert str(2**64) in str(info.value), str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: batch ops give op i the user_data `user_data + i` wrapping past 2**64-1: "
-    "nop_many(ring, 2**64-2, 4) completes with user_data 2**64-2, 2**64-1, 0, 1 (colliding "
-    "with other ops' values) instead of refusing the range",
-)
 def test_batch_user_data_range_past_u64_is_refused(env: Env) -> None:
     before = snapshot(env)
     with pytest.raises((ValueError, OverflowError)):
