@@ -153,6 +153,17 @@ pub fn accept(
     sockfd: &Bound<'_, PyAny>,
     flags: i64,
 ) -> R {
+    prep_accept(ring, user_data, sockfd, flags, 0)
+}
+
+/// accept and accept_multishot: `ioprio` carries the IORING_ACCEPT_* flags.
+fn prep_accept(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    sockfd: &Bound<'_, PyAny>,
+    flags: i64,
+    ioprio: u16,
+) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")? | libc::SOCK_CLOEXEC as u32;
     Ring::queue(
@@ -163,6 +174,7 @@ pub fn accept(
         |sqe, _| {
             prep_rw(sqe, fd, 0, 0, 0);
             sqe.op_flags = flags;
+            sqe.ioprio = ioprio;
         },
     )
 }
@@ -595,19 +607,7 @@ pub fn accept_multishot(
     sockfd: &Bound<'_, PyAny>,
     flags: i64,
 ) -> R {
-    let fd = args::fd(sockfd, "sockfd")?;
-    let flags = args::flags32(flags, "flags")? | libc::SOCK_CLOEXEC as u32;
-    Ring::queue(
-        ring,
-        user_data,
-        sys::IORING_OP_ACCEPT,
-        Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, 0, 0);
-            sqe.op_flags = flags;
-            sqe.ioprio = sys::IORING_ACCEPT_MULTISHOT;
-        },
-    )
+    prep_accept(ring, user_data, sockfd, flags, sys::IORING_ACCEPT_MULTISHOT)
 }
 
 /// Multishot recv (Linux 6.0): each completion carries a buffer picked from
