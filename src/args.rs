@@ -35,7 +35,7 @@ pub fn fd(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
 /// An integer argument in `lo..=hi`, with errors that name the argument
 /// (PyO3's own conversion errors do not): TypeError for a non-int,
 /// ValueError out of range.
-fn int_named(
+pub fn int_named(
     obj: &Bound<'_, PyAny>,
     name: &str,
     lo: i128,

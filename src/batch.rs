@@ -99,8 +99,8 @@ pub fn read_many(
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
-    size: usize,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::size_usize)] size: usize,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> PyResult<u32> {
     rw_many(
         ring,
@@ -124,8 +124,8 @@ pub fn write_many(
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
-    size: usize,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::size_usize)] size: usize,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> PyResult<u32> {
     rw_many(
         ring,

@@ -9,6 +9,7 @@ pub mod args;
 pub mod batch;
 pub mod error;
 pub mod keep;
+pub mod named;
 pub mod ops;
 pub mod ops_ext;
 pub mod pbuf;

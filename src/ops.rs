@@ -127,7 +127,7 @@ pub fn fsync(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -151,7 +151,7 @@ pub fn accept(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     prep_accept(ring, user_data, sockfd, flags, 0)
 }
@@ -207,7 +207,7 @@ pub fn recv(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -232,7 +232,7 @@ pub fn send(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -259,8 +259,8 @@ pub fn openat(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    flags: i64,
-    mode: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
@@ -305,8 +305,8 @@ pub fn timeout(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
-    count: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::count_i64)] count: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let ts = args::seconds(seconds)?;
     let count = args::count32(count, "count")?;
@@ -330,8 +330,8 @@ pub fn timeout(
 pub fn timeout_remove(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    timeout_user_data: u64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::timeout_user_data_u64)] timeout_user_data: u64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
     let target = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
@@ -354,7 +354,7 @@ pub fn link_timeout(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")?;
@@ -379,8 +379,8 @@ pub fn poll_add(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    events: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::events_i64)] events: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let events = args::flags32(events, "events")?;
@@ -410,7 +410,7 @@ pub fn poll_add(
 pub fn poll_remove(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    target_user_data: u64,
+    #[pyo3(from_py_with = crate::named::target_user_data_u64)] target_user_data: u64,
 ) -> R {
     let target = target(ring, target_user_data, &[sys::IORING_OP_POLL_ADD])?;
     Ring::queue(
@@ -439,8 +439,8 @@ pub fn poll_remove(
 pub fn cancel(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    target_user_data: u64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::target_user_data_u64)] target_user_data: u64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
     if flags & (sys::IORING_ASYNC_CANCEL_FD | sys::IORING_ASYNC_CANCEL_FD_FIXED) != 0 {
@@ -496,7 +496,7 @@ pub fn cancel_fd(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let flags = args::flags32(flags, "flags")? | sys::IORING_ASYNC_CANCEL_FD;
@@ -521,9 +521,9 @@ pub fn read_fixed(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
-    offset: i64,
-    nbytes: Option<usize>,
-    buf_offset: usize,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::nbytes_opt_usize)] nbytes: Option<usize>,
+    #[pyo3(from_py_with = crate::named::buf_offset_usize)] buf_offset: usize,
 ) -> R {
     rw_fixed(
         ring,
@@ -545,9 +545,9 @@ pub fn write_fixed(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
-    offset: i64,
-    nbytes: Option<usize>,
-    buf_offset: usize,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::nbytes_opt_usize)] nbytes: Option<usize>,
+    #[pyo3(from_py_with = crate::named::buf_offset_usize)] buf_offset: usize,
 ) -> R {
     rw_fixed(
         ring,
@@ -605,7 +605,7 @@ pub fn accept_multishot(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     prep_accept(ring, user_data, sockfd, flags, sys::IORING_ACCEPT_MULTISHOT)
 }
@@ -620,8 +620,8 @@ pub fn recv_multishot(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    buf_group: u16,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::buf_group_u16)] buf_group: u16,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -650,10 +650,10 @@ pub fn provide_buffers(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    size: u32,
+    #[pyo3(from_py_with = crate::named::size_u32)] size: u32,
     #[pyo3(from_py_with = args::count)] count: u32,
     #[pyo3(from_py_with = args::group_id)] group_id: u16,
-    start_id: u16,
+    #[pyo3(from_py_with = crate::named::start_id_u16)] start_id: u16,
 ) -> R {
     let pin = PinnedBuf::get(buf, true)?;
     if (size as usize)
@@ -714,10 +714,10 @@ pub fn remove_buffers(
 pub fn poll_update(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    old_user_data: u64,
-    new_user_data: u64,
-    events: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::old_user_data_u64)] old_user_data: u64,
+    #[pyo3(from_py_with = crate::named::new_user_data_u64)] new_user_data: u64,
+    #[pyo3(from_py_with = crate::named::events_i64)] events: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
@@ -761,9 +761,9 @@ pub fn poll_update(
 pub fn timeout_update(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    timeout_user_data: u64,
+    #[pyo3(from_py_with = crate::named::timeout_user_data_u64)] timeout_user_data: u64,
     seconds: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")? | sys::IORING_TIMEOUT_UPDATE;
@@ -789,9 +789,9 @@ pub fn msg_ring(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
-    res: i32,
-    target_user_data: u64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::res_i32)] res: i32,
+    #[pyo3(from_py_with = crate::named::target_user_data_u64)] target_user_data: u64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
     ring.get().require_space(1, "msg_ring")?;

@@ -156,8 +156,8 @@ pub fn readv(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
-    offset: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     rw_vectored(
         ring,
@@ -178,8 +178,8 @@ pub fn writev(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
-    offset: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     rw_vectored(
         ring,
@@ -231,8 +231,8 @@ pub fn statx(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    flags: i64,
-    mask: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::named::mask_i64)] mask: i64,
     statxbuf: Option<&Bound<'_, Statx>>,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
@@ -263,9 +263,9 @@ pub fn fallocate(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    mode: i64,
-    offset: i64,
-    length: i64,
+    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::length_i64)] length: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let mode = args::flags32(mode, "mode")?;
@@ -290,9 +290,9 @@ pub fn fadvise(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    offset: i64,
-    length: i64,
-    advice: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::length_i64)] length: i64,
+    #[pyo3(from_py_with = crate::named::advice_i64)] advice: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let offset = nonneg(offset, "offset")?;
@@ -360,7 +360,7 @@ pub fn madvise(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    advice: i64,
+    #[pyo3(from_py_with = crate::named::advice_i64)] advice: i64,
 ) -> R {
     let advice = int32(advice, "advice")?;
     let destructive = MADV_DESTRUCTIVE.contains(&advice);
@@ -400,7 +400,7 @@ pub fn ftruncate(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    length: i64,
+    #[pyo3(from_py_with = crate::named::length_i64)] length: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let length = nonneg(length, "length")?;
@@ -423,9 +423,9 @@ pub fn sync_file_range(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    offset: i64,
-    nbytes: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::nbytes_i64)] nbytes: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let offset = nonneg(offset, "offset")?;
@@ -495,7 +495,7 @@ pub fn unlinkat(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
@@ -521,7 +521,7 @@ pub fn renameat(
     oldpath: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
     newpath: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
     let oldpath = args::path(oldpath, "oldpath")?;
@@ -548,7 +548,7 @@ pub fn mkdirat(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    mode: i64,
+    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
@@ -599,7 +599,7 @@ pub fn linkat(
     oldpath: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
     newpath: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
     let oldpath = args::path(oldpath, "oldpath")?;
@@ -629,9 +629,9 @@ pub fn openat2(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    flags: i64,
-    mode: i64,
-    resolve: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
+    #[pyo3(from_py_with = crate::named::resolve_i64)] resolve: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
@@ -669,7 +669,7 @@ pub fn openat2(
 pub fn close_fixed(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    file_index: i64,
+    #[pyo3(from_py_with = crate::named::file_index_i64)] file_index: i64,
 ) -> R {
     let index = u32::try_from(file_index)
         .ok()
@@ -701,7 +701,7 @@ pub fn files_update(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fds: &Bound<'_, PyAny>,
-    offset: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
 ) -> R {
     let fds = fds
         .try_iter()?
@@ -738,11 +738,11 @@ pub fn splice(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
-    off_in: i64,
+    #[pyo3(from_py_with = crate::named::off_in_i64)] off_in: i64,
     fd_out: &Bound<'_, PyAny>,
-    off_out: i64,
-    nbytes: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::off_out_i64)] off_out: i64,
+    #[pyo3(from_py_with = crate::named::nbytes_i64)] nbytes: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd_in = args::fd(fd_in, "fd_in")?;
     let off_in = opt_offset(off_in, "off_in")?;
@@ -773,8 +773,8 @@ pub fn tee(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     fd_out: &Bound<'_, PyAny>,
-    nbytes: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::nbytes_i64)] nbytes: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let fd_in = args::fd(fd_in, "fd_in")?;
     let fd_out = args::fd(fd_out, "fd_out")?;
@@ -803,10 +803,10 @@ pub fn tee(
 pub fn socket(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    domain: i64,
-    r#type: i64,
-    protocol: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::domain_i64)] domain: i64,
+    #[pyo3(from_py_with = crate::named::type_i64)] r#type: i64,
+    #[pyo3(from_py_with = crate::named::protocol_i64)] protocol: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let domain = int32(domain, "domain")?;
     let kind = int32(r#type, "type")? | libc::SOCK_CLOEXEC;
@@ -830,7 +830,7 @@ pub fn shutdown(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    how: i64,
+    #[pyo3(from_py_with = crate::named::how_i64)] how: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let how = int32(how, "how")?;
@@ -903,7 +903,7 @@ pub fn sendmsg(
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     address: Option<&Bound<'_, PyAny>>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
     sendmsg_impl(
@@ -930,7 +930,7 @@ pub fn sendmsg_zc(
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     address: Option<&Bound<'_, PyAny>>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
     sendmsg_impl(
@@ -1006,7 +1006,7 @@ pub fn recvmsg(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
     msg: Option<&Bound<'_, MsgHdr>>,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
@@ -1068,8 +1068,8 @@ pub fn send_zc(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
-    flags: i64,
-    zc_flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::named::zc_flags_i64)] zc_flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -1128,7 +1128,7 @@ pub fn listen(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    backlog: i64,
+    #[pyo3(from_py_with = crate::named::backlog_i64)] backlog: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let backlog = int32(backlog, "backlog")?;
@@ -1153,9 +1153,9 @@ pub fn listen(
 pub fn waitid(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    idtype: i64,
-    id: i64,
-    options: i64,
+    #[pyo3(from_py_with = crate::named::idtype_i64)] idtype: i64,
+    #[pyo3(from_py_with = crate::named::id_i64)] id: i64,
+    #[pyo3(from_py_with = crate::named::options_i64)] options: i64,
     infop: Option<&Bound<'_, Siginfo>>,
 ) -> R {
     let idtype = int32(idtype, "idtype")?;
@@ -1214,11 +1214,11 @@ pub fn futex_wait(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    offset: i64,
-    val: i64,
-    mask: i64,
-    futex_flags: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::val_i64)] val: i64,
+    #[pyo3(from_py_with = crate::named::mask_i64)] mask: i64,
+    #[pyo3(from_py_with = crate::named::futex_flags_i64)] futex_flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     futex(
         ring,
@@ -1242,11 +1242,11 @@ pub fn futex_wake(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    offset: i64,
-    val: i64,
-    mask: i64,
-    futex_flags: i64,
-    flags: i64,
+    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::named::val_i64)] val: i64,
+    #[pyo3(from_py_with = crate::named::mask_i64)] mask: i64,
+    #[pyo3(from_py_with = crate::named::futex_flags_i64)] futex_flags: i64,
+    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     futex(
         ring,

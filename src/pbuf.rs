@@ -186,9 +186,9 @@ impl BufferRing {
     #[new]
     fn new(
         ring: &Bound<'_, Ring>,
-        group_id: u16,
-        count: u32,
-        size: u32,
+        #[pyo3(from_py_with = crate::named::group_id_u16)] group_id: u16,
+        #[pyo3(from_py_with = crate::named::count_u32)] count: u32,
+        #[pyo3(from_py_with = crate::named::size_u32)] size: u32,
     ) -> PyResult<Py<BufferRing>> {
         let py = ring.py();
         if count == 0 || count > 32768 || !count.is_power_of_two() {

@@ -660,10 +660,10 @@ impl Ring {
     )]
     fn new(
         #[pyo3(from_py_with = entries_arg)] entries: u32,
-        flags: i64,
-        sq_thread_idle: i64,
-        sq_thread_cpu: Option<i64>,
-        cq_entries: Option<i64>,
+        #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+        #[pyo3(from_py_with = crate::named::sq_thread_idle_i64)] sq_thread_idle: i64,
+        #[pyo3(from_py_with = crate::named::sq_thread_cpu_opt_i64)] sq_thread_cpu: Option<i64>,
+        #[pyo3(from_py_with = crate::named::cq_entries_opt_i64)] cq_entries: Option<i64>,
     ) -> PyResult<Self> {
         let mut flags = args::flags32(flags, "flags")?;
         let unsupported = sys::IORING_SETUP_SQE128
@@ -815,7 +815,11 @@ impl Ring {
     /// Flushes queued SQEs and enters the kernel when needed; with
     /// `wait_nr`, waits (GIL released) until that many CQEs are ready.
     #[pyo3(signature = (wait_nr = 0))]
-    fn submit(&self, py: Python<'_>, wait_nr: i64) -> PyResult<u32> {
+    fn submit(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = crate::named::wait_nr_i64)] wait_nr: i64,
+    ) -> PyResult<u32> {
         let wait_nr = args::count32(wait_nr, "wait_nr")?;
         let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
         let (to_submit, published, need_enter, flags) = self.with_open(|raw, sq, _| {
@@ -868,9 +872,9 @@ impl Ring {
     fn enter(
         &self,
         py: Python<'_>,
-        to_submit: i64,
-        min_complete: i64,
-        flags: i64,
+        #[pyo3(from_py_with = crate::named::to_submit_i64)] to_submit: i64,
+        #[pyo3(from_py_with = crate::named::min_complete_i64)] min_complete: i64,
+        #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
     ) -> PyResult<u32> {
         let to_submit = args::count32(to_submit, "to_submit")?;
         let min_complete = args::count32(min_complete, "min_complete")?;
@@ -922,7 +926,7 @@ impl Ring {
     fn copy_cqes<'py>(
         &self,
         py: Python<'py>,
-        wait_nr: i64,
+        #[pyo3(from_py_with = crate::named::wait_nr_i64)] wait_nr: i64,
         #[pyo3(from_py_with = args::max)] max: Option<i64>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
@@ -944,7 +948,7 @@ impl Ring {
         user_data: &Bound<'_, PyAny>,
         res: &Bound<'_, PyAny>,
         flags: Option<&Bound<'_, PyAny>>,
-        wait_nr: i64,
+        #[pyo3(from_py_with = crate::named::wait_nr_i64)] wait_nr: i64,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
         crate::batch::copy_cqes_into(self, py, user_data, res, flags, wait_nr, timeout)
@@ -984,7 +988,10 @@ impl Ring {
     }
 
     /// Consumes `count` CQEs (read with `peek_cqes`).
-    fn cq_advance(&self, count: i64) -> PyResult<()> {
+    fn cq_advance(
+        &self,
+        #[pyo3(from_py_with = crate::named::count_i64)] count: i64,
+    ) -> PyResult<()> {
         let count = args::count32(count, "count")?;
         let mut dead = Vec::new();
         self.with_open(|raw, _, slots| {
@@ -1032,12 +1039,19 @@ impl Ring {
     }
 
     /// Registers `count` empty file slots (Linux 5.19).
-    fn register_files_sparse(&self, count: i64) -> PyResult<()> {
+    fn register_files_sparse(
+        &self,
+        #[pyo3(from_py_with = crate::named::count_i64)] count: i64,
+    ) -> PyResult<()> {
         crate::register::register_files_sparse(self, count)
     }
 
     /// Replaces registered files from `offset` on; returns how many changed.
-    fn register_files_update(&self, offset: i64, fds: &Bound<'_, PyAny>) -> PyResult<i32> {
+    fn register_files_update(
+        &self,
+        #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+        fds: &Bound<'_, PyAny>,
+    ) -> PyResult<i32> {
         crate::register::register_files_update(self, offset, fds)
     }
 
@@ -1307,7 +1321,7 @@ impl Cqe {
     fn new(
         #[pyo3(from_py_with = args::user_data)] user_data: u64,
         #[pyo3(from_py_with = args::res)] res: i32,
-        flags: u32,
+        #[pyo3(from_py_with = crate::named::flags_u32)] flags: u32,
     ) -> Self {
         Cqe::reaped(
             RawCqe {

@@ -373,13 +373,6 @@ def test_messages_name_the_argument(api: Api, env: Env) -> None:
     assert not vague, "\n".join(vague)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an int past 64 bits (2**64) in an integer argument is refused by PyO3 "
-    "before the library's own check, with 'Python int too large to convert to C long' "
-    "(or 'int too big to convert'): no argument name, no range; e.g. "
-    "ops.fsync(ring, 1, fd, flags=2**64), ring.submit(2**64), ops.readv(..., offset=2**64)",
-)
 def test_huge_ints_name_the_argument(env: Env) -> None:
     vague = []
     for api in OPS + METHODS:
