@@ -62,6 +62,27 @@ fn target(ring: &Bound<'_, Ring>, user_data: u64, opcodes: &[u8]) -> PyResult<u6
         .unwrap_or(NO_TARGET))
 }
 
+/// The ops on one caller buffer (read, write, recv, send): pin `buf`
+/// (`writable` when the kernel writes into it) for the op's lifetime.
+#[allow(clippy::too_many_arguments)]
+fn prep_buf(
+    ring: &Bound<'_, Ring>,
+    user_data: u64,
+    opcode: u8,
+    fd: i32,
+    buf: &Bound<'_, PyAny>,
+    writable: bool,
+    off: u64,
+    op_flags: u32,
+) -> R {
+    let b = PinnedBuf::get(buf, writable)?;
+    let (addr, len) = (b.ptr() as u64, len32(b.len()));
+    Ring::queue(ring, user_data, opcode, Keep::buf(b), |sqe, _| {
+        prep_rw(sqe, fd, addr, len, off);
+        sqe.op_flags = op_flags;
+    })
+}
+
 #[pyfunction]
 pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_data: u64) -> R {
     Ring::queue(
@@ -85,17 +106,7 @@ pub fn read(
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
-    let b = PinnedBuf::get(buf, true)?;
-    let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(
-        ring,
-        user_data,
-        sys::IORING_OP_READ,
-        Keep::buf(b),
-        |sqe, _| {
-            prep_rw(sqe, fd, addr, len, off);
-        },
-    )
+    prep_buf(ring, user_data, sys::IORING_OP_READ, fd, buf, true, off, 0)
 }
 
 #[pyfunction]
@@ -108,16 +119,15 @@ pub fn write(
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
-    let b = PinnedBuf::get(buf, false)?;
-    let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(
+    prep_buf(
         ring,
         user_data,
         sys::IORING_OP_WRITE,
-        Keep::buf(b),
-        |sqe, _| {
-            prep_rw(sqe, fd, addr, len, off);
-        },
+        fd,
+        buf,
+        false,
+        off,
+        0,
     )
 }
 
@@ -211,17 +221,15 @@ pub fn recv(
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
-    let b = PinnedBuf::get(buf, true)?;
-    let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(
+    prep_buf(
         ring,
         user_data,
         sys::IORING_OP_RECV,
-        Keep::buf(b),
-        |sqe, _| {
-            prep_rw(sqe, fd, addr, len, 0);
-            sqe.op_flags = flags;
-        },
+        fd,
+        buf,
+        true,
+        0,
+        flags,
     )
 }
 
@@ -236,17 +244,15 @@ pub fn send(
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
-    let b = PinnedBuf::get(buf, false)?;
-    let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(
+    prep_buf(
         ring,
         user_data,
         sys::IORING_OP_SEND,
-        Keep::buf(b),
-        |sqe, _| {
-            prep_rw(sqe, fd, addr, len, 0);
-            sqe.op_flags = flags;
-        },
+        fd,
+        buf,
+        false,
+        0,
+        flags,
     )
 }
 
