@@ -1,70 +1,35 @@
-"""asyncio on io_uring: awaitable ops, aiofiles-shaped files and ``loop.sock_*``-shaped sockets.
+"""Files on io_uring, shaped like aiofiles': ``open``, the file objects and the shortcuts.
 
-An :class:`AioRing` is a :class:`uring_rs.Ring` bound to a running asyncio loop:
-
-- **Submission is lazy and batched.** An op queues its SQE at once and schedules one
-  ``submit()`` with ``loop.call_soon``: every op queued during one loop iteration goes to
-  the kernel in a single ``io_uring_enter``. A full SQ is submitted on the spot and the op
-  queued again.
-- **Completions come back through an eventfd** registered with the ring
-  (``Ring.register_eventfd``) and watched with ``loop.add_reader``. On a wakeup the eventfd
-  is drained *first*, then the CQ is drained completely (``copy_cqes()`` until it returns
-  nothing, which also flushes a CQ that overflowed into the kernel's backlog), and
-  ``cq_ready()`` is checked once more before going back to sleep: a completion posted after
-  the eventfd read signals the eventfd again, so no wakeup is lost.
-- **Each op is awaited through a Future** keyed by a user_data the ring allocates (unique
-  per ring). Cancelling the awaiting task queues ``ops.cancel`` for that op and submits it
-  at once; the op's buffer stays alive in the core until its final completion. A cancelled
-  ``openat``/``accept`` whose completion still produced a descriptor closes it.
-
-``get_ring()`` returns the running loop's shared ring, created on first use and closed when
-the loop is closed: the first ring bound to a loop replaces that loop's ``close`` with a
-wrapper (an instance attribute, removed again when it runs) that closes every ``AioRing``
-bound to the loop and then calls the original ``close``. Loops whose ``close`` cannot be
-replaced (extension types without an instance ``__dict__``) have their rings closed by the
-next ``get_ring()`` call that finds the loop closed, or at interpreter exit.
-
-Rings are not thread-safe at this level: use an ``AioRing`` only from its loop's thread.
+Owns: ``AsyncBinaryFile`` (Python-side offset, read-ahead and write-behind buffers),
+``AsyncTextFile`` (``io.TextIOWrapper`` semantics over it), ``open()`` with the built-in
+``open``'s argument checks and errors, and ``read_bytes``/``write_bytes``/``read_text``/
+``write_text``.
+May not touch: the ring's internals beyond ``AioRing``'s op methods and its ``_op``
+fast path; imports only ``uring_rs.aio._bridge`` from this package.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import codecs
 import errno
 import io
-import itertools
 import locale
-import math
 import os
 import re
-import socket
 import stat
 import sys
-import time
 import warnings
-import weakref
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Generator, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, overload
 
-from uring_rs import _native
-from uring_rs._errors import IoUringError, UringError
-from uring_rs._native import AT_FDCWD, IOSQE_IO_LINK, Ring, Sqe
+from uring_rs.aio._bridge import AioRing, _close_quietly, _raise_for, get_ring, ops
 
 if TYPE_CHECKING:
-    from typing import Protocol
-
     from typing_extensions import Buffer, Self
 
-    class _HasFileno(Protocol):
-        def fileno(self) -> int: ...
+    from uring_rs.aio._bridge import _FileDescriptorOrPath, _StrOrBytesPath
 
-    _Fd = Union[int, _HasFileno]
-    _StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
-    _FileDescriptorOrPath = Union[int, _StrOrBytesPath]
-    _Address = Union[tuple[str, int], tuple[str, int, int, int], str, bytes, tuple[Any, ...]]
     # typing-only (private, so stubtest does not look for them at runtime)
     _OpenTextMode = Literal[
         "r", "w", "a", "x", "r+", "+r", "w+", "+w", "a+", "+a", "x+", "+x",
@@ -81,732 +46,18 @@ if TYPE_CHECKING:
     ]  # fmt: skip
 
 __all__ = [
-    "AioRing",
     "AsyncBinaryFile",
     "AsyncTextFile",
-    "get_ring",
     "open",
     "read_bytes",
     "read_text",
-    "sock_accept",
-    "sock_connect",
-    "sock_recv",
-    "sock_recv_into",
-    "sock_sendall",
     "write_bytes",
     "write_text",
 ]
 
-ops = _native  # the op functions (uring_rs.ops re-exports them)
-_AT_SYMLINK_NOFOLLOW = 0x100
-_AT_EMPTY_PATH = 0x1000
-_STATX_BASIC_STATS = 0x7FF
-
-_SQ_FULL = IoUringError.SUBMISSION_QUEUE_FULL
-#: user_data of internal fire-and-forget ops (cancels, closes); never allocated to an op.
-_IGNORED = 0
-#: How long a synchronous ``close()`` waits for cancelled ops to report their completions.
-_CLOSE_WAIT = 2.0
-_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
 #: Default size of a file's read-ahead / write-behind buffer. Larger than ``io``'s 8 KiB:
 #: one io_uring round trip costs a loop iteration, so fewer, larger ops win.
 DEFAULT_BUFFER_SIZE = 64 * 1024
-
-
-def _raise_for(res: int, filename: Any = None) -> int:
-    """``res`` if it is >= 0, else the ``OSError`` subclass ``os`` raises for ``-res``."""
-    if res >= 0:
-        return res
-    if filename is None:
-        raise OSError(-res, os.strerror(-res))
-    raise OSError(-res, os.strerror(-res), filename)
-
-
-def _close_quietly(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def _new_eventfd() -> int:
-    """A non-blocking, close-on-exec eventfd (``os.eventfd`` from Python 3.10, else libc)."""
-    make = getattr(os, "eventfd", None)
-    if make is not None:
-        fd: int = make(0, os.O_NONBLOCK | os.O_CLOEXEC)  # EFD_NONBLOCK | EFD_CLOEXEC
-        return fd
-    import ctypes  # Python 3.9
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.eventfd(0, os.O_NONBLOCK | os.O_CLOEXEC)
-    if fd < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return int(fd)
-
-
-# --------------------------------------------------------------------------------------
-# Loop binding: one shared ring per loop, every ring closed with its loop.
-
-
-class _LoopRings:
-    __slots__ = ("default", "hooked", "rings")
-
-    def __init__(self) -> None:
-        self.default: AioRing | None = None
-        self.rings: weakref.WeakSet[AioRing] = weakref.WeakSet()
-        self.hooked = False
-
-
-# Values hold their loop strongly (through their rings), so an entry lives until the
-# loop is closed (the hook pops it) or until a later purge finds the loop closed.
-_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopRings] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _close_rings_of(loop: asyncio.AbstractEventLoop) -> None:
-    entry = _loops.pop(loop, None)
-    if entry is None:
-        return
-    rings = list(entry.rings)
-    if entry.default is not None and entry.default not in rings:
-        rings.append(entry.default)
-    entry.default = None
-    for r in rings:
-        r._shutdown(final=True)
-
-
-def _hook_close(loop: asyncio.AbstractEventLoop) -> bool:
-    """Makes ``loop.close()`` close the loop's rings first. False if it cannot."""
-    original = loop.close
-
-    def close() -> None:
-        try:
-            _close_rings_of(loop)
-        finally:
-            try:
-                del loop.close
-            except AttributeError:
-                pass
-            original()
-
-    try:
-        loop.close = close  # type: ignore[method-assign]
-    except (AttributeError, TypeError):
-        return False
-    return True
-
-
-def _purge_closed_loops() -> None:
-    for loop in [lp for lp in list(_loops.keys()) if lp.is_closed()]:
-        _close_rings_of(loop)
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    for loop in list(_loops.keys()):
-        _close_rings_of(loop)
-
-
-def _attach(loop: asyncio.AbstractEventLoop, ring: AioRing) -> _LoopRings:
-    entry = _loops.get(loop)
-    if entry is None:
-        _purge_closed_loops()
-        entry = _LoopRings()
-        _loops[loop] = entry
-        entry.hooked = _hook_close(loop)
-    entry.rings.add(ring)
-    return entry
-
-
-def get_ring() -> AioRing:
-    """The running loop's shared ``AioRing``: created on first use, closed with the loop."""
-    loop = asyncio.get_running_loop()
-    entry = _loops.get(loop)
-    if entry is not None and entry.default is not None and not entry.default.closed:
-        return entry.default
-    ring = AioRing()
-    entry = ring._bind(loop)
-    entry.default = ring
-    return ring
-
-
-# --------------------------------------------------------------------------------------
-# The ring.
-
-
-
-class AioRing:
-    """An io_uring ring serving one asyncio loop (see the module docstring).
-
-    ``AioRing(entries=256)`` creates the ring at once; it binds to the running loop on
-    first use (or on ``async with``) and may then only be used from that loop. Close it
-    with ``close()``, ``await aclose()`` or ``async with``; it is also closed with its loop.
-    ``cq_entries`` defaults to four times ``entries``; ``flags`` are ``IORING_SETUP_*``.
-    """
-
-    def __init__(self, entries: int = 256, *, cq_entries: int | None = None, flags: int = 0) -> None:
-        if flags & (_native.IORING_SETUP_DEFER_TASKRUN | _native.IORING_SETUP_IOPOLL):
-            raise ValueError(
-                "AioRing is woken by an eventfd: with IORING_SETUP_DEFER_TASKRUN or "
-                "IORING_SETUP_IOPOLL completions are only posted when the ring is entered, "
-                "so the eventfd would never fire; leave them out of flags"
-            )
-        if cq_entries is None:
-            cq_entries = max(2 * entries, min(4 * entries, 65536))
-        self._ring = Ring(entries, flags, cq_entries=cq_entries)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._efd = -1
-        self._ops: dict[int, tuple[asyncio.Future[int], bool]] = {}
-        self._ud = itertools.count(1)
-        self._submit_scheduled = False
-        self._closing = False  # aclose(): ops cancelled by it cancel their awaiting task
-        self._closed = False
-
-    # ---- state -----------------------------------------------------------------------
-
-    @property
-    def ring(self) -> Ring:
-        """The underlying ``Ring`` (for diagnostics: ``enter_calls``, ``in_flight``)."""
-        return self._ring
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop this ring is bound to, or None before first use."""
-        return self._loop
-
-    @property
-    def pending(self) -> int:
-        """Ops whose completion has not been delivered yet."""
-        return len(self._ops)
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"pending={len(self._ops)}"
-        return f"<uring_rs.aio.AioRing sq_entries={self._ring.sq_entries} {state}>"
-
-    def _bind(self, loop: asyncio.AbstractEventLoop) -> _LoopRings:
-        efd = _new_eventfd()
-        try:
-            self._ring.register_eventfd(efd)
-            loop.add_reader(efd, self._on_eventfd)
-        except BaseException:
-            os.close(efd)
-            raise
-        self._efd = efd
-        self._loop = loop
-        return _attach(loop, self)
-
-    def _check(self) -> Ring:
-        """The ring, bound to the running loop; raises if closed or used from elsewhere."""
-        if self._closed:
-            raise RuntimeError("this AioRing is closed")
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                raise RuntimeError(
-                    "this AioRing is bound to another event loop: use one ring per loop "
-                    "(uring_rs.aio.get_ring() gives the running loop's)"
-                )
-            self._bind(loop)
-        return self._ring
-
-    # ---- submission ------------------------------------------------------------------
-
-    def _queue(self, fn: Callable[..., Sqe], *args: Any) -> tuple[int, Sqe]:
-        """Queues one SQE with a fresh user_data and schedules the batched submit."""
-        ring = self._check()
-        ud = next(self._ud)
-        try:
-            sqe = fn(ring, ud, *args)
-        except UringError as e:
-            if e.kind is not _SQ_FULL:
-                raise
-            for _attempt in range(100):  # once without SQPOLL; its thread may lag
-                self._submit_now()
-                if ring.sq_space_left():
-                    break
-                time.sleep(0)
-            sqe = fn(ring, ud, *args)
-        if not self._submit_scheduled:
-            self._submit_scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon(self._submit_soon)
-        return ud, sqe
-
-    def _track(self, ud: int, fd_result: bool = False) -> asyncio.Future[int]:
-        assert self._loop is not None
-        fut: asyncio.Future[int] = self._loop.create_future()
-        self._ops[ud] = (fut, fd_result)
-        return fut
-
-    def _submit_soon(self) -> None:
-        self._submit_scheduled = False
-        if self._closed:
-            return
-        try:
-            self._submit_now()
-        except Exception as e:  # noqa: BLE001 - handed to every waiting op
-            # The ring refused the batch (not a per-op error: those come back as CQEs).
-            # Fail the waiting ops rather than leave their tasks hanging.
-            for fut, _ in list(self._ops.values()):
-                if not fut.done():
-                    fut.set_exception(e)
-
-    def _submit_now(self) -> None:
-        """Submits what is queued, then delivers what completed inline."""
-        ring = self._ring
-        if not ring.sq_ready():
-            return
-        for _attempt in range(3):
-            try:
-                ring.submit()
-            except UringError as e:
-                # EBUSY: the kernel's CQ overflow backlog is full; EAGAIN: out of request
-                # memory for now. Drain the CQ and try again.
-                if e.errno not in (errno.EBUSY, errno.EAGAIN):
-                    raise
-            self._reap()
-            if not ring.sq_ready():
-                return
-        # Still not taken (an SQPOLL thread that is behind, or the kernel pushing back):
-        # try again on the next loop iteration.
-        if self._loop is not None and not self._submit_scheduled:
-            self._submit_scheduled = True
-            self._loop.call_soon(self._submit_soon)
-
-    # ---- completion ------------------------------------------------------------------
-
-    def _on_eventfd(self) -> None:
-        try:
-            os.read(self._efd, 8)  # drain the eventfd first, then the CQ
-        except (BlockingIOError, InterruptedError):
-            pass
-        self._reap()
-
-    def _reap(self) -> None:
-        ring = self._ring
-        ops_ = self._ops
-        while True:
-            # copy_cqes() with nothing ready flushes a CQ that overflowed into the
-            # kernel's backlog, so looping until it returns [] drains everything.
-            cqes = ring.copy_cqes()
-            if not cqes:
-                if ring.cq_ready():  # posted meanwhile: do not go to sleep on it
-                    continue
-                break
-            for cqe in cqes:
-                entry = ops_.pop(cqe.user_data, None)
-                if entry is None:
-                    continue
-                fut, fd_result = entry
-                if fut.done():  # the awaiting task was cancelled
-                    if fd_result and cqe.res >= 0:
-                        _close_quietly(cqe.res)
-                elif self._closing and cqe.res == -errno.ECANCELED:
-                    fut.cancel()
-                else:
-                    fut.set_result(cqe.res)
-
-    # ---- awaiting, cancellation ------------------------------------------------------
-
-    async def _await(
-        self, ud: int, fut: asyncio.Future[int], fd_result: bool = False, cancellable: bool = True
-    ) -> int:
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            self._abandon(ud, fut, fd_result, cancellable)
-            raise
-
-    def _abandon(
-        self, ud: int, fut: asyncio.Future[int], fd_result: bool, cancellable: bool
-    ) -> None:
-        if ud not in self._ops:
-            # Completed before the task saw its cancellation: a descriptor it produced
-            # has no owner any more.
-            if fd_result and fut.done() and not fut.cancelled():
-                res = fut.result()
-                if res >= 0:
-                    _close_quietly(res)
-            return
-        if self._closed or not cancellable:
-            return
-        try:
-            self._queue(ops.cancel, ud)
-            # Submit now, with the target if it is still queued: the kernel takes its
-            # reference to the op's file before the caller can close the descriptor.
-            self._submit_now()
-        except (RuntimeError, UringError, ValueError):
-            pass
-
-    async def _op(self, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False) -> int:
-        """Queues one op and waits for its result (``res``). The hot path: no helper
-        coroutines in between."""
-        ud, _ = self._queue(fn, *args)
-        loop = self._loop
-        assert loop is not None
-        fut: asyncio.Future[int] = loop.create_future()
-        self._ops[ud] = (fut, fd_result)
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            self._abandon(ud, fut, fd_result, True)
-            raise
-
-    def _forget(self, fn: Callable[..., Sqe], *args: Any) -> None:
-        """Queues an op whose completion nobody waits for (submitted with the next batch)."""
-        self._queue(fn, *args)
-
-    async def _op_timeout(
-        self, timeout: float | None, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False
-    ) -> int:
-        """Runs an op with an optional linked timeout (``IOSQE_IO_LINK`` + ``link_timeout``)."""
-        seconds = None if timeout is None else float(timeout)
-        if seconds is None or seconds == math.inf:
-            return await self._op(fn, *args, fd_result=fd_result)
-        if math.isnan(seconds):
-            raise ValueError("timeout must be a number of seconds, not NaN")
-        ring = self._check()
-        if ring.sq_space_left() < 2:
-            self._submit_now()
-        ud, sqe = self._queue(fn, *args)
-        sqe.flags |= IOSQE_IO_LINK
-        tud, _ = self._queue(ops.link_timeout, max(0.0, seconds))
-        fut = self._track(ud, fd_result)
-        tfut = self._track(tud)
-        res = await self._await(ud, fut, fd_result)
-        if res != -errno.ECANCELED:
-            self._ops.pop(tud, None)  # its completion (-ECANCELED) is not needed
-            return res
-        tres = await self._await(tud, tfut, cancellable=False)
-        if tres == -errno.ETIME:
-            raise TimeoutError(f"timed out after {timeout} s")
-        return res
-
-    # ---- lifetime --------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Cancels every op in flight, waits (briefly, blocking) for their completions,
-        closes descriptors that cancelled opens/accepts produced, and closes the ring.
-
-        Tasks still awaiting an op get its result if it completed, else their await is
-        cancelled. Idempotent.
-        """
-        self._shutdown(final=False)
-
-    async def aclose(self) -> None:
-        """Like ``close()``, but waits for cancelled ops without blocking the loop."""
-        if self._closed:
-            return
-        if self._ops and self._loop is not None:
-            self._closing = True
-            for ud in list(self._ops):
-                try:
-                    self._queue(ops.cancel, ud)
-                except (RuntimeError, UringError, ValueError):
-                    break
-            self._submit_now()
-            waiting = {fut for fut, _ in self._ops.values()}
-            if waiting:
-                await asyncio.wait(waiting, timeout=_CLOSE_WAIT)
-        self._shutdown(final=False)
-
-    def _shutdown(self, final: bool) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        ring, loop = self._ring, self._loop
-        if loop is not None and self._efd >= 0 and not loop.is_closed():
-            try:
-                loop.remove_reader(self._efd)
-            except Exception:  # noqa: BLE001, S110 - a loop already tearing down
-                pass
-        try:
-            if self._ops and not ring.closed:
-                self._drain_for_close(final)
-        except Exception:  # noqa: BLE001, S110 - closing goes on; Ring.close() drains too
-            pass
-        finally:
-            entries = list(self._ops.values())
-            self._ops.clear()
-            for fut, _ in entries:
-                if not fut.done() and loop is not None and not loop.is_closed():
-                    fut.cancel()
-            ring.close()
-            if self._efd >= 0:
-                _close_quietly(self._efd)
-                self._efd = -1
-
-    def _drain_for_close(self, final: bool) -> None:
-        ring = self._ring
-        ring.submit()
-        for ud in list(self._ops):
-            for _attempt in range(2):
-                try:
-                    ops.cancel(ring, _IGNORED, ud)
-                    break
-                except UringError as e:
-                    if e.kind is not _SQ_FULL:
-                        raise
-                    ring.submit()
-        ring.submit()
-        deadline = time.monotonic() + _CLOSE_WAIT
-        while self._ops and time.monotonic() < deadline:
-            for cqe in ring.copy_cqes(wait_nr=1, timeout=0.05):
-                entry = self._ops.pop(cqe.user_data, None)
-                if entry is None:
-                    continue
-                fut, fd_result = entry
-                usable = not final and not fut.done() and cqe.res != -errno.ECANCELED
-                if usable:
-                    fut.set_result(cqe.res)
-                elif fd_result and cqe.res >= 0:
-                    _close_quietly(cqe.res)
-
-    async def __aenter__(self) -> Self:
-        self._check()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    # ---- ops: files ------------------------------------------------------------------
-
-    async def nop(self) -> None:
-        """A no-op round trip through the kernel."""
-        _raise_for(await self._op(ops.nop))
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleeps ``seconds`` on an io_uring timeout (``IORING_OP_TIMEOUT``)."""
-        res = await self._op(ops.timeout, max(0.0, float(seconds)))
-        if res != -errno.ETIME:
-            _raise_for(res)
-
-    async def openat(
-        self,
-        path: _StrOrBytesPath,
-        flags: int = os.O_RDONLY,
-        mode: int = 0o666,
-        *,
-        dir_fd: _Fd = AT_FDCWD,
-    ) -> int:
-        """``os.open`` on the ring (``O_CLOEXEC`` added); errors carry the filename."""
-        path = os.fspath(path)
-        if (b"\0" if isinstance(path, bytes) else "\0") in path:  # type: ignore[operator]
-            raise ValueError("embedded null byte")  # the built-in open's words
-        return _raise_for(await self._op(ops.openat, dir_fd, path, flags, mode, fd_result=True), path)
-
-    async def close_fd(self, fd: _Fd) -> None:
-        """Closes a descriptor on the ring. Not cancellable: the close always happens."""
-        ud, _ = self._queue(ops.close, fd)
-        _raise_for(await self._await(ud, self._track(ud), cancellable=False))
-
-    def close_fd_nowait(self, fd: _Fd) -> None:
-        """Queues the close of ``fd`` without waiting for it (nor for its error): it is
-        submitted with the next batch, at the latest one loop iteration later."""
-        self._forget(ops.close, fd)
-
-    async def read(self, fd: _Fd, buf: Buffer, offset: int = -1) -> int:
-        """Reads into ``buf`` at ``offset`` (-1: the file position); returns the count."""
-        return _raise_for(await self._op(ops.read, fd, buf, offset))
-
-    async def write(self, fd: _Fd, data: Buffer, offset: int = -1) -> int:
-        """Writes ``data`` at ``offset`` (-1: the file position); returns the count."""
-        return _raise_for(await self._op(ops.write, fd, data, offset))
-
-    async def readv(self, fd: _Fd, buffers: Sequence[Buffer], offset: int = -1) -> int:
-        """Scatter read (``IORING_OP_READV``) into ``buffers`` in turn; returns the count."""
-        return _raise_for(await self._op(ops.readv, fd, list(buffers), offset))
-
-    async def writev(self, fd: _Fd, buffers: Sequence[Buffer], offset: int = -1) -> int:
-        """Gather write (``IORING_OP_WRITEV``) of ``buffers`` in turn; returns the count."""
-        return _raise_for(await self._op(ops.writev, fd, list(buffers), offset))
-
-    async def fsync(self, fd: _Fd, *, datasync: bool = False) -> None:
-        flags = _native.IORING_FSYNC_DATASYNC if datasync else 0
-        _raise_for(await self._op(ops.fsync, fd, flags))
-
-    async def stat(
-        self,
-        path: _StrOrBytesPath | int,
-        *,
-        dir_fd: _Fd = AT_FDCWD,
-        follow_symlinks: bool = True,
-    ) -> os.stat_result:
-        """``os.stat`` on the ring (``IORING_OP_STATX``): the same ``os.stat_result``, the
-        same errors (with the filename). ``path`` may be an open descriptor, as for
-        ``os.stat``."""
-        flags = 0 if follow_symlinks else _AT_SYMLINK_NOFOLLOW
-        name: Any
-        if isinstance(path, int):
-            dir_fd, name, flags = path, "", flags | _AT_EMPTY_PATH
-        else:
-            name = os.fspath(path)
-            if (b"\0" if isinstance(name, bytes) else "\0") in name:
-                raise ValueError("embedded null byte")
-        sx = _native.Statx()
-        res = await self._op(ops.statx, dir_fd, name, flags, _STATX_BASIC_STATS, sx)
-        _raise_for(res, None if isinstance(path, int) else name)  # as os.stat names it
-        return os.stat_result(
-            (sx.mode, sx.ino, sx.dev, sx.nlink, sx.uid, sx.gid, sx.size,
-             int(sx.atime), int(sx.mtime), int(sx.ctime)),
-            {
-                "st_atime": sx.atime, "st_mtime": sx.mtime, "st_ctime": sx.ctime,
-                "st_atime_ns": sx.atime_ns, "st_mtime_ns": sx.mtime_ns,
-                "st_ctime_ns": sx.ctime_ns, "st_blksize": sx.blksize,
-                "st_blocks": sx.blocks, "st_rdev": sx.rdev,
-            },
-        )  # fmt: skip
-
-    # ---- ops: sockets ----------------------------------------------------------------
-
-    async def recv(self, sock: _Fd, n: int, flags: int = 0, *, timeout: float | None = None) -> bytes:
-        """Receives up to ``n`` bytes (``b""`` at end of stream)."""
-        buf = bytearray(n)
-        got = _raise_for(await self._op_timeout(timeout, ops.recv, sock, buf, flags))
-        if got == n:
-            return bytes(buf)
-        return bytes(memoryview(buf)[:got])
-
-    async def recv_into(
-        self, sock: _Fd, buf: Buffer, flags: int = 0, *, timeout: float | None = None
-    ) -> int:
-        """Receives into ``buf``; returns the count (0 at end of stream)."""
-        return _raise_for(await self._op_timeout(timeout, ops.recv, sock, buf, flags))
-
-    async def send(
-        self, sock: _Fd, data: Buffer, flags: int = 0, *, timeout: float | None = None
-    ) -> int:
-        """Sends some of ``data``; returns the count (``MSG_NOSIGNAL`` added)."""
-        return _raise_for(
-            await self._op_timeout(timeout, ops.send, sock, data, flags | _MSG_NOSIGNAL)
-        )
-
-    async def sendall(
-        self, sock: _Fd, data: Buffer, flags: int = 0, *, timeout: float | None = None
-    ) -> None:
-        """Sends all of ``data``; ``timeout`` bounds the whole call."""
-        view = memoryview(data).cast("B")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        sent = 0
-        while sent < len(view):
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            sent += await self.send(sock, view[sent:], flags, timeout=left)
-
-    async def accept(self, sock: _Fd, flags: int = 0, *, timeout: float | None = None) -> int:
-        """Accepts a connection; returns its descriptor (``SOCK_CLOEXEC`` added)."""
-        return _raise_for(await self._op_timeout(timeout, ops.accept, sock, flags, fd_result=True))
-
-    async def connect(self, sock: _Fd, address: _Address, *, timeout: float | None = None) -> None:
-        """Connects to a numeric ``address`` (see ``sock_connect`` for host names)."""
-        _raise_for(await self._op_timeout(timeout, ops.connect, sock, address))
-
-    # ---- loop.sock_*-shaped ----------------------------------------------------------
-
-    async def sock_recv(self, sock: socket.socket, n: int, *, timeout: float | None = None) -> bytes:
-        return await self.recv(sock, n, timeout=timeout)
-
-    async def sock_recv_into(
-        self, sock: socket.socket, buf: Buffer, *, timeout: float | None = None
-    ) -> int:
-        return await self.recv_into(sock, buf, timeout=timeout)
-
-    async def sock_sendall(
-        self, sock: socket.socket, data: Buffer, *, timeout: float | None = None
-    ) -> None:
-        await self.sendall(sock, data, timeout=timeout)
-
-    async def sock_accept(
-        self, sock: socket.socket, *, timeout: float | None = None
-    ) -> tuple[socket.socket, Any]:
-        """Accepts a connection: ``(socket, address)`` as ``loop.sock_accept`` returns them
-        (the new socket non-blocking)."""
-        fd = await self.accept(sock, timeout=timeout)
-        try:
-            conn = socket.socket(fileno=fd)
-        except BaseException:
-            _close_quietly(fd)
-            raise
-        conn.setblocking(False)
-        try:
-            address = conn.getpeername()
-        except OSError:
-            address = ""
-        return conn, address
-
-    async def sock_connect(
-        self, sock: socket.socket, address: Any, *, timeout: float | None = None
-    ) -> None:
-        """Connects ``sock``; host names are resolved with ``loop.getaddrinfo`` first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        family = sock.family
-        if family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
-            host = address[0]
-            try:
-                socket.inet_pton(family, host)
-            except (OSError, TypeError, ValueError):
-                self._check()
-                assert self._loop is not None
-                lookup = self._loop.getaddrinfo(
-                    host, address[1], family=family, type=sock.type, proto=sock.proto
-                )
-                if deadline is None:
-                    infos = await lookup
-                else:
-                    try:
-                        infos = await asyncio.wait_for(lookup, max(0.0, deadline - time.monotonic()))
-                    except asyncio.TimeoutError:  # not the builtin before Python 3.11
-                        raise TimeoutError(f"timed out after {timeout} s resolving {host!r}") from None
-                if not infos:
-                    raise OSError(f"getaddrinfo({host!r}) returned nothing")
-                address = infos[0][4]
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        await self.connect(sock, address, timeout=left)
-
-
-# --------------------------------------------------------------------------------------
-# Socket functions on the running loop's shared ring.
-
-
-async def sock_recv(sock: socket.socket, n: int, *, timeout: float | None = None) -> bytes:
-    """``loop.sock_recv`` on io_uring; ``timeout`` raises ``TimeoutError`` (linked timeout)."""
-    return await get_ring().recv(sock, n, timeout=timeout)
-
-
-async def sock_recv_into(sock: socket.socket, buf: Buffer, *, timeout: float | None = None) -> int:
-    """``loop.sock_recv_into`` on io_uring."""
-    return await get_ring().recv_into(sock, buf, timeout=timeout)
-
-
-async def sock_sendall(sock: socket.socket, data: Buffer, *, timeout: float | None = None) -> None:
-    """``loop.sock_sendall`` on io_uring; ``timeout`` bounds the whole call."""
-    await get_ring().sendall(sock, data, timeout=timeout)
-
-
-async def sock_accept(
-    sock: socket.socket, *, timeout: float | None = None
-) -> tuple[socket.socket, Any]:
-    """``loop.sock_accept`` on io_uring: ``(conn, address)``."""
-    return await get_ring().sock_accept(sock, timeout=timeout)
-
-
-async def sock_connect(sock: socket.socket, address: Any, *, timeout: float | None = None) -> None:
-    """``loop.sock_connect`` on io_uring."""
-    await get_ring().sock_connect(sock, address, timeout=timeout)
-
-
-# --------------------------------------------------------------------------------------
-# Files.
 
 _UNIVERSAL_NL = re.compile(r"\r\n|\r|\n")
 
@@ -814,7 +65,9 @@ _UNIVERSAL_NL = re.compile(r"\r\n|\r|\n")
 class _Mode:
     __slots__ = ("appending", "binary", "flags", "raw_mode", "reading", "writing")
 
-    def __init__(self, mode: str, encoding: str | None, errors: str | None, newline: str | None) -> None:
+    def __init__(
+        self, mode: str, encoding: str | None, errors: str | None, newline: str | None
+    ) -> None:
         if not isinstance(mode, str):
             raise TypeError(f"open() argument 'mode' must be str, not {type(mode).__name__}")
         seen: set[str] = set()
@@ -1029,7 +282,9 @@ class AsyncBinaryFile:
         parts = [self._take(avail)]
         need = size - avail
         while need > 0:
-            chunk = await self._raw_read(max(need, self._buffer_size) if self._buffer_size else need)
+            chunk = await self._raw_read(
+                max(need, self._buffer_size) if self._buffer_size else need
+            )
             if not chunk:
                 break
             if len(chunk) > need:
@@ -1119,7 +374,9 @@ class AsyncBinaryFile:
             while n < total:
                 left = total - n
                 if left >= self._buffer_size:
-                    got = _raise_for(await self._ring.read(self._fd, mv[n:], self._offset(self._pos)))
+                    got = _raise_for(
+                        await self._ring.read(self._fd, mv[n:], self._offset(self._pos))
+                    )
                     self._pos += got
                 else:
                     chunk = await self._raw_read(self._buffer_size)

@@ -1,0 +1,52 @@
+"""asyncio on io_uring: awaitable ops, aiofiles-shaped files and ``loop.sock_*``-shaped sockets.
+
+The package, by concern (each module's docstring says what it owns and may not touch):
+
+- ``_bridge``: the glue between an asyncio loop and a ring (``AioRing``, eventfd
+  reaping, ``get_ring``, the loop's close hook). The bottom: it imports nothing else here.
+- ``_files``: ``open``, ``AsyncBinaryFile``, ``AsyncTextFile``, ``read_bytes``... (uses
+  ``_bridge``).
+- ``_sockets``: ``sock_recv``, ``sock_sendall``, ``sock_accept``... (uses ``_bridge``).
+
+This module only re-exports; see ``uring_rs.aio._bridge`` for how a ring serves a loop.
+"""
+
+from __future__ import annotations
+
+from uring_rs.aio._bridge import AioRing, get_ring
+from uring_rs.aio._bridge import _new_eventfd as _new_eventfd  # tests check its flags
+from uring_rs.aio._bridge import ops as ops  # the op functions, as before the split
+from uring_rs.aio._files import DEFAULT_BUFFER_SIZE as DEFAULT_BUFFER_SIZE
+from uring_rs.aio._files import (
+    AsyncBinaryFile,
+    AsyncTextFile,
+    open,
+    read_bytes,
+    read_text,
+    write_bytes,
+    write_text,
+)
+from uring_rs.aio._sockets import (
+    sock_accept,
+    sock_connect,
+    sock_recv,
+    sock_recv_into,
+    sock_sendall,
+)
+
+__all__ = [
+    "AioRing",
+    "AsyncBinaryFile",
+    "AsyncTextFile",
+    "get_ring",
+    "open",
+    "read_bytes",
+    "read_text",
+    "sock_accept",
+    "sock_connect",
+    "sock_recv",
+    "sock_recv_into",
+    "sock_sendall",
+    "write_bytes",
+    "write_text",
+]
