@@ -1,9 +1,15 @@
 """uring_rs: Linux io_uring from Python, over a Rust core that speaks to the kernel directly.
 
-See ``uring_rs.Ring`` and ``uring_rs.ops``; the contract is in API.md.
+``uring_rs.Ring`` is a ring, ``uring_rs.ops`` queues operations on it, ``uring_rs.aio``
+awaits them from asyncio, and ``uring_rs.read_files`` / ``uring_rs.copy_file`` are
+ready-made file helpers. The public API is described in docs/api.md.
 """
 
-from uring_rs import ops
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from uring_rs import files, ops
 from uring_rs._errors import IoUringError, UringError, UringValueError
 from uring_rs._native import (
     AT_FDCWD,
@@ -270,7 +276,46 @@ from uring_rs._native import (
 )
 from uring_rs.files import ReadFilesError, copy_file, read_files
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    # Imported on first attribute access (``uring_rs.aio``), so ``import uring_rs`` does not
+    # pay for asyncio; type checkers see them as the submodules they are.
+    from uring_rs import aio as aio
+
+    __version__: str
+    """The installed distribution's version (the one written in Cargo.toml)."""
+else:
+
+    def __getattr__(name: str) -> object:
+        """Lazy attributes: the ``aio`` submodule and ``__version__`` (PEP 562)."""
+        if name in _LAZY_SUBMODULES:
+            import importlib
+
+            module = importlib.import_module(f"uring_rs.{name}")
+            globals()[name] = module
+            return module
+        if name == "__version__":
+            version = _installed_version()
+            globals()["__version__"] = version
+            return version
+        raise AttributeError(f"module 'uring_rs' has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY_SUBMODULES, "__version__"})
+
+
+_LAZY_SUBMODULES = frozenset({"aio"})
+
+
+def _installed_version() -> str:
+    # The metadata of the installed distribution: maturin writes Cargo.toml's version into
+    # it, for a wheel and for an editable install alike.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("uring_rs")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
 
 __all__ = [
     "BufferRing",
