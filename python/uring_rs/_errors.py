@@ -1,4 +1,8 @@
-"""Exception types of uring_rs (plain Python; the Rust core builds them via ``_make``)."""
+"""Exception types of uring_rs (plain Python; the Rust core builds them via ``_make``).
+
+They are defined here and re-exported by ``uring_rs``, and their ``__module__`` says
+``uring_rs``: tracebacks, ``repr`` and pickles name the module users import them from.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,13 @@ __all__ = ["IoUringError", "UringError", "UringValueError"]
 
 
 class IoUringError(enum.Enum):
-    """What went wrong, in the seed's words (``UringError.kind``)."""
+    """What went wrong: the ``kind`` of a ``UringError``.
+
+    ``ENTRIES_*`` are bad ``Ring`` sizes; ``SUBMISSION_QUEUE_FULL`` means an op found no
+    free SQE (submit, reap, retry); the others name the ``io_uring_setup``,
+    ``io_uring_enter`` or ``io_uring_register`` errno they come from (``SYSTEM_OUTDATED``:
+    the kernel lacks the syscall or feature; ``SIGNAL_INTERRUPT``: ``enter()`` saw EINTR).
+    """
 
     ENTRIES_ZERO = "ENTRIES_ZERO"
     ENTRIES_NOT_POWER_OF_TWO = "ENTRIES_NOT_POWER_OF_TWO"
@@ -58,6 +68,11 @@ _VALUE_KINDS = frozenset(
         IoUringError.ENTRIES_TOO_LARGE,
     }
 )
+
+
+for _cls in (IoUringError, UringError, UringValueError):
+    _cls.__module__ = "uring_rs"
+del _cls
 
 
 def _make(kind_name: str, errno: int | None, message: str) -> UringError:
