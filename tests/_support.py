@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -51,6 +52,18 @@ def run_python(code: str, timeout: float = 20.0) -> subprocess.CompletedProcess[
         cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def eventfd_nonblocking() -> int:
+    """A new non-blocking eventfd (counter 0): ``os.eventfd`` from Python 3.10, libc's before."""
+    if hasattr(os, "eventfd"):
+        return os.eventfd(0, os.EFD_NONBLOCK)
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd: int = libc.eventfd(0, os.O_NONBLOCK)  # EFD_NONBLOCK is O_NONBLOCK (sys/eventfd.h)
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
 
 
 def open_fds() -> int:

@@ -99,7 +99,9 @@ def test_writev_at_current_position_with_rwf_append(ring: Ring, wfile: tuple[Pat
     needs(ring, uring_rs.IORING_OP_WRITEV)
     path, fd = wfile
     os.write(fd, b"12345")
-    ops.writev(ring, 1, fd, [b"ab"], 0, os.RWF_APPEND)
+    # os.RWF_APPEND is Python 3.10+; the flag itself is the kernel's (linux/fs.h, Linux 4.16).
+    rwf_append: int = getattr(os, "RWF_APPEND", 0x10)
+    ops.writev(ring, 1, fd, [b"ab"], 0, rwf_append)
     assert run(ring)[0].result() == 2
     assert path.read_bytes() == b"12345ab"
 
