@@ -54,7 +54,7 @@ fn rw_many(
     let flags = args::sqe_flags(flags)?;
     let fd = args::fd(fd, "fd")?;
     let offsets = offsets_arg(offsets)?;
-    let pin = PinnedBuf::get(buf, opcode == sys::IORING_OP_READ)?;
+    let pin = PinnedBuf::get(buf, opcode == sys::IORING_OP_READ, "buf")?;
     if size == 0 || size > u32::MAX as usize {
         return Err(PyValueError::new_err(format!(
             "size must be in 1..2**32-1, got {size}"
@@ -213,18 +213,10 @@ pub fn copy_cqes_into(
             let mut written = 0;
             for i in 0..n as u32 {
                 let c = raw.cqe(i);
-                let ud = match slots.get_mut(c.user_data) {
-                    Some(slot) => slot.user_data,
-                    None if c.user_data & crate::keep::INTERNAL != 0 => continue,
-                    None => c.user_data,
+                let Some(c) = Ring::translate(slots, &c, true, dead) else {
+                    continue;
                 };
-                if c.flags & sys::IORING_CQE_F_MORE == 0 {
-                    if let Some(k) = slots.release(c.user_data) {
-                        if !k.is_empty() {
-                            dead.push(k);
-                        }
-                    }
-                }
+                let ud = c.user_data;
                 // SAFETY: written < max <= cap, and each array holds at least cap
                 // elements (checked above); the exports held by the PyBuffers
                 // keep the memory valid and unmovable for this whole call.

@@ -8,22 +8,30 @@
 //! carries the caller's user_data, the Python objects to keep alive, and a
 //! scratch area of plain memory the kernel reads or writes (timespecs,
 //! socket addresses, paths, iovecs).
+//!
+//! A CQE's user_data is not proof that one of our SQEs produced it:
+//! `IORING_OP_MSG_RING` (from this process or any other holding the ring
+//! fd) posts any value it likes. So a token is the slot's (index,
+//! generation, check) passed through a keyed permutation of `u64` whose key
+//! is drawn from the kernel's random source for each ring: a value nobody
+//! read from this ring's own SQEs decodes to a check that fails, or to a
+//! slot that is not live, and is reported as a *foreign* completion with its
+//! value as posted; nothing is released on its account. A token from an
+//! earlier ring with the same fd number means nothing to a later one.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-/// Tokens with the top bit set are the library's own (cancel-on-close,
-/// wake-ups); slot tokens never have it.
-pub const INTERNAL: u64 = 1 << 63;
-/// A token that names no slot: targets that are not found use it, so the
-/// kernel answers -ENOENT as it would for an unknown user_data.
-pub const NO_TARGET: u64 = INTERNAL | 1;
+use crate::sys;
 
 /// A buffer-protocol export held open: the exporter may not move or free
 /// the memory (a bytearray cannot resize, an mmap cannot close) until it is
 /// released, which [`Drop`] does.
 pub struct PinnedBuf {
     view: ffi::Py_buffer,
+    /// The exporting object, when the garbage collector may be shown it (see
+    /// [`PinnedBuf::gc_visible`]).
+    gc_owner: Option<Py<PyAny>>,
 }
 
 // SAFETY: a PinnedBuf is created and released only while attached to the
@@ -34,14 +42,58 @@ unsafe impl Send for PinnedBuf {}
 // SAFETY: shared access only reads the view's pointer and length.
 unsafe impl Sync for PinnedBuf {}
 
+/// Whether a struct-module format string describes Python objects (`O`)
+/// anywhere outside its `:field names:`.
+fn format_holds_objects(format: &[u8]) -> bool {
+    let mut in_name = false;
+    for &c in format {
+        match c {
+            b':' => in_name = !in_name,
+            b'O' if !in_name => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The item format an exporter reports (asked for separately, with strides,
+/// which every exporter accepts), or None if it reports none.
+fn item_format(obj: &Bound<'_, PyAny>) -> Option<String> {
+    let mut view = std::mem::MaybeUninit::<ffi::Py_buffer>::uninit();
+    // SAFETY: as in PinnedBuf::get; the view is released before returning.
+    let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), ffi::PyBUF_RECORDS_RO) };
+    if rc != 0 {
+        // The pinning export succeeded; an exporter that cannot describe
+        // its items has none to hide (format NULL means bytes).
+        drop(PyErr::take(obj.py()));
+        return None;
+    }
+    // SAFETY: initialised by the successful call above.
+    let mut view = unsafe { view.assume_init() };
+    let f = (!view.format.is_null()).then(|| {
+        // SAFETY: a non-null format is a NUL-terminated string owned by the
+        // exporter, valid until the view is released below.
+        unsafe { std::ffi::CStr::from_ptr(view.format) }
+            .to_string_lossy()
+            .into_owned()
+    });
+    // SAFETY: released exactly once, attached.
+    unsafe { ffi::PyBuffer_Release(&mut view) };
+    f
+}
+
 impl PinnedBuf {
     /// Exports `obj`'s buffer as one C-contiguous byte range. `writable`
-    /// asks for write access (for ops the kernel writes into).
+    /// asks for write access (for ops the kernel writes into); `name` is the
+    /// argument's name, for errors.
     ///
-    /// Only PyBUF_SIMPLE/PyBUF_WRITABLE is requested, so the exporter leaves
-    /// `shape`, `strides` and `suboffsets` null and the view is a flat range
-    /// that may be moved by value (CPython itself copies Py_buffer structs).
-    pub fn get(obj: &Bound<'_, PyAny>, writable: bool) -> PyResult<PinnedBuf> {
+    /// Only PyBUF_SIMPLE/PyBUF_WRITABLE is requested, so
+    /// the exporter leaves `shape`, `strides` and `suboffsets` null and the
+    /// view is a flat range that may be moved by value (CPython itself copies
+    /// Py_buffer structs). A buffer whose items are Python objects (format
+    /// `O`, as numpy's `dtype=object` or ctypes' `py_object` arrays) is
+    /// refused: the kernel would overwrite object pointers.
+    pub fn get(obj: &Bound<'_, PyAny>, writable: bool, name: &str) -> PyResult<PinnedBuf> {
         let flags = if writable {
             ffi::PyBUF_WRITABLE
         } else {
@@ -52,12 +104,36 @@ impl PinnedBuf {
         // and owns a reference to the exporter until PyBuffer_Release.
         let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), flags) };
         if rc != 0 {
-            return Err(PyErr::fetch(obj.py()));
+            return Err(buffer_error(obj, writable, name, PyErr::fetch(obj.py())));
         }
         // SAFETY: initialised by the successful call above.
-        Ok(PinnedBuf {
+        let mut pin = PinnedBuf {
             view: unsafe { view.assume_init() },
-        })
+            gc_owner: None,
+        };
+        let bytes_like = obj.is_exact_instance_of::<pyo3::types::PyByteArray>()
+            || obj.is_exact_instance_of::<pyo3::types::PyBytes>();
+        if !bytes_like {
+            if let Some(f) = item_format(obj) {
+                if format_holds_objects(f.as_bytes()) {
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "{name} holds Python objects (buffer format {f:?}): the kernel would \
+                         overwrite object pointers; pass a buffer of plain bytes or numbers \
+                         (bytearray, array, numpy array of a numeric dtype)"
+                    )));
+                }
+            }
+        }
+        // bytes and bytearray (and their subclasses, whose tp_clear only
+        // clears the instance dict) free their storage only on dealloc, which
+        // the view's reference prevents: showing them to the garbage
+        // collector can break a cycle through them, never free the memory.
+        if obj.is_instance_of::<pyo3::types::PyByteArray>()
+            || obj.is_instance_of::<pyo3::types::PyBytes>()
+        {
+            pin.gc_owner = Some(obj.clone().unbind());
+        }
+        Ok(pin)
     }
 
     pub fn ptr(&self) -> *mut u8 {
@@ -71,6 +147,45 @@ impl PinnedBuf {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The exporter, if the garbage collector may traverse it while the
+    /// kernel uses its memory: only types whose `tp_clear` cannot free
+    /// exported storage (a ctypes array's would, so it is never shown).
+    pub fn gc_visible(&self) -> Option<&Py<PyAny>> {
+        self.gc_owner.as_ref()
+    }
+}
+
+/// The error for an object that cannot be pinned, naming the argument.
+fn buffer_error(obj: &Bound<'_, PyAny>, writable: bool, name: &str, e: PyErr) -> PyErr {
+    let py = obj.py();
+    let tname = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let why = e.value(py).to_string();
+    if e.is_instance_of::<pyo3::exceptions::PyBufferError>(py) {
+        let what = if writable {
+            "a writable bytes-like object (bytearray, memoryview of one, mmap, array, numpy array)"
+        } else {
+            "a bytes-like object"
+        };
+        return pyo3::exceptions::PyBufferError::new_err(format!(
+            "{name} must be {what}, got {tname}: {why}"
+        ));
+    }
+    if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+        let what = if writable {
+            "a writable bytes-like object (bytearray, memoryview, mmap, array, numpy array)"
+        } else {
+            "a bytes-like object (bytes, bytearray, memoryview, ...)"
+        };
+        return pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name} must be {what}, not {tname}"
+        ));
+    }
+    e
 }
 
 impl Drop for PinnedBuf {
@@ -90,6 +205,9 @@ pub struct Keep {
     pub buf: Option<PinnedBuf>,
     pub obj: Option<Py<PyAny>>,
     pub bufs: Vec<PinnedBuf>,
+    /// A message this op (an `IORING_OP_MSG_RING`) posts to another ring:
+    /// if the post never happens, the target's slot for it is given back.
+    pub msg: Option<MessageLink>,
 }
 
 impl Keep {
@@ -100,8 +218,51 @@ impl Keep {
         }
     }
     pub fn is_empty(&self) -> bool {
-        self.buf.is_none() && self.obj.is_none() && self.bufs.is_empty()
+        self.buf.is_none() && self.obj.is_none() && self.bufs.is_empty() && self.msg.is_none()
     }
+
+    /// Shows the garbage collector what this keeps alive, as far as that is
+    /// safe while the kernel may use it (see [`PinnedBuf::gc_visible`]):
+    /// `all` when no op is in flight, so nothing is being written.
+    pub fn traverse(
+        &self,
+        visit: &pyo3::PyVisit<'_>,
+        all: bool,
+    ) -> Result<(), pyo3::PyTraverseError> {
+        for b in self.buf.iter().chain(self.bufs.iter()) {
+            visit.call(b.gc_visible())?;
+        }
+        if all {
+            visit.call(&self.obj)?;
+        }
+        Ok(())
+    }
+}
+
+/// The far end of a message to another ring: who to tell when it was not
+/// delivered.
+pub struct MessageLink {
+    pub undelivered: Box<dyn FnOnce() + Send + Sync>,
+    pub delivered: bool,
+}
+
+impl Drop for MessageLink {
+    fn drop(&mut self) {
+        if !self.delivered {
+            let f = std::mem::replace(&mut self.undelivered, Box::new(|| {}));
+            f();
+        }
+    }
+}
+
+/// What the op's final completion does besides releasing its slot.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+pub enum OnDone {
+    #[default]
+    Nothing,
+    /// A poll update (`IORING_POLL_UPDATE_USER_DATA`): on success, the
+    /// target poll's later completions carry the new user_data.
+    Retarget { target: u64, user_data: u64 },
 }
 
 /// One in-flight op.
@@ -112,6 +273,14 @@ pub struct Slot {
     pub opcode: u8,
     pub live: bool,
     pub keep: Keep,
+    /// The provided-buffer group the op selects from (`IOSQE_BUFFER_SELECT`),
+    /// so a completion's buffer can be matched to its group.
+    pub buf_group: Option<u16>,
+    /// The op's successful completions are new file descriptors (openat,
+    /// accept, socket into the fd table, not direct descriptors): a close
+    /// that discards them unconsumed closes them.
+    pub makes_fd: bool,
+    pub on_done: OnDone,
     /// Plain memory the kernel uses through pointers in the SQE. Its heap
     /// buffer is stable while the slot is live (it is only resized when the
     /// slot is being prepared), and its capacity is reused across ops.
@@ -131,27 +300,144 @@ impl Slot {
         self.scratch.resize(nbytes.div_ceil(8), 0);
         self.scratch.as_mut_ptr().cast()
     }
+
+    /// Records what the prepared SQE says about the op's completions.
+    pub fn note_sqe(&mut self, sqe: &sys::Sqe) {
+        self.buf_group =
+            (sqe.flags & sys::IOSQE_BUFFER_SELECT != 0).then_some(sqe.buf_index);
+        self.makes_fd = matches!(
+            sqe.opcode,
+            sys::IORING_OP_OPENAT
+                | sys::IORING_OP_OPENAT2
+                | sys::IORING_OP_ACCEPT
+                | sys::IORING_OP_SOCKET
+        ) && sqe.file_index == 0;
+    }
 }
+
+/// How a CQE relates to this ring's ops.
+pub enum Origin {
+    /// Produced by the live op the token names: its user_data, whether the
+    /// completion is its last.
+    Op { user_data: u64, last: bool },
+    /// One of the ring's own internal ops (close-time cancels): not shown.
+    Internal,
+    /// Nothing this ring issued (a `msg_ring` post with a raw value, or a
+    /// token of an op that already finished): reported with the value as
+    /// posted, and nothing is released.
+    Foreign,
+}
+
+/// Slot indexes at and above this are the ring's internal tokens.
+const INTERNAL_BASE: u32 = 0xffff_ff00;
+/// The internal token of close-time cancels.
+pub const INTERNAL_CANCEL: u32 = INTERNAL_BASE;
+/// A token that names no op: targets that are not found use it, so the
+/// kernel answers -ENOENT as it would for an unknown user_data.
+pub const NO_TARGET: u32 = INTERNAL_BASE + 1;
+
+/// An odd multiplier and its inverse modulo 2**64.
+const M1: u64 = 0x9e37_79b9_7f4a_7c15;
+const M2: u64 = 0xbf58_476d_1ce4_e5b9;
+const fn inverse(m: u64) -> u64 {
+    // Newton's iteration doubles the correct low bits each step.
+    let mut x = m;
+    let mut i = 0;
+    while i < 6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+}
+const M1_INV: u64 = inverse(M1);
+const M2_INV: u64 = inverse(M2);
+
+/// A ring's token key: two words from the kernel's random source.
+#[derive(Clone, Copy)]
+pub struct TokenKey([u64; 2]);
+
+impl TokenKey {
+    pub fn random() -> TokenKey {
+        let mut k = [0u64; 2];
+        // SAFETY: getrandom writes at most 16 bytes into `k`.
+        let n = unsafe { libc::getrandom(k.as_mut_ptr().cast(), 16, 0) };
+        if n != 16 {
+            // No random source (very old kernel, seccomp): mix what differs
+            // between rings and runs. Tokens then resist accidents, not
+            // adversaries.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            k = [t ^ (&k as *const _ as u64), t.rotate_left(17) ^ std::process::id() as u64];
+        }
+        TokenKey(k)
+    }
+
+    /// The keyed permutation of u64 (xor, odd multiply, xor-shift: each step
+    /// invertible).
+    fn encode(&self, mut x: u64) -> u64 {
+        x ^= self.0[0];
+        x = x.wrapping_mul(M1);
+        x ^= x >> 32;
+        x = x.wrapping_mul(M2);
+        x ^= x >> 32;
+        x ^ self.0[1]
+    }
+
+    fn decode(&self, y: u64) -> u64 {
+        let mut x = y ^ self.0[1];
+        x ^= x >> 32;
+        x = x.wrapping_mul(M2_INV);
+        x ^= x >> 32;
+        x = x.wrapping_mul(M1_INV);
+        x ^ self.0[0]
+    }
+}
+
+/// The check value in the top 16 bits of every decoded token.
+const CHECK: u64 = 0x5a17;
 
 /// The slab of slots, with a free list so steady-state queueing allocates
 /// nothing.
-#[derive(Default)]
 pub struct Slots {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
+    key: TokenKey,
+}
+
+impl Default for Slots {
+    fn default() -> Slots {
+        Slots::new(TokenKey::random())
+    }
 }
 
 impl Slots {
-    pub fn token(index: u32, generation: u32) -> u64 {
-        ((generation as u64) << 32) | index as u64
+    pub fn new(key: TokenKey) -> Slots {
+        Slots {
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            key,
+        }
     }
 
-    fn split(token: u64) -> (u32, u32) {
-        (
-            (token & 0xffff_ffff) as u32,
-            ((token >> 32) & 0x7fff_ffff) as u32,
-        )
+    /// The kernel user_data for slot `index` at `generation`.
+    pub fn token(&self, index: u32, generation: u32) -> u64 {
+        let plain = (CHECK << 48) | ((generation as u64 & 0xffff) << 32) | index as u64;
+        self.key.encode(plain)
+    }
+
+    /// An internal token (`INTERNAL_CANCEL`, `NO_TARGET`).
+    pub fn internal(&self, which: u32) -> u64 {
+        self.token(which, 0)
+    }
+
+    /// (index, generation) of a token this ring made, or None.
+    fn split(&self, token: u64) -> Option<(u32, u32)> {
+        let plain = self.key.decode(token);
+        (plain >> 48 == CHECK).then_some((plain as u32, ((plain >> 32) & 0xffff) as u32))
     }
 
     /// Takes a free slot for an op with `user_data`; returns its token.
@@ -159,40 +445,90 @@ impl Slots {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
+                assert!(
+                    self.slots.len() < INTERNAL_BASE as usize,
+                    "more ops in flight than a ring can track"
+                );
                 self.slots.push(Slot::default());
                 (self.slots.len() - 1) as u32
             }
         };
         let slot = &mut self.slots[index as usize];
         debug_assert!(!slot.live);
-        slot.generation = (slot.generation + 1) & 0x7fff_ffff;
+        slot.generation = (slot.generation + 1) & 0xffff;
         slot.user_data = user_data;
         slot.opcode = opcode;
         slot.live = true;
         slot.keep = keep;
+        slot.buf_group = None;
+        slot.makes_fd = false;
+        slot.on_done = OnDone::Nothing;
         slot.scratch_taken = false;
+        let generation = slot.generation;
         self.live += 1;
-        Self::token(index, slot.generation)
+        self.token(index, generation)
     }
 
     /// The live slot a token names, if any.
     pub fn get_mut(&mut self, token: u64) -> Option<&mut Slot> {
-        if token & INTERNAL != 0 {
-            return None;
-        }
-        let (index, generation) = Self::split(token);
+        let (index, generation) = self.split(token)?;
         self.slots
             .get_mut(index as usize)
             .filter(|s| s.live && s.generation == generation)
     }
 
+    /// The live slot a token names, if any.
+    pub fn get(&self, token: u64) -> Option<&Slot> {
+        let (index, generation) = self.split(token)?;
+        self.slots
+            .get(index as usize)
+            .filter(|s| s.live && s.generation == generation)
+    }
+
+    /// What a CQE's user_data says about its origin.
+    pub fn origin(&self, cqe: &sys::Cqe) -> Origin {
+        match self.split(cqe.user_data) {
+            Some((index, _)) if index >= INTERNAL_BASE => Origin::Internal,
+            Some(_) => match self.get(cqe.user_data) {
+                Some(slot) => Origin::Op {
+                    user_data: slot.user_data,
+                    last: cqe.flags & sys::IORING_CQE_F_MORE == 0,
+                },
+                None => Origin::Foreign,
+            },
+            None => Origin::Foreign,
+        }
+    }
+
+    /// Consumes one CQE of a live op: on its last completion, applies the
+    /// op's `on_done`, frees the slot and returns what it kept (with a
+    /// message link marked delivered when `res >= 0`).
+    pub fn finish(&mut self, cqe: &sys::Cqe) -> Option<Keep> {
+        if cqe.flags & sys::IORING_CQE_F_MORE != 0 {
+            return None;
+        }
+        let on_done = self.get(cqe.user_data)?.on_done;
+        if let OnDone::Retarget { target, user_data } = on_done {
+            if cqe.res >= 0 {
+                if let Some(t) = self.get_mut(target) {
+                    t.user_data = user_data;
+                }
+            }
+        }
+        let mut keep = self.release(cqe.user_data)?;
+        if let Some(m) = keep.msg.as_mut() {
+            m.delivered = cqe.res >= 0;
+        }
+        Some(keep)
+    }
+
     /// Frees a live slot; returns what it kept, for the caller to drop once
     /// the state lock is released.
     pub fn release(&mut self, token: u64) -> Option<Keep> {
+        let (index, _) = self.split(token)?;
         let slot = self.get_mut(token)?;
         slot.live = false;
         let keep = std::mem::take(&mut slot.keep);
-        let (index, _) = Self::split(token);
         self.free.push(index);
         self.live -= 1;
         Some(keep)
@@ -214,18 +550,34 @@ impl Slots {
                     && s.user_data == user_data
                     && (opcodes.is_empty() || opcodes.contains(&s.opcode))
             })
-            .map(|(i, s)| Self::token(i as u32, s.generation))
+            .map(|(i, s)| self.token(i as u32, s.generation))
+            .collect()
+    }
+
+    /// Tokens of every live slot with `opcode`.
+    pub fn with_opcode(&self, opcode: u8) -> Vec<u64> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live && s.opcode == opcode)
+            .map(|(i, s)| self.token(i as u32, s.generation))
             .collect()
     }
 
     /// Releases every live slot with `opcode` (slots no kernel op uses).
     pub fn release_opcode(&mut self, opcode: u8) -> Vec<Keep> {
+        let tokens = self.with_opcode(opcode);
+        tokens.into_iter().filter_map(|t| self.release(t)).collect()
+    }
+
+    /// Releases every live slot (when the kernel is known to hold none).
+    pub fn release_all(&mut self) -> Vec<Keep> {
         let tokens: Vec<u64> = self
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.live && s.opcode == opcode)
-            .map(|(i, s)| Self::token(i as u32, s.generation))
+            .filter(|(_, s)| s.live)
+            .map(|(i, s)| self.token(i as u32, s.generation))
             .collect();
         tokens.into_iter().filter_map(|t| self.release(t)).collect()
     }
@@ -233,13 +585,32 @@ impl Slots {
     /// Everything still live, for a close that could not confirm the kernel
     /// is done: the caller leaks it rather than free memory in use.
     pub fn take_all(&mut self) -> Slots {
-        std::mem::take(self)
+        let key = self.key;
+        std::mem::replace(self, Slots::new(key))
+    }
+
+    /// Shows the collector the objects live slots keep (see
+    /// [`Keep::traverse`]).
+    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        let idle = self.live == 0;
+        for s in self.slots.iter().filter(|s| s.live) {
+            s.keep.traverse(visit, idle)?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cqe(user_data: u64, res: i32, flags: u32) -> sys::Cqe {
+        sys::Cqe {
+            user_data,
+            res,
+            flags,
+        }
+    }
 
     #[test]
     fn tokens_are_unique_across_reuse_and_stale_ones_miss() {
@@ -255,7 +626,101 @@ mod tests {
         assert!(s.get_mut(a).is_none());
         assert_eq!(s.get_mut(c).map(|x| x.user_data), Some(9));
         assert_eq!(s.find(7, &[]), vec![b]);
-        assert!(s.get_mut(NO_TARGET).is_none());
-        assert_eq!(a & INTERNAL, 0);
+        assert!(s.get_mut(s.internal(NO_TARGET)).is_none());
+    }
+
+    #[test]
+    fn permutation_round_trips() {
+        let k = TokenKey::random();
+        for x in [0u64, 1, 1 << 32, u64::MAX, 0x5a17_0001_0000_0003, 12345678901234567] {
+            assert_eq!(k.decode(k.encode(x)), x);
+        }
+        assert_eq!(M1.wrapping_mul(M1_INV), 1);
+        assert_eq!(M2.wrapping_mul(M2_INV), 1);
+    }
+
+    #[test]
+    fn forged_values_are_foreign() {
+        let mut s = Slots::default();
+        let tokens: Vec<u64> = (0..64).map(|i| s.alloc(i, 0, Keep::default())).collect();
+        // Small integers, slot-looking values, every bit pattern a caller
+        // might post with msg_ring: none names a live op.
+        let mut forged: Vec<u64> = (0..100_000u64).collect();
+        forged.extend((0..64u64).map(|i| (1 << 32) | i));
+        forged.extend((0..64u64).map(|i| i << 32));
+        forged.push(u64::MAX);
+        for v in forged {
+            if tokens.contains(&v) {
+                continue;
+            }
+            assert!(matches!(s.origin(&cqe(v, 0, 0)), Origin::Foreign), "{v:#x}");
+            assert!(s.finish(&cqe(v, 0, 0)).is_none());
+        }
+        assert_eq!(s.live(), 64);
+        // Another ring's tokens mean nothing here.
+        let mut other = Slots::default();
+        let t = other.alloc(1, 0, Keep::default());
+        assert!(!tokens.contains(&t) || s.key.0 == other.key.0);
+        assert!(matches!(s.origin(&cqe(other.internal(INTERNAL_CANCEL), 0, 0)), Origin::Foreign));
+    }
+
+    #[test]
+    fn retarget_applies_only_on_success() {
+        let mut s = Slots::default();
+        let poll = s.alloc(1, sys::IORING_OP_POLL_ADD, Keep::default());
+        let upd = s.alloc(2, sys::IORING_OP_POLL_REMOVE, Keep::default());
+        s.get_mut(upd).unwrap().on_done = OnDone::Retarget {
+            target: poll,
+            user_data: 99,
+        };
+        assert!(s.finish(&cqe(upd, -libc::ENOENT, 0)).is_some());
+        assert_eq!(s.get(poll).unwrap().user_data, 1);
+        let upd = s.alloc(2, sys::IORING_OP_POLL_REMOVE, Keep::default());
+        s.get_mut(upd).unwrap().on_done = OnDone::Retarget {
+            target: poll,
+            user_data: 99,
+        };
+        assert!(s.finish(&cqe(upd, 0, 0)).is_some());
+        assert_eq!(s.get(poll).unwrap().user_data, 99);
+    }
+
+    #[test]
+    fn undelivered_messages_call_back() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let hits = Arc::new(AtomicUsize::new(0));
+        let mut s = Slots::default();
+        for (res, expect) in [(-libc::EINVAL, 1), (0, 1)] {
+            let h = hits.clone();
+            let keep = Keep {
+                msg: Some(MessageLink {
+                    undelivered: Box::new(move || {
+                        h.fetch_add(1, Ordering::SeqCst);
+                    }),
+                    delivered: false,
+                }),
+                ..Default::default()
+            };
+            let t = s.alloc(0, sys::IORING_OP_MSG_RING, keep);
+            drop(s.finish(&cqe(t, res, 0)));
+            assert_eq!(hits.load(Ordering::SeqCst), expect);
+        }
+        // Dropped without any completion (never submitted): undelivered.
+        let h = hits.clone();
+        let t = s.alloc(
+            0,
+            sys::IORING_OP_MSG_RING,
+            Keep {
+                msg: Some(MessageLink {
+                    undelivered: Box::new(move || {
+                        h.fetch_add(1, Ordering::SeqCst);
+                    }),
+                    delivered: false,
+                }),
+                ..Default::default()
+            },
+        );
+        drop(s.release(t));
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
     }
 }

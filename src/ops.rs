@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 
 use crate::addr;
 use crate::args;
-use crate::keep::{Keep, PinnedBuf, Slot, NO_TARGET};
+use crate::keep::{Keep, MessageLink, OnDone, PinnedBuf, Slot};
 use crate::pyring::{Ring, Sqe};
 use crate::sys::{self, KernelTimespec};
 
@@ -52,14 +52,13 @@ fn stash_bytes(slot: &mut Slot, bytes: &[u8]) -> u64 {
 }
 
 /// The single in-flight target of a cancel-like op, by the caller's
-/// user_data (`NO_TARGET` if none, so the kernel answers -ENOENT).
-fn target(ring: &Bound<'_, Ring>, user_data: u64, opcodes: &[u8]) -> PyResult<u64> {
-    Ok(ring
-        .get()
-        .find_targets(user_data, opcodes)?
-        .first()
-        .copied()
-        .unwrap_or(NO_TARGET))
+/// user_data (a token naming no op if none, so the kernel answers -ENOENT),
+/// and whether one was found.
+fn target(ring: &Bound<'_, Ring>, user_data: u64, opcodes: &[u8]) -> PyResult<(u64, bool)> {
+    match ring.get().find_targets(user_data, opcodes)?.first() {
+        Some(&t) => Ok((t, true)),
+        None => Ok((ring.get().no_target()?, false)),
+    }
 }
 
 /// The ops on one caller buffer (read, write, recv, send): pin `buf`
@@ -75,7 +74,7 @@ fn prep_buf(
     off: u64,
     op_flags: u32,
 ) -> R {
-    let b = PinnedBuf::get(buf, writable)?;
+    let b = PinnedBuf::get(buf, writable, "buf")?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
     Ring::queue(ring, user_data, opcode, Keep::buf(b), |sqe, _| {
         prep_rw(sqe, fd, addr, len, off);
@@ -340,7 +339,7 @@ pub fn timeout_remove(
     #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
-    let target = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
+    let (target, _) = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
     Ring::queue(
         ring,
         user_data,
@@ -418,7 +417,7 @@ pub fn poll_remove(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::named::target_user_data_u64)] target_user_data: u64,
 ) -> R {
-    let target = target(ring, target_user_data, &[sys::IORING_OP_POLL_ADD])?;
+    let (target, _) = target(ring, target_user_data, &[sys::IORING_OP_POLL_ADD])?;
     Ring::queue(
         ring,
         user_data,
@@ -440,6 +439,8 @@ pub fn poll_remove(
 /// user_data may repeat: with ALL and several ops sharing
 /// `target_user_data`, one cancel SQE is queued per op (all carrying
 /// `user_data`), each with its own completion; the last `Sqe` is returned.
+/// When they outnumber the free SQ entries, what is queued is submitted to
+/// make room (the cancels then reach the kernel in several submits).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, target_user_data, flags = 0))]
 pub fn cancel(
@@ -468,7 +469,7 @@ pub fn cancel(
     }
     let targets = ring.get().find_targets(target_user_data, &[])?;
     let targets = if targets.is_empty() {
-        vec![NO_TARGET]
+        vec![ring.get().no_target()?]
     } else {
         targets
     };
@@ -477,9 +478,13 @@ pub fn cancel(
     } else {
         targets[..1].to_vec()
     };
-    ring.get().require_space(targets.len(), "cancel")?;
+    if targets.len() == 1 {
+        ring.get().require_space(1, "cancel")?;
+    }
     let mut last = None;
     for t in targets {
+        // Several cancels: submit what is queued whenever the SQ is full.
+        ring.get().make_room(ring.py())?;
         last = Some(Ring::queue(
             ring,
             user_data,
@@ -590,7 +595,7 @@ fn rw_fixed(
     }
     // Pin the object for this op too, so unregistering the buffers while the
     // op is in flight cannot free its memory.
-    let pin = PinnedBuf::get(obj.bind(ring.py()), opcode == sys::IORING_OP_READ_FIXED)?;
+    let pin = PinnedBuf::get(obj.bind(ring.py()), opcode == sys::IORING_OP_READ_FIXED, "buf_index")?;
     if pin.ptr() as u64 != base {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "registered buffer moved (it was re-registered concurrently): try again",
@@ -661,7 +666,7 @@ pub fn provide_buffers(
     #[pyo3(from_py_with = args::group_id)] group_id: u16,
     #[pyo3(from_py_with = crate::named::start_id_u16)] start_id: u16,
 ) -> R {
-    let pin = PinnedBuf::get(buf, true)?;
+    let pin = PinnedBuf::get(buf, true, "buf")?;
     if (size as usize)
         .checked_mul(count as usize)
         .is_none_or(|need| need > pin.len())
@@ -727,13 +732,12 @@ pub fn poll_update(
 ) -> R {
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
-    let target = target(ring, old_user_data, &[sys::IORING_OP_POLL_ADD])?;
+    let (target, found) = target(ring, old_user_data, &[sys::IORING_OP_POLL_ADD])?;
     ring.get().require_space(1, "poll_update")?;
-    if flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 && target != NO_TARGET {
-        // The kernel would swap in a raw value: hand it the same token and
-        // change the user_data the token stands for instead.
-        ring.get().set_user_data(target, new_user_data)?;
-    }
+    // The kernel would swap in a raw value: hand it the same token, and
+    // change the user_data the token stands for when (and only if) the
+    // update's own completion reports success.
+    let retarget = flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 && found;
     // The kernel refuses a non-zero new user_data without UPDATE_USER_DATA.
     let new_token = if flags & sys::IORING_POLL_UPDATE_USER_DATA != 0 {
         target
@@ -745,7 +749,13 @@ pub fn poll_update(
         user_data,
         sys::IORING_OP_POLL_REMOVE,
         Keep::default(),
-        |sqe, _| {
+        |sqe, slot| {
+            if retarget {
+                slot.on_done = OnDone::Retarget {
+                    target,
+                    user_data: new_user_data,
+                };
+            }
             prep_rw(sqe, -1, target, flags, new_token);
             // Events count only with UPDATE_EVENTS; the kernel refuses them
             // otherwise.
@@ -773,7 +783,7 @@ pub fn timeout_update(
 ) -> R {
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")? | sys::IORING_TIMEOUT_UPDATE;
-    let target = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
+    let (target, _) = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
     Ring::queue(
         ring,
         user_data,
@@ -801,20 +811,36 @@ pub fn msg_ring(
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
     ring.get().require_space(1, "msg_ring")?;
-    let (fd, posted) = match target.cast::<Ring>() {
+    let (fd, posted, keep) = match target.cast::<Ring>() {
         // A uring_rs ring reads user_data as a token: give the message a
-        // slot there, released when its completion is consumed.
-        Ok(t) => (
-            t.get().fd_checked()?,
-            t.get().message_token(target_user_data)?,
-        ),
-        Err(_) => (args::fd(target, "target")?, target_user_data),
+        // slot there, released when its completion is consumed there, or
+        // when this op fails or is never submitted (then no post happens).
+        Ok(t) => {
+            let fd = t.get().fd_checked()?;
+            let token = t.get().message_token(target_user_data)?;
+            let target_ring = t.clone().unbind();
+            let link = MessageLink {
+                undelivered: Box::new(move || {
+                    Python::attach(|py| target_ring.bind(py).get().release_message(token))
+                }),
+                delivered: false,
+            };
+            (
+                fd,
+                token,
+                Keep {
+                    msg: Some(link),
+                    ..Default::default()
+                },
+            )
+        }
+        Err(_) => (args::fd(target, "target")?, target_user_data, Keep::default()),
     };
     Ring::queue(
         ring,
         user_data,
         sys::IORING_OP_MSG_RING,
-        Keep::default(),
+        keep,
         |sqe, _| {
             prep_rw(sqe, fd, 0, res as u32, posted);
             sqe.op_flags = flags;

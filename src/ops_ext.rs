@@ -116,7 +116,7 @@ fn buffers_arg(
     })?;
     let mut pins = Vec::new();
     for item in iter {
-        pins.push(PinnedBuf::get(&item?, writable)?);
+        pins.push(PinnedBuf::get(&item?, writable, "buffers")?);
         if pins.len() > UIO_MAXIOV {
             return Err(PyValueError::new_err(format!(
                 "at most {UIO_MAXIOV} buffers (UIO_MAXIOV)"
@@ -370,7 +370,7 @@ pub fn madvise(
              the buffer does not own"
         )));
     }
-    let pin = PinnedBuf::get(buf, destructive)?;
+    let pin = PinnedBuf::get(buf, destructive, "buf")?;
     let (addr, len) = (pin.ptr() as u64, pin.len());
     let page = page_size() as u64;
     if destructive && (addr % page != 0 || len as u64 % page != 0) {
@@ -858,7 +858,7 @@ fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
             PyTypeError::new_err("ancdata items must be (level, type, data) tuples")
         })?;
         let (level, kind, data): (i32, i32, Bound<'_, PyAny>) = t.extract()?;
-        let pin = PinnedBuf::get(&data, false)?;
+        let pin = PinnedBuf::get(&data, false, "ancdata")?;
         let start = out.len();
         out.resize(start + out::CMSG_HDR + out::cmsg_align(pin.len()), 0);
         if out.len() > 1 << 20 {
@@ -1083,7 +1083,7 @@ pub fn send_zc(
             "IORING_RECVSEND_FIXED_BUF is not supported by send_zc: pass the buffer itself",
         ));
     }
-    let b = PinnedBuf::get(buf, false)?;
+    let b = PinnedBuf::get(buf, false, "buf")?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
     Ring::queue(
         ring,
@@ -1187,7 +1187,7 @@ fn futex_word(buf: &Bound<'_, PyAny>, offset: i64, futex_flags: u32) -> PyResult
     let offset = usize::try_from(offset)
         .map_err(|_| PyValueError::new_err(format!("offset must be >= 0, got {offset}")))?;
     let size = 1usize << (futex_flags & sys::FUTEX2_SIZE_U64);
-    let pin = PinnedBuf::get(buf, false)?;
+    let pin = PinnedBuf::get(buf, false, "buf")?;
     if offset.checked_add(size).is_none_or(|end| end > pin.len()) {
         return Err(PyValueError::new_err(format!(
             "offset {offset} + {size} is past the end of buf ({} bytes)",

@@ -285,11 +285,13 @@ impl BufferRing {
         } else {
             (cqe.res as usize).min(this.size as usize)
         };
-        if !cqe.claim_buffer() {
-            return Err(PyValueError::new_err(
-                "this completion's buffer was already taken, or the Cqe did not come from \
-                 copy_cqes/copy_cqe (a Cqe built by hand or from peek_cqes cannot claim a buffer)",
-            ));
+        let owner = this.owner(slf.py())?;
+        if let Err(why) = cqe.claim_buffer(owner.get().id(), this.group_id) {
+            return Err(PyValueError::new_err(format!(
+                "BufferRing(group_id={}).get: {why}; only a completion consumed by \
+                 copy_cqes/copy_cqe from an op that selected this group can hand out its buffer",
+                this.group_id
+            )));
         }
         {
             let mut st = this.lock();

@@ -19,7 +19,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::args;
 use crate::error::{closed_ring, os_error, Kind, UringErr};
-use crate::keep::{Keep, PinnedBuf, Slot, Slots, INTERNAL};
+use crate::keep::{Keep, Origin, PinnedBuf, Slot, Slots, INTERNAL_CANCEL};
 use crate::ring::{RawRing, SetupError, SqState};
 use crate::sys::{self, KernelTimespec, Params};
 
@@ -34,7 +34,8 @@ const WAIT_SLICE: Duration = Duration::from_millis(250);
 /// and keeps (leaks) their memory rather than free what the kernel may use.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-const INTERNAL_CANCEL: u64 = INTERNAL | 2;
+/// Source of `Ring.id`: every ring of the process gets its own.
+static NEXT_RING_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The opcode recorded for slots that stand for messages from other rings
 /// (msg_ring): no kernel op of ours uses memory for them.
@@ -45,6 +46,86 @@ struct State {
     sq: SqState,
     slots: Slots,
     held: Held,
+    /// With IORING_SETUP_SINGLE_ISSUER: the one thread the kernel takes
+    /// submissions (and, with DEFER_TASKRUN, waits) from.
+    issuer: Option<Issuer>,
+}
+
+/// The submitter thread of a SINGLE_ISSUER ring.
+#[derive(Clone)]
+struct Issuer {
+    thread: u64,
+    alive: Arc<AtomicBool>,
+}
+
+impl Issuer {
+    fn current() -> Issuer {
+        Issuer {
+            thread: crate::ring::thread_id(),
+            alive: crate::ring::thread_alive_flag(),
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        self.thread == crate::ring::thread_id()
+    }
+}
+
+/// A SINGLE_ISSUER ring dropped by the garbage collector on a thread the
+/// kernel refuses, with ops in flight: its memory waits here until its
+/// issuer thread touches uring_rs again (and tears it down) or exits (the
+/// kernel then cancels its ops, and anyone can reap them).
+struct Orphan {
+    raw: Arc<RawRing>,
+    sq: SqState,
+    slots: Slots,
+    held: Held,
+    issuer: Issuer,
+}
+
+static ORPHANS: Mutex<Vec<Orphan>> = Mutex::new(Vec::new());
+static ORPHAN_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Finishes the orphans that can be finished from this thread: those whose
+/// issuer is this thread (cancel and drain) or has exited (reap what the
+/// kernel completed at its exit). Cheap when there are none.
+fn sweep_orphans(py: Python<'_>) {
+    if ORPHAN_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let mine: Vec<Orphan> = {
+        let mut all = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
+        let (take, keep): (Vec<Orphan>, Vec<Orphan>) = all
+            .drain(..)
+            .partition(|o| o.issuer.is_current() || !o.issuer.alive.load(Ordering::Acquire));
+        *all = keep;
+        ORPHAN_COUNT.store(all.len(), Ordering::Relaxed);
+        take
+    };
+    for o in mine {
+        let Orphan {
+            raw,
+            sq,
+            slots,
+            held,
+            issuer,
+        } = o;
+        let state = Mutex::new(State {
+            raw: Some(raw.clone()),
+            sq,
+            slots,
+            held,
+            issuer: Some(issuer),
+        });
+        drain_and_close(py, &state, raw, raw_flags_has_ext_arg(&state));
+    }
+}
+
+fn raw_flags_has_ext_arg(state: &Mutex<State>) -> bool {
+    let g = state.lock().unwrap_or_else(|p| p.into_inner());
+    g.raw
+        .as_ref()
+        .is_some_and(|r| r.features & sys::IORING_FEAT_EXT_ARG != 0)
 }
 
 /// Memory the ring keeps for the kernel beyond single ops: registered
@@ -76,10 +157,27 @@ pub struct Ring {
     cq_entries: u32,
     fork_generation: u64,
     pid: u32,
+    /// Unique per ring in this process: a `Cqe` remembers which ring it came
+    /// from, so a provided buffer is only claimed from its own ring.
+    id: u64,
+    /// Set up with IORING_SETUP_R_DISABLED and not yet `enable()`d: the
+    /// kernel consumes no SQE, so nothing queued is in flight.
+    disabled: AtomicBool,
 }
 
-/// A raw CQE translated to the caller's user_data.
-type RawCqe = sys::Cqe;
+/// A CQE as reaped: translated to the caller's user_data, with what this
+/// ring knows of the op that produced it.
+#[derive(Clone, Copy)]
+pub struct RawCqe {
+    pub user_data: u64,
+    pub res: i32,
+    pub flags: u32,
+    /// The provided-buffer group of the op, when it selected one and the
+    /// completion is the op's own (never for a foreign completion).
+    pub buf_group: Option<u16>,
+    /// The op's successful completions are new fds (see `Slot::makes_fd`).
+    pub makes_fd: bool,
+}
 
 impl Ring {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -129,10 +227,54 @@ impl Ring {
         self.raw().map(|r| r.fd)
     }
 
+    /// A token that names no op, for targets that are not found.
+    pub fn no_target(&self) -> PyResult<u64> {
+        self.with_open(|_, _, slots| slots.internal(crate::keep::NO_TARGET))
+    }
+
+    /// Makes room for one SQE: when the SQ is full, submits what is queued
+    /// (as `submit()` does) until an entry is free.
+    pub fn make_room(&self, py: Python<'_>) -> PyResult<()> {
+        for attempt in 0..10_000 {
+            if self.space_left()? > 0 {
+                return Ok(());
+            }
+            if attempt == 0 || self.flags & sys::IORING_SETUP_SQPOLL == 0 {
+                self.submit(py, 0)?;
+            } else {
+                // The SQPOLL thread consumes entries on its own.
+                py.detach(|| std::thread::sleep(Duration::from_micros(100)));
+            }
+        }
+        Err(UringErr::new(
+            Kind::SubmissionQueueFull,
+            "the submission queue stays full: the kernel is not consuming entries",
+        )
+        .into())
+    }
+
     /// A slot standing for a message another ring will post here with
     /// IORING_OP_MSG_RING; its token is what that ring must send.
     pub fn message_token(&self, user_data: u64) -> PyResult<u64> {
         self.with_open(|_, _, slots| slots.alloc(user_data, MESSAGE_SLOT, Keep::default()))
+    }
+
+    /// Gives back the slot of a message that will never be posted (the
+    /// sending op failed, or was never submitted). A no-op once closed.
+    pub fn release_message(&self, token: u64) {
+        let kept = {
+            let mut g = self.lock();
+            match g.slots.get(token) {
+                Some(s) if s.opcode == MESSAGE_SLOT => g.slots.release(token),
+                _ => None,
+            }
+        };
+        drop(kept);
+    }
+
+    /// This ring's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// SUBMISSION_QUEUE_FULL unless `n` SQ entries are free: for ops that
@@ -193,6 +335,7 @@ impl Ring {
                 sqe.opcode = opcode;
                 sqe.user_data = token;
                 prep(sqe, slot);
+                slot.note_sqe(sqe);
                 Ok((pos, token))
             }
         })?;
@@ -255,6 +398,9 @@ impl Ring {
                 sqe.opcode = opcode;
                 sqe.user_data = token;
                 prep(i, sqe);
+                if let Some(slot) = slots.get_mut(token) {
+                    slot.note_sqe(sqe);
+                }
             }
             true
         })?;
@@ -308,39 +454,67 @@ impl Ring {
         let n = (raw.cq_ready() as usize).min(max) as u32;
         for i in 0..n {
             let c = raw.cqe(i);
-            let user_data = match slots.get_mut(c.user_data) {
-                Some(slot) => slot.user_data,
-                None if c.user_data & INTERNAL != 0 => continue,
-                None => c.user_data,
-            };
-            if consume && c.flags & sys::IORING_CQE_F_MORE == 0 {
-                if let Some(k) = slots.release(c.user_data) {
-                    if !k.is_empty() {
-                        dead.push(k);
-                    }
-                }
+            if let Some(r) = Self::translate(slots, &c, consume, dead) {
+                out.push(r);
             }
-            out.push(RawCqe {
-                user_data,
-                res: c.res,
-                flags: c.flags,
-            });
         }
         if consume {
             raw.cq_advance(n);
         }
     }
 
+    /// One CQE as the caller sees it (None for the ring's internal ops);
+    /// when `consume`, a final completion releases its op's slot into
+    /// `dead`. Only a completion the token proves to be a live op's own
+    /// releases anything.
+    pub fn translate(
+        slots: &mut Slots,
+        c: &sys::Cqe,
+        consume: bool,
+        dead: &mut Vec<Keep>,
+    ) -> Option<RawCqe> {
+        match slots.origin(c) {
+            Origin::Internal => None,
+            Origin::Foreign => Some(RawCqe {
+                user_data: c.user_data,
+                res: c.res,
+                flags: c.flags,
+                buf_group: None,
+                makes_fd: false,
+            }),
+            Origin::Op { user_data, .. } => {
+                let (buf_group, makes_fd) = slots
+                    .get(c.user_data)
+                    .map_or((None, false), |s| (s.buf_group, s.makes_fd));
+                if consume {
+                    if let Some(k) = slots.finish(c) {
+                        if !k.is_empty() {
+                            dead.push(k);
+                        }
+                    }
+                }
+                Some(RawCqe {
+                    user_data,
+                    res: c.res,
+                    flags: c.flags,
+                    buf_group,
+                    makes_fd,
+                })
+            }
+        }
+    }
+
     /// Python `Cqe`s for reaped entries. `consumed` marks those carrying a
     /// provided buffer as claimable once by `BufferRing.get`.
     fn cqe_list<'py>(
+        &self,
         py: Python<'py>,
         cqes: Vec<RawCqe>,
         consumed: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let objs = cqes
             .into_iter()
-            .map(|c| Bound::new(py, Cqe::reaped(c, consumed)))
+            .map(|c| Bound::new(py, Cqe::reaped(c, consumed.then_some(self.id))))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, objs)
     }
@@ -457,15 +631,71 @@ impl Ring {
     /// Cancels and drains everything in flight, then unmaps and closes.
     /// Memory the kernel may still use is never freed: if the ops cannot be
     /// confirmed finished within `CLOSE_GRACE`, their slots are leaked.
-    fn shutdown(&self, py: Python<'_>) {
+    ///
+    /// `explicit` is a call to `close()` (which may raise) rather than
+    /// garbage collection: a SINGLE_ISSUER ring with ops in flight closed
+    /// from a thread the kernel refuses raises then; collected there, it is
+    /// handed to its issuer thread (see [`Orphan`]).
+    fn shutdown(&self, py: Python<'_>, explicit: bool) -> PyResult<()> {
+        sweep_orphans(py);
         let raw = {
             let mut g = self.lock();
+            if let Some(issuer) = g.issuer.clone() {
+                if !issuer.is_current() && g.raw.is_some() && !self.forked() {
+                    // Whatever the kernel already completed can be reaped
+                    // from any thread; only the rest needs the issuer.
+                    let State { raw, slots, .. } = &mut *g;
+                    let mut dead = Vec::new();
+                    let r = raw.clone().expect("checked above");
+                    let mut out = Vec::new();
+                    Self::reap(&r, slots, usize::MAX, true, &mut out, &mut dead);
+                    let fds = fd_results(&out);
+                    let live = slots.live();
+                    if live > 0 && issuer.alive.load(Ordering::Acquire) {
+                        if explicit {
+                            drop(g);
+                            close_fds(&fds);
+                            drop(dead);
+                            return Err(PyRuntimeError::new_err(format!(
+                                "this Ring was set up with IORING_SETUP_SINGLE_ISSUER and has \
+                                 {live} ops in flight: the kernel only lets the thread that \
+                                 submits to it cancel them, so close it from that thread"
+                            )));
+                        }
+                        let State {
+                            raw,
+                            sq,
+                            slots,
+                            held,
+                            ..
+                        } = &mut *g;
+                        let orphan = Orphan {
+                            raw: raw.take().expect("checked above"),
+                            sq: std::mem::take(sq),
+                            slots: slots.take_all(),
+                            held: std::mem::take(held),
+                            issuer,
+                        };
+                        drop(g);
+                        let mut all = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
+                        all.push(orphan);
+                        ORPHAN_COUNT.store(all.len(), Ordering::Relaxed);
+                        drop(all);
+                        close_fds(&fds);
+                        drop(dead);
+                        return Ok(());
+                    }
+                    drop(g);
+                    close_fds(&fds);
+                    drop(dead);
+                    g = self.lock();
+                }
+            }
             match g.raw.take() {
-                None => return,
+                None => return Ok(()),
                 Some(raw) => raw,
             }
         };
-        let mut dead: Vec<Keep> = Vec::new();
         if self.forked() {
             // The child has no ring memory (MADV_DONTFORK) and its buffers
             // are private copies the kernel never writes: drop our references
@@ -475,75 +705,123 @@ impl Ring {
             let held = std::mem::take(&mut g.held);
             drop(g);
             drop((slots, held, raw));
-            return;
+            return Ok(());
         }
-        {
-            // Ops queued but never published: the kernel never saw them.
+        if self.disabled.load(Ordering::Acquire) {
+            // A ring never enabled has consumed no SQE: nothing queued ever
+            // reached the kernel.
             let mut g = self.lock();
-            let State { sq, slots, .. } = &mut *g;
-            let mut pos = sq.sqe_head;
-            while let Some(sqe) = raw.sqe_at(sq, pos) {
-                dead.extend(slots.release(sqe.user_data));
-                pos = pos.wrapping_add(1);
-            }
-            sq.sqe_tail = sq.sqe_head;
-            // Messages other rings may still post here hold no memory.
-            dead.extend(slots.release_opcode(MESSAGE_SLOT));
-        }
-        drop(dead);
-        let deadline = Instant::now() + CLOSE_GRACE;
-        let mut cancel_sent_at: Option<Instant> = None;
-        loop {
-            let mut dead: Vec<Keep> = Vec::new();
-            let (live, pending) = {
-                let mut g = self.lock();
-                let State { sq, slots, .. } = &mut *g;
-                let mut out = Vec::new();
-                Self::reap(&raw, slots, usize::MAX, true, &mut out, &mut dead);
-                let live = slots.live();
-                let resend =
-                    cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
-                if live > 0 && resend {
-                    if let Some((_, sqe)) = raw.get_sqe(sq) {
-                        sqe.opcode = sys::IORING_OP_ASYNC_CANCEL;
-                        sqe.fd = -1;
-                        sqe.op_flags = sys::IORING_ASYNC_CANCEL_ALL | sys::IORING_ASYNC_CANCEL_ANY;
-                        sqe.user_data = INTERNAL_CANCEL;
-                        cancel_sent_at = Some(Instant::now());
-                    }
-                }
-                (live, raw.flush_sq(sq))
-            };
-            drop(dead);
-            if live == 0 || Instant::now() >= deadline {
-                break;
-            }
-            let mut flags = sys::IORING_ENTER_GETEVENTS;
-            raw.sq_ring_needs_enter(&mut flags);
-            let ts = self.has_ext_arg().then_some(KernelTimespec {
-                tv_sec: 0,
-                tv_nsec: 20_000_000,
-            });
-            // Signals are not acted on here: a half-closed ring would be
-            // worse than a close that finishes within its grace period.
-            let _ = py.detach(|| raw.enter(pending, 1, flags, ts));
-        }
-        let mut g = self.lock();
-        let held = std::mem::take(&mut g.held);
-        if g.slots.live() > 0 {
-            // Could not confirm the kernel is done with these: keep their
-            // buffers, scratch memory and every registered buffer forever
-            // rather than free memory the kernel may still write.
-            std::mem::forget(g.slots.take_all());
-            std::mem::forget(held);
+            let dead = g.slots.release_all();
+            let held = std::mem::take(&mut g.held);
             drop(g);
+            drop(dead);
             drop(raw);
-            return;
+            drop(held);
+            return Ok(());
         }
+        drain_and_close(py, &self.state, raw, self.has_ext_arg());
+        Ok(())
+    }
+}
+
+/// The fds carried by successful completions of fd-making ops.
+fn fd_results(cqes: &[RawCqe]) -> Vec<i32> {
+    cqes.iter()
+        .filter(|c| c.makes_fd && c.res >= 0)
+        .map(|c| c.res)
+        .collect()
+}
+
+/// Closes fds nobody will ever see (completions discarded by a close).
+fn close_fds(fds: &[i32]) {
+    for &fd in fds {
+        // SAFETY: each fd came from a completion of an op that creates an
+        // fd, which nobody consumed: this process owns it and nothing else
+        // knows it.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// The common teardown: releases what never reached the kernel, cancels the
+/// rest and reaps until nothing is in flight or `CLOSE_GRACE` runs out
+/// (then leaks what is left, never freeing memory the kernel may write),
+/// closing fds that discarded completions carried; then unmaps and closes.
+fn drain_and_close(py: Python<'_>, state: &Mutex<State>, raw: Arc<RawRing>, ext_arg: bool) {
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut dead: Vec<Keep> = Vec::new();
+    {
+        // Ops queued but never published: the kernel never saw them.
+        let mut g = lock();
+        let State { sq, slots, .. } = &mut *g;
+        let mut pos = sq.sqe_head;
+        while let Some(sqe) = raw.sqe_at(sq, pos) {
+            dead.extend(slots.release(sqe.user_data));
+            pos = pos.wrapping_add(1);
+        }
+        sq.sqe_tail = sq.sqe_head;
+        // Messages other rings may still post here hold no memory.
+        dead.extend(slots.release_opcode(MESSAGE_SLOT));
+    }
+    drop(dead);
+    let deadline = Instant::now() + CLOSE_GRACE;
+    let mut cancel_sent_at: Option<Instant> = None;
+    loop {
+        let mut dead: Vec<Keep> = Vec::new();
+        let mut out = Vec::new();
+        let (live, pending) = {
+            let mut g = lock();
+            let State { sq, slots, .. } = &mut *g;
+            Ring::reap(&raw, slots, usize::MAX, true, &mut out, &mut dead);
+            let live = slots.live();
+            let resend = cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
+            if live > 0 && resend {
+                let token = slots.internal(INTERNAL_CANCEL);
+                if let Some((_, sqe)) = raw.get_sqe(sq) {
+                    *sqe = sys::Sqe::default();
+                    sqe.opcode = sys::IORING_OP_ASYNC_CANCEL;
+                    sqe.fd = -1;
+                    sqe.op_flags = sys::IORING_ASYNC_CANCEL_ALL | sys::IORING_ASYNC_CANCEL_ANY;
+                    sqe.user_data = token;
+                    cancel_sent_at = Some(Instant::now());
+                }
+            }
+            (live, raw.flush_sq(sq))
+        };
+        close_fds(&fd_results(&out));
+        drop(dead);
+        if live == 0 || Instant::now() >= deadline {
+            break;
+        }
+        let mut flags = sys::IORING_ENTER_GETEVENTS;
+        raw.sq_ring_needs_enter(&mut flags);
+        let ts = ext_arg.then_some(KernelTimespec {
+            tv_sec: 0,
+            tv_nsec: 20_000_000,
+        });
+        // Signals are not acted on here: a half-closed ring would be
+        // worse than a close that finishes within its grace period.
+        let r = py.detach(|| raw.enter(pending, 1, flags, ts));
+        if r == Err(libc::EEXIST) || r == Err(libc::EBADFD) {
+            // Not the issuer thread (its exit cancelled the ops: keep
+            // reaping what it completed), or a ring the kernel disabled.
+            py.detach(|| std::thread::sleep(Duration::from_millis(5)));
+        }
+    }
+    let mut g = lock();
+    let held = std::mem::take(&mut g.held);
+    if g.slots.live() > 0 {
+        // Could not confirm the kernel is done with these: keep their
+        // buffers, scratch memory and every registered buffer forever
+        // rather than free memory the kernel may still write.
+        std::mem::forget(g.slots.take_all());
+        std::mem::forget(held);
         drop(g);
         drop(raw);
-        drop(held);
+        return;
     }
+    drop(g);
+    drop(raw);
+    drop(held);
 }
 
 /// One `io_uring_enter` that waits at most `slice` (when given), and
@@ -706,11 +984,18 @@ impl Ring {
             cq_entries: raw.cq_entries,
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
             pid: std::process::id(),
+            id: NEXT_RING_ID.fetch_add(1, Ordering::Relaxed),
+            disabled: AtomicBool::new(flags & sys::IORING_SETUP_R_DISABLED != 0),
             state: Mutex::new(State {
                 raw: Some(Arc::new(raw)),
                 sq: SqState::default(),
                 slots: Slots::default(),
                 held: Held::default(),
+                // The kernel makes the creating thread the issuer, or, for a
+                // disabled ring, the one that enables it.
+                issuer: (flags & sys::IORING_SETUP_SINGLE_ISSUER != 0
+                    && flags & sys::IORING_SETUP_R_DISABLED == 0)
+                    .then(Issuer::current),
             }),
         })
     }
@@ -746,8 +1031,68 @@ impl Ring {
         self.with_open(|_, _, slots| slots.live())
     }
 
-    fn close(&self, py: Python<'_>) {
-        self.shutdown(py);
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.shutdown(py, true)
+    }
+
+    /// Enables a ring set up with `IORING_SETUP_R_DISABLED`
+    /// (`IORING_REGISTER_ENABLE_RINGS`, Linux 5.10): until then the kernel
+    /// consumes no SQE. With SINGLE_ISSUER the calling thread becomes the
+    /// ring's submitter.
+    fn enable(&self) -> PyResult<()> {
+        let raw = self.raw()?;
+        if !self.disabled.load(Ordering::Acquire) {
+            return Err(PyValueError::new_err(
+                "this ring is not disabled (it was not set up with IORING_SETUP_R_DISABLED, or \
+                 enable() was already called)",
+            ));
+        }
+        // SAFETY: ENABLE_RINGS takes no argument.
+        unsafe { raw.register(sys::IORING_REGISTER_ENABLE_RINGS, std::ptr::null(), 0) }
+            .map_err(|e| register_error("IORING_REGISTER_ENABLE_RINGS", e))?;
+        self.disabled.store(false, Ordering::Release);
+        if self.flags & sys::IORING_SETUP_SINGLE_ISSUER != 0 {
+            self.lock().issuer = Some(Issuer::current());
+        }
+        Ok(())
+    }
+
+    /// Whether the ring is still disabled (`IORING_SETUP_R_DISABLED`, not
+    /// yet `enable()`d).
+    #[getter]
+    fn disabled(&self) -> bool {
+        self.disabled.load(Ordering::Acquire)
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        // Never block here: a thread holding the lock is mid-call, and
+        // skipping a traversal only delays collection.
+        let Ok(g) = self.state.try_lock() else {
+            return Ok(());
+        };
+        g.slots.traverse(&visit)?;
+        if g.slots.live() == 0 {
+            // Nothing in flight: nothing writes into registered buffers now,
+            // and clearing the ring unregisters them before they are freed.
+            for r in &g.held.reg_bufs {
+                visit.call(&r.obj)?;
+            }
+            for k in &g.held.until_close {
+                k.traverse(&visit, true)?;
+            }
+        }
+        for b in &g.held.buf_rings {
+            visit.call(b)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        // A cycle through what the ring keeps: close as garbage collection
+        // would (cancel, drain, then drop the references).
+        Python::attach(|py| {
+            let _ = self.shutdown(py, false);
+        });
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
@@ -761,9 +1106,9 @@ impl Ring {
         _exc_type: &Bound<'_, PyAny>,
         _exc: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.shutdown(py);
-        false
+    ) -> PyResult<bool> {
+        self.shutdown(py, true)?;
+        Ok(false)
     }
 
     fn __repr__(&self) -> String {
@@ -821,6 +1166,16 @@ impl Ring {
         #[pyo3(from_py_with = crate::named::wait_nr_i64)] wait_nr: i64,
     ) -> PyResult<u32> {
         let wait_nr = args::count32(wait_nr, "wait_nr")?;
+        sweep_orphans(py);
+        if self.disabled.load(Ordering::Acquire) {
+            self.raw()?;
+            return Err(UringErr::errno(
+                Kind::ArgumentsInvalid,
+                libc::EBADFD,
+                "this ring was set up with IORING_SETUP_R_DISABLED: call enable() before submit()",
+            )
+            .into());
+        }
         let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
         let (to_submit, published, need_enter, flags) = self.with_open(|raw, sq, _| {
             let published = sq.sqe_tail.wrapping_sub(sq.sqe_head);
@@ -935,7 +1290,7 @@ impl Ring {
             Self::reap(raw, slots, max, true, &mut out, dead);
             out.len()
         })?;
-        Self::cqe_list(py, out, true)
+        self.cqe_list(py, out, true)
     }
 
     /// Copies (consumes) CQEs into preallocated arrays: `user_data`
@@ -984,7 +1339,7 @@ impl Ring {
             Self::reap(raw, slots, max, false, &mut out, &mut Vec::new());
             Ok(())
         })??;
-        Self::cqe_list(py, out, false)
+        self.cqe_list(py, out, false)
     }
 
     /// Consumes `count` CQEs (read with `peek_cqes`).
@@ -1170,7 +1525,9 @@ pub fn register_error(what: &str, errno: i32) -> UringErr {
 impl Drop for Ring {
     fn drop(&mut self) {
         // Garbage collection of an open ring closes it as close() does.
-        Python::attach(|py| self.shutdown(py));
+        Python::attach(|py| {
+            let _ = self.shutdown(py, false);
+        });
     }
 }
 
@@ -1239,7 +1596,13 @@ impl Sqe {
     #[setter]
     fn set_flags(&self, py: Python<'_>, value: i64) -> PyResult<()> {
         let v = args::sqe_flags(value)?;
-        self.with_pending(py, |s, _| s.flags = v)
+        let token = self.token;
+        self.with_pending(py, |s, slots| {
+            s.flags = v;
+            if let Some(slot) = slots.get_mut(token) {
+                slot.note_sqe(s);
+            }
+        })
     }
 
     #[getter]
@@ -1259,7 +1622,17 @@ impl Sqe {
 
     #[setter]
     fn set_buf_group(&self, py: Python<'_>, value: u16) -> PyResult<()> {
-        self.with_pending(py, |s, _| s.buf_index = value)
+        let token = self.token;
+        self.with_pending(py, |s, slots| {
+            s.buf_index = value;
+            if let Some(slot) = slots.get_mut(token) {
+                slot.note_sqe(s);
+            }
+        })
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.ring)
     }
 
     #[getter]
@@ -1297,21 +1670,60 @@ pub struct Cqe {
     /// `BufferRing.get` claims it: each buffer the kernel hands out can be
     /// claimed once, and never from a Cqe made by hand or by `peek_cqes`.
     buffer_claimable: AtomicBool,
+    /// The ring that consumed this completion (0: none, or made by hand).
+    ring_id: u64,
+    /// The provided-buffer group the completion's op selected from.
+    buf_group: Option<u16>,
 }
 
 impl Cqe {
-    fn reaped(c: RawCqe, consumed: bool) -> Cqe {
+    /// A Cqe for a reaped completion; `consumed_by` is the ring that
+    /// consumed it (None for `peek_cqes`, which consumes nothing).
+    fn reaped(c: RawCqe, consumed_by: Option<u64>) -> Cqe {
+        let claimable = consumed_by.is_some()
+            && c.buf_group.is_some()
+            && c.flags & sys::IORING_CQE_F_BUFFER != 0;
         Cqe {
             user_data: c.user_data,
             res: c.res,
             flags: c.flags,
-            buffer_claimable: AtomicBool::new(consumed && c.flags & sys::IORING_CQE_F_BUFFER != 0),
+            buffer_claimable: AtomicBool::new(claimable),
+            ring_id: consumed_by.unwrap_or(0),
+            buf_group: c.buf_group,
         }
     }
 
-    /// Takes the right to claim this completion's provided buffer.
-    pub fn claim_buffer(&self) -> bool {
-        self.buffer_claimable.swap(false, Ordering::Relaxed)
+    /// Takes the right to claim this completion's provided buffer, for a
+    /// buffer ring of group `group_id` on ring `ring_id`: refused (without
+    /// taking it) when the completion is from another ring or group, made by
+    /// hand, peeked, foreign (a msg_ring post) or already claimed.
+    pub fn claim_buffer(&self, ring_id: u64, group_id: u16) -> Result<(), &'static str> {
+        if self.ring_id == 0 {
+            return Err(
+                "this completion cannot hand out a buffer: it was built by hand, read with \
+                 peek_cqes, or posted by msg_ring rather than produced by an op",
+            );
+        }
+        if self.ring_id != ring_id {
+            return Err("this completion came from another Ring");
+        }
+        match self.buf_group {
+            None => {
+                return Err(
+                    "this completion's op did not select a provided buffer (or it was posted by \
+                     msg_ring)",
+                )
+            }
+            Some(g) if g != group_id => {
+                return Err("this completion's buffer belongs to another buffer group")
+            }
+            Some(_) => {}
+        }
+        if self.buffer_claimable.swap(false, Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("this completion's buffer was already taken")
+        }
     }
 }
 
@@ -1328,8 +1740,10 @@ impl Cqe {
                 user_data,
                 res,
                 flags,
+                buf_group: None,
+                makes_fd: false,
             },
-            false,
+            None,
         )
     }
 

@@ -161,7 +161,7 @@ pub fn register_buffers(ring: &Ring, buffers: &Bound<'_, PyAny>) -> PyResult<()>
     for item in buffers.try_iter()? {
         let item = item?;
         // The kernel pins the pages for writing, so read-only memory fails.
-        let pin = PinnedBuf::get(&item, true)?;
+        let pin = PinnedBuf::get(&item, true, "buffers")?;
         if pin.is_empty() {
             return Err(PyValueError::new_err("register_buffers: a buffer is empty"));
         }
@@ -275,8 +275,7 @@ pub fn unregister_ring_fd(ring: &Ring) -> PyResult<()> {
     let Some((index, owner)) = raw.registered_index() else {
         return Err(PyValueError::new_err("the ring fd is not registered"));
     };
-    // SAFETY: pthread_self has no preconditions.
-    if owner != unsafe { libc::pthread_self() } {
+    if owner != crate::ring::thread_id() {
         return Err(PyValueError::new_err(
             "the ring fd was registered by another thread; unregister it from that thread",
         ));

@@ -104,9 +104,10 @@ pub struct RawRing {
     cq_ktail: *const AtomicU32,
     cq_koverflow: *const AtomicU32,
     cqes: *const Cqe,
-    /// The thread (pthread_t) that registered the ring fd, 0 if none, and
-    /// the registered index: registered ring fds are per thread, so only
-    /// that thread may enter through the index.
+    /// The thread (a [`thread_id`], never reused, unlike a pthread_t) that
+    /// registered the ring fd, 0 if none, and the registered index:
+    /// registered ring fds are per thread, so only that thread may enter
+    /// through the index (the kernel drops it when the thread exits).
     reg_owner: AtomicU64,
     reg_index: AtomicU32,
     /// io_uring_enter calls made, for diagnostics (and to test that the
@@ -381,8 +382,7 @@ impl RawRing {
         self.enters.fetch_add(1, Ordering::Relaxed);
         let mut fd = self.fd;
         let owner = self.reg_owner.load(Ordering::Relaxed);
-        // SAFETY: pthread_self has no preconditions.
-        if owner != 0 && owner == unsafe { libc::pthread_self() } as u64 {
+        if owner != 0 && owner == thread_id() {
             fd = self.reg_index.load(Ordering::Relaxed) as i32;
             flags |= sys::IORING_ENTER_REGISTERED_RING;
         }
@@ -404,23 +404,16 @@ impl RawRing {
         match index {
             Some(i) => {
                 self.reg_index.store(i, Ordering::Relaxed);
-                // SAFETY: pthread_self has no preconditions.
-                self.reg_owner
-                    .store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
+                self.reg_owner.store(thread_id(), Ordering::Relaxed);
             }
             None => self.reg_owner.store(0, Ordering::Relaxed),
         }
     }
 
-    /// The registered index and the thread that owns it.
-    pub fn registered_index(&self) -> Option<(u32, libc::pthread_t)> {
+    /// The registered index and the thread ([`thread_id`]) that owns it.
+    pub fn registered_index(&self) -> Option<(u32, u64)> {
         let owner = self.reg_owner.load(Ordering::Relaxed);
-        (owner != 0).then(|| {
-            (
-                self.reg_index.load(Ordering::Relaxed),
-                owner as libc::pthread_t,
-            )
-        })
+        (owner != 0).then(|| (self.reg_index.load(Ordering::Relaxed), owner))
     }
 
     /// `io_uring_register(2)` on this ring.
@@ -451,8 +444,7 @@ impl Drop for RawRing {
         // as the registering thread lives: drop it when we can (from that
         // thread); from another thread it goes when that thread exits.
         if let Some((index, owner)) = self.registered_index() {
-            // SAFETY: pthread_self has no preconditions.
-            if owner == unsafe { libc::pthread_self() } {
+            if owner == thread_id() {
                 let up = RingFdUpdate {
                     offset: index,
                     resv: 0,
@@ -474,6 +466,36 @@ impl Drop for RawRing {
         // SAFETY: fd is ours and closed exactly once, here.
         unsafe { libc::close(self.fd) };
     }
+}
+
+/// The calling thread's id for this library: unique for the life of the
+/// process (a `pthread_t` is reused by the next thread), never 0.
+pub fn thread_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    ID.with(|id| *id)
+}
+
+/// A flag that is true while the calling thread runs and turns false when
+/// it exits (its thread-local destructors run), for rings whose kernel side
+/// belongs to one thread (IORING_SETUP_SINGLE_ISSUER).
+pub fn thread_alive_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    struct Alive(Arc<AtomicBool>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+    thread_local! {
+        static ALIVE: Alive = Alive(Arc::new(AtomicBool::new(true)));
+    }
+    ALIVE
+        .try_with(|a| a.0.clone())
+        .unwrap_or_else(|_| Arc::new(AtomicBool::new(false)))
 }
 
 /// Distance helpers, kept free of the ring so the u32 wrap can be unit-tested.

@@ -368,7 +368,20 @@ class Ring:
     def closed(self) -> bool: ...
     @property
     def in_flight(self) -> int: ...
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Cancels and drains every op in flight, then unmaps and closes the ring.
+
+        Memory an op still uses is never freed: what cannot be confirmed finished
+        within 5 s is kept (leaked). Fds carried by completions nobody consumed
+        (openat, accept, socket) are closed. A SINGLE_ISSUER ring with ops in
+        flight raises ``RuntimeError`` when closed from another thread than its
+        submitter (the kernel refuses that thread's cancels).
+        """
+    def enable(self) -> None:
+        """Enables a ring set up with ``IORING_SETUP_R_DISABLED`` (Linux 5.10)."""
+    @property
+    def disabled(self) -> bool:
+        """Whether the ring is still disabled (R_DISABLED and not yet enabled)."""
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]: ...
     @property
