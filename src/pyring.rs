@@ -328,7 +328,7 @@ impl Ring {
     ) -> PyResult<Py<Sqe>> {
         let ring = slf.get();
         let queued = ring.with_open(|raw, sq, slots| match raw.get_sqe(sq) {
-            None => Err(keep),
+            None => Err(Box::new(keep)),
             Some((pos, sqe)) => {
                 let token = slots.alloc(user_data, opcode, keep);
                 let slot = slots.get_mut(token).expect("slot just allocated");
