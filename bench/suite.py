@@ -169,6 +169,7 @@ class Config:
         workloads: list[str] | None = None,
         impls: list[str] | None = None,
         log: Callable[[str], None] | None = None,
+        compact: bool = False,  # one summary line for skipped rows instead of a row each
     ) -> None:
         self.quick = quick
         self.runs = runs
@@ -179,6 +180,7 @@ class Config:
         self.data_dir = data_dir
         self.workloads = workloads
         self.impls = impls
+        self.compact = compact
         self.log: Callable[[str], None] = log or (
             lambda s: print(s, file=sys.stderr, flush=True))
 
@@ -1109,8 +1111,32 @@ def _fmt_rate(x: float | None) -> str:
     return f"{x:.3g}"
 
 
-def format_table(rows: list[Row], header: list[str]) -> str:
+def skip_summary(rows: list[Row]) -> str | None:
+    """One line naming every skipped row, grouped by reason: which implementations, where."""
+    skipped = [r for r in rows if r.skipped]
+    if not skipped:
+        return None
+    all_ids = list(dict.fromkeys(r.workload.id for r in rows))
+    where: dict[tuple[str, str], list[str]] = {}  # (impl, reason) -> workload ids
+    for r in skipped:
+        where.setdefault((r.impl, r.skipped or ""), []).append(r.workload.id)
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (reason, ids) -> impls
+    for (impl, reason), ids in where.items():
+        groups.setdefault((reason, tuple(ids)), []).append(impl)
+    parts = []
+    for (reason, ids), impls in groups.items():
+        scope = "all workloads" if list(ids) == all_ids else ", ".join(ids)
+        parts.append(f"{', '.join(impls)} on {scope}: {reason}")
+    n = len(skipped)
+    return f"skipped {n} of {len(rows)} rows: " + "; ".join(parts)
+
+
+def format_table(rows: list[Row], header: list[str], compact: bool = False) -> str:
+    """The results table; ``compact`` leaves skipped rows out and sums them up in one line."""
     out = list(header)
+    summary = skip_summary(rows) if compact else None
+    if compact:
+        rows = [r for r in rows if not r.skipped]
     out.append("")
     out.append(f"{'workload':<15} {'implementation':<17} {'ops/s':>8} {'ns/op':>8} "
                f"{'MiB/s':>8} {'x base':>7}  {'(min-max)':<13}")
@@ -1136,6 +1162,8 @@ def format_table(rows: list[Row], header: list[str]) -> str:
     out.append("")
     out.append("* baseline of the workload (NOP rows: the os.pread 4 KiB page-cache loop as "
                "anchor); x base = median over rounds of ops/s / baseline's ops/s in that round.")
+    if summary:
+        out.append(summary)
     # summary: uring_rs over each other implementation, same-round ratios
     by_w: dict[str, dict[str, Row]] = {}
     for row in rows:
@@ -1235,18 +1263,17 @@ def run_suite(cfg: Config) -> tuple[str, dict[str, Any]]:
     try:
         verify_uring_rs(env)
         rows: list[Row] = []
-        for w in workloads:
-            t = time.perf_counter()
-            got = run_workload(w, impls, env, cfg)
-            rows += got
-            cfg.log(f"  {w.id}: {time.perf_counter() - t:.1f}s")
+        for i, w in enumerate(workloads, 1):
+            cfg.log(f"  [{i}/{len(workloads)}] {w.id}: {w.title} "
+                    f"({time.perf_counter() - t_start:.0f} s so far)")
+            rows += run_workload(w, impls, env, cfg)
         info = machine_info(env, cfg)
     finally:
         env.close()
     info["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     info["loadavg_end"] = info["loadavg"]
     info["loadavg"] = load_start
-    text = format_table(rows, _header(info, [i.name for i in impls]))
+    text = format_table(rows, _header(info, [i.name for i in impls]), compact=cfg.compact)
     result = {
         "info": info,
         "impls": {i.name: i.note for i in impls},
@@ -1328,10 +1355,31 @@ def write_png(result: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def run_quick() -> str:
-    """The short suite (under a minute); returns the table text. Writes no result files."""
-    text, _ = run_suite(Config.quick_defaults(log=lambda s: None))
-    return text
+def run_quick(
+    log: Callable[[str], None] | None = None, out_dir: Path | None = None, compact: bool = False
+) -> str:
+    """The short suite (under a minute); returns the table text.
+
+    ``log`` gets the progress lines (default: none). With ``out_dir``, the JSON results and
+    the plot are written there as suite.json and suite.png, and the text ends with where
+    they went (or why there is no plot). ``compact`` sums the skipped rows up in one line.
+    """
+    text, result = run_suite(
+        Config.quick_defaults(log=log or (lambda s: None), compact=compact))
+    if out_dir is None:
+        return text
+    return text + "\n\n" + write_results(result, out_dir / "suite.json", out_dir / "suite.png")
+
+
+def write_results(result: dict[str, Any], json_path: Path, png_path: Path) -> str:
+    """Writes the JSON results and the plot; returns a line saying where they went."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=1) + "\n")
+    if write_png(result, png_path):
+        return f"wrote {json_path} and the plot {png_path}"
+    why = ("matplotlib is not installed: pip install matplotlib"
+           if _optional("matplotlib") is None else "no workload has a result to plot")
+    return f"wrote {json_path}; no plot ({why})"
 
 
 # --------------------------------------------------------------------------- CLI
@@ -1346,7 +1394,9 @@ def parse_size(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p = argparse.ArgumentParser(
+        description="The uring_rs benchmark suite: workloads x implementations, side by side "
+        "in one run. See the module docstring (or bench/README.md) for the method.")
     p.add_argument("--quick", action="store_true",
                    help="5 rounds of 0.08 s, 64 MiB cached / 128 MiB O_DIRECT files")
     p.add_argument("--runs", type=int, help="rounds (>= 5 for quoted figures)")
@@ -1360,6 +1410,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=OUT_DIR / "suite.json")
     p.add_argument("--png", type=Path, default=OUT_DIR / "suite.png")
     p.add_argument("--no-files", action="store_true", help="print only; write no JSON/PNG")
+    p.add_argument("--compact", action="store_true",
+                   help="one summary line for the skipped rows instead of a row each")
     a = p.parse_args(argv)
     kw: dict[str, Any] = {}
     for k in ("runs", "seconds", "cached_size", "direct_size"):
@@ -1377,18 +1429,14 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(kw["impls"]) - {i.name for i in IMPLS}
         if unknown:
             p.error(f"unknown implementations: {', '.join(sorted(unknown))}")
+    kw["compact"] = a.compact
     cfg = Config.quick_defaults(**kw) if a.quick else Config(**kw)
     if cfg.runs < 5:
         cfg.log(f"note: {cfg.runs} rounds: quote medians of >= 5")
     text, result = run_suite(cfg)
     print(text)
     if not a.no_files:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"\nwrote {a.json}", end="")
-        if write_png(result, a.png):
-            print(f" and {a.png}", end="")
-        print()
+        print("\n" + write_results(result, a.json, a.png))
     return 0
 
 

@@ -1,9 +1,11 @@
-"""``python -m uring_rs info``: what this machine's io_uring can do, in plain words."""
+"""``python -m uring_rs``: ``info`` (what this machine's io_uring can do, in plain words)
+and ``bench`` (the short benchmark suite of a source checkout)."""
 
 from __future__ import annotations
 
 import argparse
 import errno
+import os
 import platform
 import sys
 from pathlib import Path
@@ -98,7 +100,11 @@ def _find_suite() -> Path | None:
 
 
 def bench(out: list[str]) -> int:
-    """The short benchmark suite (under a minute), from the source checkout's bench/."""
+    """The short benchmark suite (under a minute), from the source checkout's bench/.
+
+    Progress goes to stderr while it runs; ``out`` gets the table, one line for the rows
+    that were skipped and why, and where the results and the plot were written.
+    """
     suite = _find_suite()
     if suite is None:
         out.append(
@@ -115,24 +121,65 @@ def bench(out: list[str]) -> int:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses need their module registered
     spec.loader.exec_module(module)
+
+    def progress(line: str) -> None:
+        print(f"bench: {line.strip()}", file=sys.stderr, flush=True)
+
+    progress(f"uring_rs {uring_rs.__version__}: quick benchmark suite ({suite}), under a minute")
     out.append(f"uring_rs {uring_rs.__version__}: quick benchmark suite ({suite})")
-    out.append(str(module.run_quick()))
+    out.append(str(module.run_quick(log=progress, out_dir=suite.parent / "out", compact=True)))
+    return 0
+
+
+DESCRIPTION = """\
+uring_rs from the command line.
+
+  python -m uring_rs info    kernel release, io_uring availability (and why not),
+                             ring features and the opcodes this kernel supports
+  python -m uring_rs bench   the short benchmark suite of a source checkout (run it
+                             from the repository root; under a minute): uring_rs beside
+                             os.pread, threads, C liburing and the PyPI bindings
+"""
+
+
+def _print(text: str) -> int:
+    """Prints ``text``; a reader that went away (``| head``) ends the program quietly."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would report the failed flush again at exit: point stdout at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + 13  # as a process killed by SIGPIPE
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m uring_rs", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("info", help="kernel, ring features and supported opcodes")
-    sub.add_parser("bench", help="the short benchmark suite, beside os.pread and C liburing")
+    """Runs the command line; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m uring_rs",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{info,bench}")
+    sub.add_parser(
+        "info",
+        help="kernel, ring features and supported opcodes (the default)",
+        description="What this machine's io_uring can do: kernel release, whether a ring "
+        "can be set up (and why not), ring features and supported opcodes.",
+    )
+    sub.add_parser(
+        "bench",
+        help="the short benchmark suite, beside os.pread, threads and C liburing",
+        description="The short benchmark suite of a uring_rs source checkout (bench/suite.py "
+        "--quick): progress on stderr, then the table, what was skipped, and where the "
+        "results and the plot were written (bench/out/).",
+    )
     args = parser.parse_args(argv)
-    if args.command in (None, "info", "bench"):
-        lines: list[str] = []
-        rc = bench(lines) if args.command == "bench" else info(lines)
-        print("\n".join(lines))
-        return rc
-    parser.error(f"unknown command {args.command}")
-    return 2
+    lines: list[str] = []
+    rc = bench(lines) if args.command == "bench" else info(lines)
+    return _print("\n".join(lines)) or rc
 
 
 if __name__ == "__main__":
