@@ -154,6 +154,16 @@ impl PinnedBuf {
     pub fn gc_visible(&self) -> Option<&Py<PyAny>> {
         self.gc_owner.as_ref()
     }
+
+    /// Visits the exporter for both references a pin holds (the view's and
+    /// `gc_owner`), when it may be shown at all.
+    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Some(o) = self.gc_owner.as_ref() {
+            visit.call(o)?;
+            visit.call(o)?;
+        }
+        Ok(())
+    }
 }
 
 /// The error for an object that cannot be pinned, naming the argument.
@@ -230,7 +240,7 @@ impl Keep {
         all: bool,
     ) -> Result<(), pyo3::PyTraverseError> {
         for b in self.buf.iter().chain(self.bufs.iter()) {
-            visit.call(b.gc_visible())?;
+            b.traverse(visit)?;
         }
         if all {
             visit.call(&self.obj)?;

@@ -801,10 +801,11 @@ fn drain_and_close(py: Python<'_>, state: &Mutex<State>, raw: Arc<RawRing>, ext_
         // Signals are not acted on here: a half-closed ring would be
         // worse than a close that finishes within its grace period.
         let r = py.detach(|| raw.enter(pending, 1, flags, ts));
-        if r == Err(libc::EEXIST) || r == Err(libc::EBADFD) {
-            // Not the issuer thread (its exit cancelled the ops: keep
-            // reaping what it completed), or a ring the kernel disabled.
-            py.detach(|| std::thread::sleep(Duration::from_millis(5)));
+        if r == Err(libc::EEXIST) {
+            // A SINGLE_ISSUER ring whose issuer thread has exited: the kernel
+            // refuses every other thread's cancels for good (and does not
+            // cancel the ops itself), so nothing can confirm them finished.
+            break;
         }
     }
     let mut g = lock();
@@ -1076,6 +1077,7 @@ impl Ring {
             // and clearing the ring unregisters them before they are freed.
             for r in &g.held.reg_bufs {
                 visit.call(&r.obj)?;
+                r.pin.traverse(&visit)?;
             }
             for k in &g.held.until_close {
                 k.traverse(&visit, true)?;
