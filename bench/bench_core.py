@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     text, result = suite.run_suite(cfg)
     print("\n".join(text.splitlines()[:2]))
     print()
-    print(f"{'workload':<14} {'uring_rs ops/s':>15} {'os.pread ops/s':>15} "
-          f"{'uring_rs/os.pread':>18}  (min-max over rounds)")
+    print(
+        f"{'workload':<14} {'uring_rs ops/s':>15} {'os.pread ops/s':>15} "
+        f"{'uring_rs/os.pread':>18}  (min-max over rounds)"
+    )
     for w in result["workloads"]:
         res = w["results"]
         ur, pr = res.get("uring_rs", {}), res.get("os.pread", {})
@@ -66,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{w['id']:<14} skipped: {ur.get('skipped') or pr.get('skipped')}")
             continue
         ratios = ur["ratio_vs_baseline"]
-        print(f"{w['id']:<14} {ur['median_ops_per_s']:>15,.0f} {pr['median_ops_per_s']:>15,.0f} "
-              f"{statistics.median(ratios):>18.2f}  ({min(ratios):.2f}-{max(ratios):.2f})")
+        print(
+            f"{w['id']:<14} {ur['median_ops_per_s']:>15,.0f} {pr['median_ops_per_s']:>15,.0f} "
+            f"{statistics.median(ratios):>18.2f}  ({min(ratios):.2f}-{max(ratios):.2f})"
+        )
     print()
-    print("os.pread: 4 KiB reads at the same random offsets of the page-cached file (for the "
-          "NOP rows an anchor, not a twin); ratios are medians of same-round ratios.")
+    print(
+        "os.pread: 4 KiB reads at the same random offsets of the page-cached file (for the "
+        "NOP rows an anchor, not a twin); ratios are medians of same-round ratios."
+    )
     if not a.no_files:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(result, indent=1) + "\n")

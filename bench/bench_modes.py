@@ -152,12 +152,16 @@ def main() -> None:
                     base = r if v.name == "default" else base
                     rates[v.name].append(r)
                     ratios[v.name].append(r / base)
-            print(f"\n{dname}: 4 KiB random page-cached reads, depth {DEPTH}, "
-                  f"{args.rounds} rounds x {args.ops} ops")
+            print(
+                f"\n{dname}: 4 KiB random page-cached reads, depth {DEPTH}, "
+                f"{args.rounds} rounds x {args.ops} ops"
+            )
             print(f"{'variant':30} {'ops/s':>10} {'x default':>10}")
             for v in VARIANTS:
-                print(f"{v.name:30} {statistics.median(rates[v.name]) / 1e3:9.0f}k "
-                      f"{statistics.median(ratios[v.name]):10.3f}")
+                print(
+                    f"{v.name:30} {statistics.median(rates[v.name]) / 1e3:9.0f}k "
+                    f"{statistics.median(ratios[v.name]):10.3f}"
+                )
         os.close(fd)
 
 

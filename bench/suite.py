@@ -131,18 +131,62 @@ class Workload(NamedTuple):
 WORKLOADS: list[Workload] = [
     Workload("nop-1", "NOP, batches of 1", "nop", 1),
     Workload("nop-256", "NOP, batches of 256", "nop", 256),
-    Workload("rand4k-qd1", "4 KiB random read, page cache, depth 1", "read", 1, 4 * KiB,
-             "cached", "random"),
-    Workload("rand4k-qd64", "4 KiB random read, page cache, depth 64", "read", 64, 4 * KiB,
-             "cached", "random"),
-    Workload("rand4k-qd256", "4 KiB random read, page cache, depth 256", "read", 256, 4 * KiB,
-             "cached", "random"),
-    Workload("direct4k-qd1", "4 KiB random read, O_DIRECT, depth 1", "read", 1, 4 * KiB,
-             "direct", "random", baseline="os.preadv"),
-    Workload("direct4k-qd64", "4 KiB random read, O_DIRECT, depth 64", "read", 64, 4 * KiB,
-             "direct", "random", baseline="os.preadv"),
-    Workload("seq1m-qd1", "1 MiB sequential read, page cache, depth 1", "read", 1, 1 * MiB,
-             "cached", "seq"),
+    Workload(
+        "rand4k-qd1",
+        "4 KiB random read, page cache, depth 1",
+        "read",
+        1,
+        4 * KiB,
+        "cached",
+        "random",
+    ),
+    Workload(
+        "rand4k-qd64",
+        "4 KiB random read, page cache, depth 64",
+        "read",
+        64,
+        4 * KiB,
+        "cached",
+        "random",
+    ),
+    Workload(
+        "rand4k-qd256",
+        "4 KiB random read, page cache, depth 256",
+        "read",
+        256,
+        4 * KiB,
+        "cached",
+        "random",
+    ),
+    Workload(
+        "direct4k-qd1",
+        "4 KiB random read, O_DIRECT, depth 1",
+        "read",
+        1,
+        4 * KiB,
+        "direct",
+        "random",
+        baseline="os.preadv",
+    ),
+    Workload(
+        "direct4k-qd64",
+        "4 KiB random read, O_DIRECT, depth 64",
+        "read",
+        64,
+        4 * KiB,
+        "direct",
+        "random",
+        baseline="os.preadv",
+    ),
+    Workload(
+        "seq1m-qd1",
+        "1 MiB sequential read, page cache, depth 1",
+        "read",
+        1,
+        1 * MiB,
+        "cached",
+        "seq",
+    ),
 ]
 
 # The anchor loop NOP workloads are compared with: os.pread of 4 KiB, page cache, random.
@@ -181,13 +225,17 @@ class Config:
         self.workloads = workloads
         self.impls = impls
         self.compact = compact
-        self.log: Callable[[str], None] = log or (
-            lambda s: print(s, file=sys.stderr, flush=True))
+        self.log: Callable[[str], None] = log or (lambda s: print(s, file=sys.stderr, flush=True))
 
     @classmethod
     def quick_defaults(cls, **kw: Any) -> Config:
-        base: dict[str, Any] = {"quick": True, "runs": 5, "seconds": 0.08,
-                                "cached_size": 64 * MiB, "direct_size": 128 * MiB}
+        base: dict[str, Any] = {
+            "quick": True,
+            "runs": 5,
+            "seconds": 0.08,
+            "cached_size": 64 * MiB,
+            "direct_size": 128 * MiB,
+        }
         base.update(kw)
         return cls(**base)
 
@@ -241,13 +289,14 @@ def _read_through(path: Path) -> None:
         os.close(fd)
 
 
-def aligned_buffers(count: int, size: int, align: int = DIRECT_ALIGN) -> tuple[mmap.mmap,
-                                                                             list[memoryview]]:
+def aligned_buffers(
+    count: int, size: int, align: int = DIRECT_ALIGN
+) -> tuple[mmap.mmap, list[memoryview]]:
     """``count`` writable ``size``-byte views into one page-aligned anonymous mapping."""
     stride = (size + align - 1) // align * align
     region = mmap.mmap(-1, max(stride * count, mmap.PAGESIZE))
     view = memoryview(region)
-    return region, [view[i * stride:i * stride + size] for i in range(count)]
+    return region, [view[i * stride : i * stride + size] for i in range(count)]
 
 
 def aligned_bytearrays(count: int, size: int, align: int = 512) -> list[bytearray]:
@@ -282,12 +331,12 @@ def native_build_kind() -> str:
         shnum = int.from_bytes(data[0x3C:0x3E], "little")
         shstrndx = int.from_bytes(data[0x3E:0x40], "little")
         strtab = shoff + shstrndx * shentsize
-        str_off = int.from_bytes(data[strtab + 0x18:strtab + 0x20], "little")
+        str_off = int.from_bytes(data[strtab + 0x18 : strtab + 0x20], "little")
         for i in range(shnum):
             h = shoff + i * shentsize
-            name_off = int.from_bytes(data[h:h + 4], "little")
+            name_off = int.from_bytes(data[h : h + 4], "little")
             end = data.index(b"\0", str_off + name_off)
-            if data[str_off + name_off:end] == b".debug_info":
+            if data[str_off + name_off : end] == b".debug_info":
                 return "debug"
         return "release"
     except (OSError, ValueError, IndexError):
@@ -310,13 +359,18 @@ def build_c_program(build_dir: Path) -> tuple[Path | None, str]:
         return None, "cc failed: " + err.strip().splitlines()[-1] if err.strip() else "cc failed"
     version = ""
     try:
-        v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "liburing-dev"],
-                           capture_output=True, text=True, check=False)
+        v = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "liburing-dev"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         version = v.stdout.strip() if v.returncode == 0 else ""
     except OSError:
         pass
     return exe, f"built with {' '.join(cmd[:2])} ... -luring" + (
-        f" (liburing-dev {version})" if version else "")
+        f" (liburing-dev {version})" if version else ""
+    )
 
 
 class Env:
@@ -437,8 +491,9 @@ class Runner:
 
 
 class FnRunner(Runner):
-    def __init__(self, fn: Callable[[float], tuple[int, float]],
-                 close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, fn: Callable[[float], tuple[int, float]], close: Callable[[], None] | None = None
+    ) -> None:
         self._fn = fn
         self._close = close
 
@@ -464,7 +519,7 @@ def _every(depth: int) -> int:
 
 
 def _chunks(offs: list[int], n: int = 64) -> list[list[int]]:
-    return [offs[i:i + n] for i in range(0, len(offs), n)]
+    return [offs[i : i + n] for i in range(0, len(offs), n)]
 
 
 class OsPread(Impl):
@@ -603,8 +658,10 @@ def _uring_rs_nop(ring: Ring, batch: int) -> Callable[[float], tuple[int, float]
 
 class UringRs(Impl):
     name = "uring_rs"
-    note = ("one ops.read/ops.nop per op; submit(wait_nr=1) then copy_cqes(), refilling each "
-            "reaped slot (NOP: queue N, submit(wait_nr=N), copy_cqes())")
+    note = (
+        "one ops.read/ops.nop per op; submit(wait_nr=1) then copy_cqes(), refilling each "
+        "reaped slot (NOP: queue N, submit(wait_nr=N), copy_cqes())"
+    )
 
     def setup(self, w: Workload, env: Env) -> Runner:
         ring = Ring(_ring_entries(w.depth))
@@ -657,8 +714,10 @@ class UringRs(Impl):
 
 class UringRsBatch(Impl):
     name = "uring_rs batch"
-    note = ("ops.read_many/nop_many: one call queues a depth-sized wave into slices of one "
-            "buffer; submit(wait_nr=depth); copy_cqes_into preallocated arrays")
+    note = (
+        "ops.read_many/nop_many: one call queues a depth-sized wave into slices of one "
+        "buffer; submit(wait_nr=depth); copy_cqes_into preallocated arrays"
+    )
 
     def setup(self, w: Workload, env: Env) -> Runner:
         ring = Ring(_ring_entries(w.depth))
@@ -694,7 +753,7 @@ class UringRsBatch(Impl):
         n = len(base)
         # offsets + their first `depth` again, so a wave never wraps inside a slice
         ext = array.array("q", base)
-        ext.extend(base[: depth])
+        ext.extend(base[:depth])
         offv = memoryview(ext)
         every = _every(depth)
 
@@ -704,7 +763,7 @@ class UringRsBatch(Impl):
             t0 = time.perf_counter()
             deadline = t0 + seconds
             while True:
-                read_many(ring, 0, fd, buf, offv[k:k + depth], bs)
+                read_many(ring, 0, fd, buf, offv[k : k + depth], bs)
                 k += depth
                 if k >= n:
                     k -= n
@@ -740,8 +799,11 @@ class UringRsFixed(Impl):
         fd = env.open(w)
         try:
             ring.register_files([fd])
-            bufs: list[Any] = (aligned_buffers(w.depth, w.bs)[1] if w.direct
-                               else [bytearray(w.bs) for _ in range(w.depth)])
+            bufs: list[Any] = (
+                aligned_buffers(w.depth, w.bs)[1]
+                if w.direct
+                else [bytearray(w.bs) for _ in range(w.depth)]
+            )
             ring.register_buffers(bufs)
         except Exception:
             ring.close()
@@ -808,16 +870,28 @@ class CProgram(Impl):
                 raise Skip("no NOP")
             args = ["nop", "--batch", str(w.depth)]
         else:
-            args = [self.mode, "--file", str(env.paths[w.file]),
-                    "--offsets", str(env.offsets_file[w.offsets_key]),
-                    "--bs", str(w.bs), "--depth", str(w.depth)]
+            args = [
+                self.mode,
+                "--file",
+                str(env.paths[w.file]),
+                "--offsets",
+                str(env.offsets_file[w.offsets_key]),
+                "--bs",
+                str(w.bs),
+                "--depth",
+                str(w.depth),
+            ]
             if w.direct:
                 args.append("--direct")
         exe = str(exe_path)
 
         def run(seconds: float) -> tuple[int, float]:
-            proc = subprocess.run([exe, *args, "--seconds", f"{seconds:.6f}"],
-                                  capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                [exe, *args, "--seconds", f"{seconds:.6f}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if proc.returncode != 0:
                 raise BenchError(f"uring_bench {' '.join(args)}: {proc.stderr.strip()}")
             out = json.loads(proc.stdout)
@@ -841,7 +915,11 @@ class PypiLiburing(Impl):
         cqe = L.Cqe()
         depth = w.depth
         get_sqe, submit_and_wait = L.io_uring_get_sqe, L.io_uring_submit_and_wait
-        wait_cqe, cq_ready, cq_advance = L.io_uring_wait_cqe, L.io_uring_cq_ready, L.io_uring_cq_advance
+        wait_cqe, cq_ready, cq_advance = (
+            L.io_uring_wait_cqe,
+            L.io_uring_cq_ready,
+            L.io_uring_cq_advance,
+        )
         set_data = L.io_uring_sqe_set_data64
         every = _every(depth)
 
@@ -979,16 +1057,27 @@ IMPLS: list[Impl] = [
     UringRs(),
     UringRsBatch(),
     UringRsFixed(),
-    CProgram("C liburing", "read", "liburing_c/uring_bench.c: submit_and_wait(1), "
-             "for_each_cqe, refill (NOP: batch, submit_and_wait(B))"),
+    CProgram(
+        "C liburing",
+        "read",
+        "liburing_c/uring_bench.c: submit_and_wait(1), "
+        "for_each_cqe, refill (NOP: batch, submit_and_wait(B))",
+    ),
     CProgram("C pread", "pread", "liburing_c/uring_bench.c: pread(2) loop"),
     PypiLiburing(),
     PypiUringApi(),
 ]
 
 HEADLINE = "uring_rs"  # the row the summary compares with the others
-COMPARE_WITH = ["os.pread", "os.preadv", "threads(8)", "C liburing", "C pread",
-                "liburing (PyPI)", "uring-api (PyPI)"]
+COMPARE_WITH = [
+    "os.pread",
+    "os.preadv",
+    "threads(8)",
+    "C liburing",
+    "C pread",
+    "liburing (PyPI)",
+    "uring-api (PyPI)",
+]
 
 
 # --------------------------------------------------------------------------- sanity check
@@ -1138,8 +1227,10 @@ def format_table(rows: list[Row], header: list[str], compact: bool = False) -> s
     if compact:
         rows = [r for r in rows if not r.skipped]
     out.append("")
-    out.append(f"{'workload':<15} {'implementation':<17} {'ops/s':>8} {'ns/op':>8} "
-               f"{'MiB/s':>8} {'x base':>7}  {'(min-max)':<13}")
+    out.append(
+        f"{'workload':<15} {'implementation':<17} {'ops/s':>8} {'ns/op':>8} "
+        f"{'MiB/s':>8} {'x base':>7}  {'(min-max)':<13}"
+    )
     last = None
     for row in rows:
         w = row.workload
@@ -1160,21 +1251,24 @@ def format_table(rows: list[Row], header: list[str], compact: bool = False) -> s
             rs, rr = "-", ""
         out.append(f"{label:<15} {name:<17} {_fmt_rate(med):>8} {ns:>8} {mib:>8} {rs:>7}  {rr}")
     out.append("")
-    out.append("* baseline of the workload (NOP rows: the os.pread 4 KiB page-cache loop as "
-               "anchor); x base = median over rounds of ops/s / baseline's ops/s in that round.")
+    out.append(
+        "* baseline of the workload (NOP rows: the os.pread 4 KiB page-cache loop as "
+        "anchor); x base = median over rounds of ops/s / baseline's ops/s in that round."
+    )
     if summary:
         out.append(summary)
     # summary: uring_rs over each other implementation, same-round ratios
     by_w: dict[str, dict[str, Row]] = {}
     for row in rows:
         by_w.setdefault(row.workload.id, {})[row.impl] = row
-    cols = [c for c in COMPARE_WITH if any(
-        c in d and not d[c].skipped for d in by_w.values())]
+    cols = [c for c in COMPARE_WITH if any(c in d and not d[c].skipped for d in by_w.values())]
     has_head = any(HEADLINE in d and not d[HEADLINE].skipped for d in by_w.values())
     if cols and has_head:
         out.append("")
-        out.append(f"{HEADLINE} speed over each implementation (median of same-round ratios; "
-                   ">1 = uring_rs faster):")
+        out.append(
+            f"{HEADLINE} speed over each implementation (median of same-round ratios; "
+            ">1 = uring_rs faster):"
+        )
         out.append(f"{'workload':<15} " + " ".join(f"{c:>16}" for c in cols))
         for wid, d in by_w.items():
             head = d.get(HEADLINE)
@@ -1211,9 +1305,14 @@ def machine_info(env: Env | None, cfg: Config) -> dict[str, Any]:
     except OSError:
         pass
     if env is not None:
-        info.update(data_dir=str(env.dir), fs=env.fstype, mount=env.mount,
-                    files={k: env.sizes[k] for k in env.paths},
-                    c_liburing=env.c_note, notes=env.notes)
+        info.update(
+            data_dir=str(env.dir),
+            fs=env.fstype,
+            mount=env.mount,
+            files={k: env.sizes[k] for k in env.paths},
+            c_liburing=env.c_note,
+            notes=env.notes,
+        )
     return info
 
 
@@ -1229,22 +1328,29 @@ def _dist_version(name: str) -> str | None:
 def _header(info: dict[str, Any], impls: Sequence[str]) -> list[str]:
     files = [f"{k} file {v // MiB} MiB" for k, v in (info.get("files") or {}).items()]
     lines = [
-        (f"uring_rs {info['uring_rs']} ({info['uring_rs_build']} build) on Python "
-         f"{info['python']}, Linux {info['kernel']}, {info['cpus']} CPUs "
-         f"({info.get('cpu', '?')}), load {info['loadavg'][0]:.2f} -> "
-         f"{info.get('loadavg_end', info['loadavg'])[0]:.2f}"),
-        (f"{info['runs']} alternating rounds of {info['seconds_per_measurement']:g} s per "
-         f"implementation; {', '.join(files) or 'no data files'} on {info.get('fs', '?')} "
-         f"({info.get('mount', '?')})"),
+        (
+            f"uring_rs {info['uring_rs']} ({info['uring_rs_build']} build) on Python "
+            f"{info['python']}, Linux {info['kernel']}, {info['cpus']} CPUs "
+            f"({info.get('cpu', '?')}), load {info['loadavg'][0]:.2f} -> "
+            f"{info.get('loadavg_end', info['loadavg'])[0]:.2f}"
+        ),
+        (
+            f"{info['runs']} alternating rounds of {info['seconds_per_measurement']:g} s per "
+            f"implementation; {', '.join(files) or 'no data files'} on {info.get('fs', '?')} "
+            f"({info.get('mount', '?')})"
+        ),
     ]
     if any(i.startswith("C ") for i in impls):
         lines.append(f"C liburing: {info.get('c_liburing') or '-'}")
     if any("PyPI" in i for i in impls):
-        lines.append(f"PyPI: liburing {info['pypi_liburing'] or 'not installed'}, "
-                     f"uring-api {info['pypi_uring_api'] or 'not installed'}")
+        lines.append(
+            f"PyPI: liburing {info['pypi_liburing'] or 'not installed'}, "
+            f"uring-api {info['pypi_uring_api'] or 'not installed'}"
+        )
     if info["uring_rs_build"] == "debug":
-        lines.append("WARNING: uring_rs is a DEBUG build: run "
-                     "`maturin develop --release` before measuring")
+        lines.append(
+            "WARNING: uring_rs is a DEBUG build: run `maturin develop --release` before measuring"
+        )
     lines += [f"note: {n}" for n in info.get("notes", [])]
     return lines
 
@@ -1264,8 +1370,10 @@ def run_suite(cfg: Config) -> tuple[str, dict[str, Any]]:
         verify_uring_rs(env)
         rows: list[Row] = []
         for i, w in enumerate(workloads, 1):
-            cfg.log(f"  [{i}/{len(workloads)}] {w.id}: {w.title} "
-                    f"({time.perf_counter() - t_start:.0f} s so far)")
+            cfg.log(
+                f"  [{i}/{len(workloads)}] {w.id}: {w.title} "
+                f"({time.perf_counter() - t_start:.0f} s so far)"
+            )
             rows += run_workload(w, impls, env, cfg)
         info = machine_info(env, cfg)
     finally:
@@ -1279,25 +1387,40 @@ def run_suite(cfg: Config) -> tuple[str, dict[str, Any]]:
         "impls": {i.name: i.note for i in impls},
         "workloads": [
             {
-                "id": w.id, "title": w.title, "kind": w.kind, "depth": w.depth, "bs": w.bs,
-                "direct": w.direct, "pattern": w.pattern, "baseline": w.baseline,
+                "id": w.id,
+                "title": w.title,
+                "kind": w.kind,
+                "depth": w.depth,
+                "bs": w.bs,
+                "direct": w.direct,
+                "pattern": w.pattern,
+                "baseline": w.baseline,
                 "results": {
                     r.impl: (
-                        {"skipped": r.skipped} if r.skipped else {
-                            "ops": r.ops, "seconds": r.seconds, "ops_per_s": r.rates,
+                        {"skipped": r.skipped}
+                        if r.skipped
+                        else {
+                            "ops": r.ops,
+                            "seconds": r.seconds,
+                            "ops_per_s": r.rates,
                             "median_ops_per_s": r.median,
                             "ratio_vs_baseline": r.ratio,
-                            "median_ratio_vs_baseline": (statistics.median(r.ratio)
-                                                         if r.ratio else None),
-                        })
-                    for r in rows if r.workload is w
+                            "median_ratio_vs_baseline": (
+                                statistics.median(r.ratio) if r.ratio else None
+                            ),
+                        }
+                    )
+                    for r in rows
+                    if r.workload is w
                 },
                 "uring_rs_over": {
                     r.impl: paired_median(head, r)
-                    for head in [next((x for x in rows if x.workload is w
-                                       and x.impl == HEADLINE), None)]
+                    for head in [
+                        next((x for x in rows if x.workload is w and x.impl == HEADLINE), None)
+                    ]
                     if head is not None
-                    for r in rows if r.workload is w and r.impl != HEADLINE
+                    for r in rows
+                    if r.workload is w and r.impl != HEADLINE
                 },
             }
             for w in workloads
@@ -1315,9 +1438,14 @@ def write_png(result: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    ws = [w for w in result["workloads"]
-          if any("median_ratio_vs_baseline" in r and r["median_ratio_vs_baseline"]
-                 for r in w["results"].values())]
+    ws = [
+        w
+        for w in result["workloads"]
+        if any(
+            "median_ratio_vs_baseline" in r and r["median_ratio_vs_baseline"]
+            for r in w["results"].values()
+        )
+    ]
     if not ws:
         return False
     cols = 2
@@ -1330,24 +1458,33 @@ def write_png(result: dict[str, Any], path: Path) -> bool:
             if v:
                 names.append(name)
                 vals.append(v)
-        colors = ["tab:orange" if n.startswith("uring_rs") else "tab:gray" if n.startswith(
-            ("os.", "threads")) else "tab:blue" for n in names]
+        colors = [
+            "tab:orange"
+            if n.startswith("uring_rs")
+            else "tab:gray"
+            if n.startswith(("os.", "threads"))
+            else "tab:blue"
+            for n in names
+        ]
         ax.barh(names[::-1], vals[::-1], color=colors[::-1])
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_title(f"{w['id']} (x {w['baseline']}{' anchor' if w['kind'] == 'nop' else ''})",
-                     fontsize=9)
+        ax.set_title(
+            f"{w['id']} (x {w['baseline']}{' anchor' if w['kind'] == 'nop' else ''})", fontsize=9
+        )
         ax.tick_params(labelsize=7)
         for y, v in enumerate(vals[::-1]):
             ax.text(v, y, f" {v:.2f}", va="center", fontsize=6)
-    for ax in list(axes.flat)[len(ws):]:
+    for ax in list(axes.flat)[len(ws) :]:
         ax.axis("off")
     info = result["info"]
-    fig.suptitle(f"uring_rs benchmark: ops/s over the same-round baseline (median of "
-                 f"{info['runs']}), {info['uring_rs_build']} build, {info['cpus']} CPUs",
-                 fontsize=10)
+    fig.suptitle(
+        f"uring_rs benchmark: ops/s over the same-round baseline (median of "
+        f"{info['runs']}), {info['uring_rs_build']} build, {info['cpus']} CPUs",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -1364,8 +1501,7 @@ def run_quick(
     the plot are written there as suite.json and suite.png, and the text ends with where
     they went (or why there is no plot). ``compact`` sums the skipped rows up in one line.
     """
-    text, result = run_suite(
-        Config.quick_defaults(log=log or (lambda s: None), compact=compact))
+    text, result = run_suite(Config.quick_defaults(log=log or (lambda s: None), compact=compact))
     if out_dir is None:
         return text
     return text + "\n\n" + write_results(result, out_dir / "suite.json", out_dir / "suite.png")
@@ -1377,8 +1513,11 @@ def write_results(result: dict[str, Any], json_path: Path, png_path: Path) -> st
     json_path.write_text(json.dumps(result, indent=1) + "\n")
     if write_png(result, png_path):
         return f"wrote {json_path} and the plot {png_path}"
-    why = ("matplotlib is not installed: pip install matplotlib"
-           if _optional("matplotlib") is None else "no workload has a result to plot")
+    why = (
+        "matplotlib is not installed: pip install matplotlib"
+        if _optional("matplotlib") is None
+        else "no workload has a result to plot"
+    )
     return f"wrote {json_path}; no plot ({why})"
 
 
@@ -1396,9 +1535,13 @@ def parse_size(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="The uring_rs benchmark suite: workloads x implementations, side by side "
-        "in one run. See the module docstring (or bench/README.md) for the method.")
-    p.add_argument("--quick", action="store_true",
-                   help="5 rounds of 0.08 s, 64 MiB cached / 128 MiB O_DIRECT files")
+        "in one run. See the module docstring (or bench/README.md) for the method."
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="5 rounds of 0.08 s, 64 MiB cached / 128 MiB O_DIRECT files",
+    )
     p.add_argument("--runs", type=int, help="rounds (>= 5 for quoted figures)")
     p.add_argument("--seconds", type=float, help="seconds of I/O per measurement")
     p.add_argument("--cached-size", type=parse_size, help="page-cached file size (256MiB)")
@@ -1410,8 +1553,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=OUT_DIR / "suite.json")
     p.add_argument("--png", type=Path, default=OUT_DIR / "suite.png")
     p.add_argument("--no-files", action="store_true", help="print only; write no JSON/PNG")
-    p.add_argument("--compact", action="store_true",
-                   help="one summary line for the skipped rows instead of a row each")
+    p.add_argument(
+        "--compact",
+        action="store_true",
+        help="one summary line for the skipped rows instead of a row each",
+    )
     a = p.parse_args(argv)
     kw: dict[str, Any] = {}
     for k in ("runs", "seconds", "cached_size", "direct_size"):

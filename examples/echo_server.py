@@ -111,7 +111,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8007)
-    parser.add_argument("--connections", type=int, default=0, help="serve N, then exit (0: forever)")
+    parser.add_argument(
+        "--connections", type=int, default=0, help="serve N, then exit (0: forever)"
+    )
     parser.add_argument("--selftest", action="store_true", help="run clients against a server")
     parser.add_argument("--clients", type=int, default=20, help="selftest clients (20)")
     parser.add_argument("--size", type=int, default=256 * 1024, help="bytes per client (256 KiB)")

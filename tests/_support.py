@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 import uring_rs
 from uring_rs import Cqe, Ring
 

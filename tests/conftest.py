@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-
 from uring_rs import Ring
 
 # Hypothesis profiles: "ci" (the default) keeps the fuzzers to a few seconds;

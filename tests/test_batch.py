@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import uring_rs
 from uring_rs import Ring, UringError, ops
 

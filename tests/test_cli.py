@@ -10,10 +10,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-from _support import REPO
-
 import uring_rs
+from _support import REPO
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -83,7 +83,14 @@ def _connect(port: int, deadline: float) -> socket.socket:
 def test_echo_server_serves_n_connections_then_exits() -> None:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "echo_server.py"), "--port", str(port), "--connections", "2"],
+        [
+            sys.executable,
+            str(EXAMPLES / "echo_server.py"),
+            "--port",
+            str(port),
+            "--connections",
+            "2",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -135,7 +142,9 @@ def test_read_many_reads_a_tree_and_matches_a_loop(tmp_path: Path) -> None:
         sub.mkdir()
         for i in range(20):
             (sub / f"{i}").write_bytes(os.urandom(d * 1000 + i))
-    out = run_example(str(EXAMPLES / "read_many.py"), str(tmp_path), "--compare", "--max-in-flight", "5")
+    out = run_example(
+        str(EXAMPLES / "read_many.py"), str(tmp_path), "--compare", "--max-in-flight", "5"
+    )
     assert out.returncode == 0, out.stderr
     total = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
     assert f"read_files: 60 files, {total} bytes" in out.stdout

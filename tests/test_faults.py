@@ -22,12 +22,9 @@ from types import FrameType
 from typing import Any
 
 import pytest
-
 import uring_rs
-from uring_rs import Cqe, IoUringError, Ring, UringError, ops
-
 from _support import reap, run_python
-
+from uring_rs import Cqe, IoUringError, Ring, UringError, ops
 
 
 def run_child(code: str, timeout: float = 60) -> Any:
@@ -91,7 +88,7 @@ def test_waits_complete_correctly_under_1khz_signals(signals_at_1khz: list[int])
 
 
 def test_pipe_traffic_under_1khz_signals(signals_at_1khz: list[int]) -> None:
-    """Reads that wait on a writer thread, with signals landing throughout: every byte arrives once."""
+    """Reads that wait on a writer thread, signals landing throughout: every byte arrives once."""
     r, w = os.pipe()
     chunks = [bytes([i % 256]) * 100 for i in range(300)]
 
@@ -249,7 +246,11 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (RLIMIT_FSIZE covers the full-file case)")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True, check=False)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+        capture_output=True,
+        check=False,
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
     try:
@@ -315,7 +316,9 @@ def test_tiny_cq_under_load_loses_nothing(tmp_path: Path) -> None:
     assert sorted(c.user_data for c in got) == list(range(600))
     for c in got:
         if c.user_data in bufs:
-            assert c.res == 100 and bytes(bufs[c.user_data]) == data[c.user_data : c.user_data + 100]
+            assert (
+                c.res == 100 and bytes(bufs[c.user_data]) == data[c.user_data : c.user_data + 100]
+            )
         else:
             assert c.res == 0
 

@@ -12,10 +12,8 @@ import textwrap
 from collections.abc import Callable
 
 import pytest
-from uring_rs import Ring, ops
-
 from _support import reap
-
+from uring_rs import Ring, ops
 
 
 def in_child(body: Callable[[], int]) -> int:
@@ -136,6 +134,8 @@ def test_child_exiting_through_the_interpreter_with_a_parent_ring() -> None:
         print(os.waitstatus_to_exitcode(status), cqe.user_data, cqe.res)
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["0", "1", "4"], (proc.stdout, proc.stderr)

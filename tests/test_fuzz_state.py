@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import array
 import errno
+import functools
 import os
 import select
 import shutil
@@ -34,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Union
 
+import uring_rs
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -42,8 +44,6 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-
-import uring_rs
 from uring_rs import Cqe, IoUringError, Ring, UringError, ops
 
 DATA = bytes(i % 251 for i in range(65536))
@@ -366,7 +366,15 @@ class RingMachine(RuleBasedStateMachine):
         def check(res: int) -> None:
             assert os.pread(self.out_fd, len(data), off) == data, "write_file: file differs"
 
-        exp = Expect(0, ud, "write_file", lambda res: res == len(data), True, check, make_buf(kind, len(data)))
+        exp = Expect(
+            0,
+            ud,
+            "write_file",
+            lambda res: res == len(data),
+            True,
+            check,
+            make_buf(kind, len(data)),
+        )
         assert exp.buf is not None
         fill(exp.buf, data)
         self.queue(exp, lambda: ops.write(self.r, ud, self.out_fd, bufof(exp), off))
@@ -389,7 +397,15 @@ class RingMachine(RuleBasedStateMachine):
             ch.written.update(data[:res])
             ch.queued_bytes -= len(data) - res
 
-        exp = Expect(0, ud, "send" if sock else "pipe_write", lambda res: res == len(data), True, check, bytearray(data))
+        exp = Expect(
+            0,
+            ud,
+            "send" if sock else "pipe_write",
+            lambda res: res == len(data),
+            True,
+            check,
+            bytearray(data),
+        )
         if sock:
             ok = self.queue(exp, lambda: ops.send(self.r, ud, ch.wfd, bufof(exp)))
         else:
@@ -397,7 +413,13 @@ class RingMachine(RuleBasedStateMachine):
         if ok:
             ch.queued_bytes += len(data)
 
-    @rule(high=user_data_high, n=st.integers(1, 4096), sock=st.booleans(), dontwait=st.booleans(), kind=buf_kinds)
+    @rule(
+        high=user_data_high,
+        n=st.integers(1, 4096),
+        sock=st.booleans(),
+        dontwait=st.booleans(),
+        kind=buf_kinds,
+    )
     def channel_read(self, high: int, n: int, sock: bool, dontwait: bool, kind: int) -> None:
         ch = self.sock if sock else self.pipe
         ud = self.new_ud(high)
@@ -413,7 +435,9 @@ class RingMachine(RuleBasedStateMachine):
                 ch.queued_bytes -= res
             assert b[max(res, 0) :] == bytes([SENTINEL]) * (n - max(res, 0)), "wrote past res"
 
-        exp = Expect(0, ud, "recv" if sock else "pipe_read", accept, dontwait, check, make_buf(kind, n))
+        exp = Expect(
+            0, ud, "recv" if sock else "pipe_read", accept, dontwait, check, make_buf(kind, n)
+        )
         if sock:
             flags = socket.MSG_DONTWAIT if dontwait else 0
             self.queue(exp, lambda: ops.recv(self.r, ud, ch.rfd, bufof(exp), flags))
@@ -470,7 +494,15 @@ class RingMachine(RuleBasedStateMachine):
             assert not full
             unique = len(hits) == 1
             for _ in range(n):
-                exp = Expect(0, ud, kind, accept_c, True, cancels=target if unique else None, cancel_all=every)
+                exp = Expect(
+                    0,
+                    ud,
+                    kind,
+                    accept_c,
+                    True,
+                    cancels=target if unique else None,
+                    cancel_all=every,
+                )
                 self.seq += 1
                 exp.seq = self.seq
                 self.pending[exp.seq] = exp
@@ -486,7 +518,11 @@ class RingMachine(RuleBasedStateMachine):
             True,
             cancels=target if len(hits) == 1 else None,
         )
-        fn = (lambda: ops.poll_remove(self.r, ud, target)) if kind == "poll" else (lambda: ops.timeout_remove(self.r, ud, target))
+        fn = (
+            (lambda: ops.poll_remove(self.r, ud, target))
+            if kind == "poll"
+            else (lambda: ops.timeout_remove(self.r, ud, target))
+        )
         if self.queue(exp, fn) and hits:
             for h in hits:
                 h.cancel_requested = True
@@ -610,7 +646,9 @@ class RingMachine(RuleBasedStateMachine):
         payload_seed=st.binary(min_size=1, max_size=64),
         write=st.booleans(),
     )
-    def rw_fixed(self, high: int, pick: int, boff: int, n: int, off: int, payload_seed: bytes, write: bool) -> None:
+    def rw_fixed(
+        self, high: int, pick: int, boff: int, n: int, off: int, payload_seed: bytes, write: bool
+    ) -> None:
         assert self.reg_bufs is not None
         free = [i for i, b in enumerate(self.reg_bufs) if id(b) not in self.busy]
         if not free:
@@ -630,7 +668,9 @@ class RingMachine(RuleBasedStateMachine):
                 assert os.pread(self.out_fd, n, off) == payload
 
             exp = Expect(0, ud, "write_fixed", lambda res: res == n, True, check_w)
-            call: Callable[[], object] = lambda: ops.write_fixed(self.r, ud, self.out_fd, index, off, n, boff)
+            call: Callable[[], object] = functools.partial(
+                ops.write_fixed, self.r, ud, self.out_fd, index, off, n, boff
+            )
         else:
             want = max(0, min(n, len(DATA) - off))
             buf[boff : boff + n] = bytes([SENTINEL]) * n
@@ -640,7 +680,7 @@ class RingMachine(RuleBasedStateMachine):
                 assert buf[boff + res : boff + n] == bytes([SENTINEL]) * (n - res)
 
             exp = Expect(0, ud, "read_fixed", lambda res: res == want, True, check_r)
-            call = lambda: ops.read_fixed(self.r, ud, self.data_fd, index, off, n, boff)  # noqa: E731
+            call = functools.partial(ops.read_fixed, self.r, ud, self.data_fd, index, off, n, boff)
         exp.fixed_buf = True
         exp.busy_index = id(buf)
         if self.queue(exp, call):

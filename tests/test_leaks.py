@@ -14,9 +14,8 @@ import socket
 import sys
 from pathlib import Path
 
-from uring_rs import BufferRing, Cqe, Ring, ops
-
 from _support import maps_lines, open_fds
+from uring_rs import BufferRing, Cqe, Ring, ops
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 SCALE = 10 if LONG else 1
@@ -72,8 +71,15 @@ def test_buffer_refcounts_return_after_completions(tmp_path: Path) -> None:
     fd = os.open(path, os.O_RDWR)
     a, b = socket.socketpair()
     objs: list[object] = [
-        bytearray(64), bytearray(64), b"x" * 64, bytearray(64), bytearray(64), memoryview(bytearray(64)),
-        array.array("B", bytes(64)), bytearray(128), "path-" + str(os.getpid()),
+        bytearray(64),
+        bytearray(64),
+        b"x" * 64,
+        bytearray(64),
+        bytearray(64),
+        memoryview(bytearray(64)),
+        array.array("B", bytes(64)),
+        bytearray(128),
+        "path-" + str(os.getpid()),
     ]
     base = [sys.getrefcount(objs[i]) for i in range(len(objs))]
     with Ring(32) as ring:

@@ -19,11 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import uring_rs
-from uring_rs import Ring, ops
-
 from _support import DATA, REPO, maps_lines, open_fds, reap, run_python
+from uring_rs import Ring, ops
 
 
 class WBuf(bytearray):
@@ -68,9 +66,7 @@ def test_recv_buffer_dropped_by_the_caller_stays_alive_and_receives_the_data(
     assert collected(ref)
 
 
-def test_read_buffer_dropped_by_the_caller_receives_the_data(
-    ring: Ring, rfd: int
-) -> None:
+def test_read_buffer_dropped_by_the_caller_receives_the_data(ring: Ring, rfd: int) -> None:
     buf = WBuf(64)
     ref = weakref.ref(buf)
     ops.read(ring, 1, rfd, buf, 128)
@@ -174,7 +170,9 @@ def test_reference_count_returns_to_its_start_after_the_completion(ring: Ring, r
     assert sys.getrefcount(buf) == start
 
 
-def test_in_flight_buffer_cannot_be_resized(ring: Ring, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_in_flight_buffer_cannot_be_resized(
+    ring: Ring, pair: tuple[socket.socket, socket.socket]
+) -> None:
     a, b = pair
     buf = bytearray(8)
     ops.recv(ring, 1, a, buf)
@@ -189,7 +187,9 @@ def test_in_flight_buffer_cannot_be_resized(ring: Ring, pair: tuple[socket.socke
     assert len(buf) == 16
 
 
-def test_in_flight_mmap_cannot_be_closed(ring: Ring, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_in_flight_mmap_cannot_be_closed(
+    ring: Ring, pair: tuple[socket.socket, socket.socket]
+) -> None:
     import mmap
 
     a, b = pair
@@ -264,9 +264,9 @@ def test_in_flight_counts_ops_until_their_completion_is_consumed(ring: Ring) -> 
 
 
 def test_close_with_a_recv_in_flight_returns_promptly(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
-    a, b = pair
+    a, _b = pair
     ring = Ring(8)
     buf = WBuf(16)
     ref = weakref.ref(buf)
@@ -281,7 +281,7 @@ def test_close_with_a_recv_in_flight_returns_promptly(
 
 
 def test_close_with_a_recv_in_flight_leaves_the_socket_data_unconsumed(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, b = pair
     ring = Ring(8)
@@ -294,7 +294,7 @@ def test_close_with_a_recv_in_flight_leaves_the_socket_data_unconsumed(
 
 
 def test_rings_work_after_one_was_closed_with_a_recv_in_flight(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, b = pair
     ring = Ring(8)
@@ -311,7 +311,7 @@ def test_rings_work_after_one_was_closed_with_a_recv_in_flight(
 
 
 def test_close_with_many_kinds_of_ops_in_flight_returns_promptly(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, _ = pair
     r, w = os.pipe()
@@ -367,7 +367,7 @@ def test_close_releases_buffers_of_completed_but_unconsumed_ops(rfd: int) -> Non
 
 
 def test_garbage_collecting_a_ring_with_a_recv_in_flight_cancels_and_releases(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, _ = pair
     before = open_fds()
@@ -391,7 +391,7 @@ def test_close_from_another_thread_ends_a_blocked_wait_with_value_error() -> Non
     def wait() -> None:
         try:
             ring.copy_cqes(wait_nr=1)
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - the main thread reports it
             errors.append(e)
 
     t = threading.Thread(target=wait)
@@ -406,7 +406,7 @@ def test_close_from_another_thread_ends_a_blocked_wait_with_value_error() -> Non
 
 
 def test_close_from_another_thread_while_a_recv_waits_releases_the_buffer(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, _ = pair
     ring = Ring(4)
@@ -464,7 +464,7 @@ def test_forked_child_cannot_use_the_ring_and_leaves_the_parents_ops_alone() -> 
     assert proc.stdout.split() == ["0", "1", "6", "parent"]
 
 
-# ---------------------------------------------------------------- re-entrancy: Python code run by the ring
+# ------------------------------------------------------ re-entrancy: Python code run by the ring
 
 
 def test_a_buffer_finalizer_may_queue_an_op_while_completions_are_consumed(rfd: int) -> None:
@@ -637,7 +637,7 @@ def test_2000_rings_dropped_without_close_leak_no_fd_and_no_mapping() -> None:
 
 
 def test_rings_closed_with_ops_in_flight_leak_no_fd_and_no_mapping(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, _ = pair
     for _ in range(20):

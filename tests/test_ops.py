@@ -4,6 +4,7 @@ gives for ops (buffers, fds, offsets, paths, addresses, seconds)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -14,11 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import uring_rs
-from uring_rs import Ring, ops
-
 from _support import DATA, by_user_data, reap
+from uring_rs import Ring, ops
 
 
 @pytest.fixture
@@ -34,10 +33,8 @@ def pipe() -> Iterator[tuple[int, int]]:
     r, w = os.pipe()
     yield r, w
     for fd in (r, w):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 @pytest.fixture
@@ -181,7 +178,7 @@ def test_read_with_fd_given_as_a_custom_fileno_object(ring: Ring, rfd: int) -> N
 
 
 def test_read_of_a_bad_fd_fails_in_the_completion(ring: Ring, pipe: tuple[int, int]) -> None:
-    r, w = pipe
+    r, _w = pipe
     os.close(r)
     ops.read(ring, 1, r, bytearray(8), 0)
     assert one(ring) == -errno.EBADF
@@ -502,23 +499,20 @@ def test_connect_to_a_closed_port_raises_connection_refused(ring: Ring) -> None:
 def test_connect_with_a_hostname_raises_value_error_and_queues_nothing(
     ring: Ring, family: int, address: tuple[str, int]
 ) -> None:
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        with pytest.raises(ValueError):
-            ops.connect(ring, 1, s, address)
+    with socket.socket(family, socket.SOCK_STREAM) as s, pytest.raises(ValueError):
+        ops.connect(ring, 1, s, address)
     assert ring.sq_ready() == 0 and ring.in_flight == 0
 
 
 def test_connect_with_a_port_out_of_range_raises_and_queues_nothing(ring: Ring) -> None:
-    with socket.socket() as s:
-        with pytest.raises((OverflowError, ValueError)):
-            ops.connect(ring, 1, s, ("127.0.0.1", 70000))
+    with socket.socket() as s, pytest.raises((OverflowError, ValueError)):
+        ops.connect(ring, 1, s, ("127.0.0.1", 70000))
     assert ring.sq_ready() == 0
 
 
 def test_connect_with_the_wrong_address_form_raises_type_error(ring: Ring) -> None:
-    with socket.socket() as s:
-        with pytest.raises(TypeError):
-            ops.connect(ring, 1, s, "/tmp/not-a-tuple")
+    with socket.socket() as s, pytest.raises(TypeError):
+        ops.connect(ring, 1, s, "/tmp/not-a-tuple")
     assert ring.sq_ready() == 0
 
 
@@ -709,9 +703,7 @@ def test_openat_with_o_excl_on_an_existing_file_raises_file_exists(
 
 
 @pytest.mark.parametrize("path", ["a\0b", b"a\0b"], ids=["str", "bytes"])
-def test_openat_path_with_an_embedded_nul_raises_value_error(
-    ring: Ring, path: str | bytes
-) -> None:
+def test_openat_path_with_an_embedded_nul_raises_value_error(ring: Ring, path: str | bytes) -> None:
     with pytest.raises(ValueError):
         ops.openat(ring, 1, uring_rs.AT_FDCWD, path)
     assert ring.sq_ready() == 0 and ring.in_flight == 0
@@ -928,9 +920,7 @@ def test_link_timeout_racing_the_linked_op_reports_etime_or_ealready(
     assert ring.in_flight == 0
 
 
-def test_cancel_of_an_op_running_in_a_worker_reports_ealready(
-    ring: Ring, tmp_path: Path
-) -> None:
+def test_cancel_of_an_op_running_in_a_worker_reports_ealready(ring: Ring, tmp_path: Path) -> None:
     # A blocking FIFO open forced into an io-wq worker (IOSQE_ASYNC) is *running*,
     # not waiting on a poll: the kernel can only interrupt it, and says -EALREADY.
     fifo = tmp_path / "fifo"
@@ -993,9 +983,7 @@ def test_poll_add_on_a_socket_object(ring: Ring, pair: tuple[socket.socket, sock
     assert reap(ring, 1)[0].res & select.POLLIN
 
 
-def test_poll_add_reports_pollhup_when_the_writer_closes(
-    ring: Ring, pipe: tuple[int, int]
-) -> None:
+def test_poll_add_reports_pollhup_when_the_writer_closes(ring: Ring, pipe: tuple[int, int]) -> None:
     r, w = pipe
     ops.poll_add(ring, 1, r, select.POLLIN)
     ring.submit()
@@ -1023,7 +1011,7 @@ def test_poll_remove_of_an_unknown_user_data_fails_with_enoent(ring: Ring) -> No
 def test_poll_remove_targets_a_poll_not_another_op_with_that_user_data(
     ring: Ring, pipe: tuple[int, int]
 ) -> None:
-    r, w = pipe
+    r, _w = pipe
     ops.timeout(ring, 10, 10)
     ops.poll_add(ring, 10, r, select.POLLIN)
     ring.submit()

@@ -6,10 +6,8 @@ import pickle
 import re
 
 import pytest
-
-from _support import REPO, run_python
-
 import uring_rs
+from _support import REPO, run_python
 
 
 def test_import_is_light_and_aio_is_an_attribute_on_first_use() -> None:
@@ -64,8 +62,17 @@ def test_errors_print_and_pickle_by_their_public_name() -> None:
     assert again.kind is uring_rs.IoUringError.ENTRIES_NOT_POWER_OF_TWO
 
 
-RUST_CLASSES = ["Ring", "Sqe", "Cqe", "Probe", "BufferRing", "ProvidedBuffer", "Statx",
-                "MsgHdr", "Siginfo"]
+RUST_CLASSES = [
+    "Ring",
+    "Sqe",
+    "Cqe",
+    "Probe",
+    "BufferRing",
+    "ProvidedBuffer",
+    "Statx",
+    "MsgHdr",
+    "Siginfo",
+]
 
 
 @pytest.mark.xfail(

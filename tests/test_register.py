@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import uring_rs
 from _support import eventfd_nonblocking
 from uring_rs import BufferRing, Cqe, Ring, UringError, ops
@@ -187,7 +186,7 @@ def test_probe_supports_iteration_and_names(ring: Ring) -> None:
     probe = ring.probe()
     assert probe.supports(uring_rs.IORING_OP_NOP)
     assert uring_rs.IORING_OP_READ in probe
-    assert list(probe)[0] == uring_rs.IORING_OP_NOP
+    assert next(iter(probe)) == uring_rs.IORING_OP_NOP
     assert "READ" in probe.names()
     assert len(probe) == len(probe.names())
     assert not probe.supports(-1) and not probe.supports(300)
@@ -374,9 +373,7 @@ def test_poll_multishot_and_poll_update(ring: Ring) -> None:
         os.write(w, b"x")
         (c,) = reap(ring, 1)
         assert c.user_data == 1 and c.more and c.res & select.POLLIN
-        ops.poll_update(
-            ring, 2, 1, 99, select.POLLIN, uring_rs.IORING_POLL_UPDATE_USER_DATA
-        )
+        ops.poll_update(ring, 2, 1, 99, select.POLLIN, uring_rs.IORING_POLL_UPDATE_USER_DATA)
         ring.submit()
         got = reap(ring, 1)
         assert got[0].user_data == 2 and got[0].res == 0

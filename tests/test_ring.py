@@ -15,11 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-
 import uring_rs
-from uring_rs import Cqe, IoUringError, Ring, UringError, UringValueError, ops
-
 from _support import DATA, open_fds, reap, run_python
+from uring_rs import Cqe, IoUringError, Ring, UringError, UringValueError, ops
 
 # ---------------------------------------------------------------- entries
 
@@ -243,18 +241,16 @@ def test_context_manager_closes_the_ring() -> None:
 
 
 def test_context_manager_does_not_swallow_exceptions() -> None:
-    with pytest.raises(KeyError):
-        with Ring(4) as ring:
-            raise KeyError("x")
+    with pytest.raises(KeyError), Ring(4) as ring:
+        raise KeyError("x")
     assert ring.closed
 
 
 def test_entering_a_closed_ring_as_context_manager_raises_value_error() -> None:
     ring = Ring(4)
     ring.close()
-    with pytest.raises(ValueError):
-        with ring:
-            pass
+    with pytest.raises(ValueError), ring:
+        pass
 
 
 def test_properties_stay_readable_after_close() -> None:
@@ -1079,7 +1075,7 @@ def test_four_threads_sharing_a_ring_see_every_completion_once() -> None:
                         seen.extend(c.user_data for c in batch)
                         if len(seen) >= total:
                             return
-            except BaseException as e:  # reported by the main thread
+            except BaseException as e:  # noqa: BLE001 - reported by the main thread
                 errors.append(e)
 
         threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]

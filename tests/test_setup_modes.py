@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-
 import uring_rs
 from uring_rs import Cqe, Ring, UringError, ops
 

@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from _support import REPO
 
 ALLOWLIST = REPO / "stubtest-allowlist.txt"

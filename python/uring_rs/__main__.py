@@ -63,7 +63,11 @@ def info(out: list[str]) -> int:
         return 1
     with ring:
         out.append("io_uring: available (a ring was set up here)")
-        feats = [n.removeprefix("IORING_FEAT_") for n in _FEATURES if ring.features & getattr(uring_rs, n)]
+        feats = [
+            n.removeprefix("IORING_FEAT_")
+            for n in _FEATURES
+            if ring.features & getattr(uring_rs, n)
+        ]
         unknown = ring.features & ~sum(int(getattr(uring_rs, n)) for n in _FEATURES)
         if unknown:
             feats.append(f"unknown bits {unknown:#x}")

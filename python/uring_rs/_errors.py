@@ -42,7 +42,11 @@ class IoUringError(enum.Enum):
 
 
 class UringError(OSError):
-    """An io_uring failure. ``kind`` says what; ``errno`` is set when a syscall's errno lies under it."""
+    """An io_uring failure, an ``OSError``.
+
+    ``kind`` (an ``IoUringError``) says what went wrong; ``errno`` is set when a syscall's
+    errno lies under it, and ``strerror`` holds the message.
+    """
 
     kind: IoUringError
 
