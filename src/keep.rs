@@ -61,7 +61,8 @@ fn format_holds_objects(format: &[u8]) -> bool {
 fn item_format(obj: &Bound<'_, PyAny>) -> Option<String> {
     let mut view = std::mem::MaybeUninit::<ffi::Py_buffer>::uninit();
     // SAFETY: as in PinnedBuf::get; the view is released before returning.
-    let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), ffi::PyBUF_RECORDS_RO) };
+    let rc =
+        unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), ffi::PyBUF_RECORDS_RO) };
     if rc != 0 {
         // The pinning export succeeded; an exporter that cannot describe
         // its items has none to hide (format NULL means bytes).
@@ -313,8 +314,7 @@ impl Slot {
 
     /// Records what the prepared SQE says about the op's completions.
     pub fn note_sqe(&mut self, sqe: &sys::Sqe) {
-        self.buf_group =
-            (sqe.flags & sys::IOSQE_BUFFER_SELECT != 0).then_some(sqe.buf_index);
+        self.buf_group = (sqe.flags & sys::IOSQE_BUFFER_SELECT != 0).then_some(sqe.buf_index);
         self.makes_fd = matches!(
             sqe.opcode,
             sys::IORING_OP_OPENAT
@@ -379,7 +379,10 @@ impl TokenKey {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
-            k = [t ^ (&k as *const _ as u64), t.rotate_left(17) ^ std::process::id() as u64];
+            k = [
+                t ^ (&k as *const _ as u64),
+                t.rotate_left(17) ^ std::process::id() as u64,
+            ];
         }
         TokenKey(k)
     }
@@ -642,7 +645,14 @@ mod tests {
     #[test]
     fn permutation_round_trips() {
         let k = TokenKey::random();
-        for x in [0u64, 1, 1 << 32, u64::MAX, 0x5a17_0001_0000_0003, 12345678901234567] {
+        for x in [
+            0u64,
+            1,
+            1 << 32,
+            u64::MAX,
+            0x5a17_0001_0000_0003,
+            12345678901234567,
+        ] {
             assert_eq!(k.decode(k.encode(x)), x);
         }
         assert_eq!(M1.wrapping_mul(M1_INV), 1);
@@ -671,7 +681,10 @@ mod tests {
         let mut other = Slots::default();
         let t = other.alloc(1, 0, Keep::default());
         assert!(!tokens.contains(&t) || s.key.0 == other.key.0);
-        assert!(matches!(s.origin(&cqe(other.internal(INTERNAL_CANCEL), 0, 0)), Origin::Foreign));
+        assert!(matches!(
+            s.origin(&cqe(other.internal(INTERNAL_CANCEL), 0, 0)),
+            Origin::Foreign
+        ));
     }
 
     #[test]

@@ -595,7 +595,11 @@ fn rw_fixed(
     }
     // Pin the object for this op too, so unregistering the buffers while the
     // op is in flight cannot free its memory.
-    let pin = PinnedBuf::get(obj.bind(ring.py()), opcode == sys::IORING_OP_READ_FIXED, "buf_index")?;
+    let pin = PinnedBuf::get(
+        obj.bind(ring.py()),
+        opcode == sys::IORING_OP_READ_FIXED,
+        "buf_index",
+    )?;
     if pin.ptr() as u64 != base {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "registered buffer moved (it was re-registered concurrently): try again",
@@ -834,18 +838,16 @@ pub fn msg_ring(
                 },
             )
         }
-        Err(_) => (args::fd(target, "target")?, target_user_data, Keep::default()),
+        Err(_) => (
+            args::fd(target, "target")?,
+            target_user_data,
+            Keep::default(),
+        ),
     };
-    Ring::queue(
-        ring,
-        user_data,
-        sys::IORING_OP_MSG_RING,
-        keep,
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, res as u32, posted);
-            sqe.op_flags = flags;
-        },
-    )
+    Ring::queue(ring, user_data, sys::IORING_OP_MSG_RING, keep, |sqe, _| {
+        prep_rw(sqe, fd, 0, res as u32, posted);
+        sqe.op_flags = flags;
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -100,7 +100,7 @@ struct PbufState {
     out: Vec<bool>,
 }
 
-#[pyclass(frozen, module = "uring_rs._native", name = "BufferRing")]
+#[pyclass(frozen, module = "uring_rs", name = "BufferRing")]
 pub struct BufferRing {
     #[pyo3(get)]
     group_id: u16,
@@ -389,7 +389,7 @@ impl BufferRing {
 
 /// A provided buffer taken from a completion: read it with `bytes()`,
 /// `memoryview()` or `len()`; `release()` gives it back to the kernel.
-#[pyclass(frozen, module = "uring_rs._native", name = "ProvidedBuffer")]
+#[pyclass(frozen, module = "uring_rs", name = "ProvidedBuffer")]
 pub struct ProvidedBuffer {
     ring: Py<BufferRing>,
     bid: u16,

@@ -147,7 +147,7 @@ pub struct RegBuf {
     pub pin: PinnedBuf,
 }
 
-#[pyclass(frozen, module = "uring_rs._native", name = "Ring", weakref)]
+#[pyclass(frozen, module = "uring_rs", name = "Ring", weakref)]
 pub struct Ring {
     state: Mutex<State>,
     fd: i32,
@@ -1535,7 +1535,7 @@ impl Drop for Ring {
 
 /// The handle of a queued SQE. Its fields can be changed until the ring's
 /// next submit (or flush_sq); `user_data` and `opcode` stay readable after.
-#[pyclass(frozen, module = "uring_rs._native", name = "Sqe")]
+#[pyclass(frozen, module = "uring_rs", name = "Sqe")]
 pub struct Sqe {
     ring: Py<Ring>,
     pos: u32,
@@ -1660,7 +1660,7 @@ impl Sqe {
 }
 
 /// A completion: `user_data`, `res`, `flags`.
-#[pyclass(frozen, freelist = 1024, module = "uring_rs._native", name = "Cqe")]
+#[pyclass(frozen, freelist = 1024, module = "uring_rs", name = "Cqe")]
 pub struct Cqe {
     #[pyo3(get)]
     pub user_data: u64,
@@ -1813,7 +1813,7 @@ impl Cqe {
 }
 
 /// The kernel's answer to `IORING_REGISTER_PROBE`.
-#[pyclass(frozen, module = "uring_rs._native", name = "Probe")]
+#[pyclass(frozen, module = "uring_rs", name = "Probe")]
 pub struct Probe {
     #[pyo3(get)]
     last_op: u8,

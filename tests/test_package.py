@@ -75,10 +75,6 @@ RUST_CLASSES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='the Rust pyclasses declare module = "uring_rs._native"; "uring_rs" is needed',
-)
 @pytest.mark.parametrize("name", RUST_CLASSES)
 def test_rust_classes_show_their_public_module(name: str) -> None:
     assert getattr(uring_rs, name).__module__ == "uring_rs"

@@ -161,7 +161,7 @@ fn nanoseconds(ts: sys::StatxTimestamp) -> i128 {
 /// The result of `ops.statx`: `Statx()` makes an empty one (all zero);
 /// pass it as `statxbuf` and read the fields once the completion has been
 /// consumed. Fields outside the returned `mask` are zero.
-#[pyclass(frozen, weakref, module = "uring_rs._native", name = "Statx")]
+#[pyclass(frozen, weakref, module = "uring_rs", name = "Statx")]
 pub struct Statx {
     mem: KernelBox<sys::Statx>,
     busy: Arc<AtomicBool>,
@@ -375,7 +375,7 @@ pub struct MsgMem {
 /// (the sender, as the socket module writes addresses, or None) and
 /// `ancdata` (`[(level, type, data)]`, as `socket.recvmsg` returns it) once
 /// the completion has been consumed.
-#[pyclass(frozen, weakref, module = "uring_rs._native", name = "MsgHdr")]
+#[pyclass(frozen, weakref, module = "uring_rs", name = "MsgHdr")]
 pub struct MsgHdr {
     mem: KernelBox<MsgMem>,
     control: KernelBytes,
@@ -599,7 +599,7 @@ impl MsgHdr {
 /// What `ops.waitid` fills in: `Siginfo()` makes an empty one; pass it as
 /// `infop` and read the fields (named as `os.waitid`'s result) once the
 /// completion has been consumed.
-#[pyclass(frozen, weakref, module = "uring_rs._native", name = "Siginfo")]
+#[pyclass(frozen, weakref, module = "uring_rs", name = "Siginfo")]
 pub struct Siginfo {
     mem: KernelBox<sys::Siginfo>,
     busy: Arc<AtomicBool>,
