@@ -317,9 +317,12 @@ impl BufferRing {
         self.lock().out.iter().filter(|o| **o).count()
     }
 
+    /// Whether the group is registered with an open ring (False once
+    /// unregistered, or once its ring is closed or gone).
     #[getter]
-    fn registered(&self) -> bool {
+    fn registered(&self, py: Python<'_>) -> bool {
         self.registered.load(Ordering::Relaxed)
+            && self.owner(py).is_ok_and(|r| r.get().raw().is_ok())
     }
 
     /// Unregisters the group. Its memory stays with the ring until nothing

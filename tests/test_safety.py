@@ -647,3 +647,20 @@ def test_single_issuer_whose_issuer_exited_closes_promptly() -> None:
         buf.extend(b"x")
     os.close(r)
     os.close(w)
+
+
+# Objects that outlive their ring -----------------------------------------
+
+
+def test_buffer_ring_outliving_its_ring_says_so() -> None:
+    ring = Ring(8)
+    br = BufferRing(ring, 4, 4, 64)
+    cqe = _recv_one(ring, 4, b"kept")
+    pb = br.get(cqe)
+    assert br.registered
+    ring.close()
+    assert not br.registered
+    assert bytes(pb) == b"kept"  # the buffer memory is the BufferRing's own
+    pb.release()
+    with pytest.raises(ValueError):
+        br.get(cqe)
