@@ -86,7 +86,7 @@ BAD: dict[str, list[object]] = {
     "bufs": [None, 1, [b"read-only"], ["text"], [bytearray(0)], [], [None]],
     "cqe": [None, 1, (1, 2, 3), object()],
     "offsets": [None, 1, [-2], [2**63], ["x"], [1.5], array.array("d", [1.0])],
-    # Kinds for the ops beyond the seed's, whose exact C types vary: values no
+    # Kinds for the file, network, futex and waitid ops, whose C types vary: values no
     # C integer, offset or buffer list of any width can take.
     "uint": [*NOT_INT, None, -1, 2**64],
     "int_any": [*NOT_INT, None, 2**64, -(2**64)],
@@ -300,7 +300,7 @@ OPS: list[Api] = [
         {"fd": "fd", "buf": "rbuf", "offsets": "offsets", "size": "usize"},
     ),
     _op("nop_many", lambda e: {"count": 2}, {"count": "pu32"}),
-    # Ops beyond the seed's (files, network, futex, waitid).
+    # File, network, futex and waitid ops.
     _op(
         "readv",
         lambda e: {

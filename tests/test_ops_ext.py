@@ -1,4 +1,4 @@
-"""Ops beyond the seed's (files, network, processes, futexes), against the real kernel.
+"""File, network, process and futex ops, against the real kernel.
 
 Each test skips only when ``ring.probe()`` says the kernel lacks the opcode.
 """

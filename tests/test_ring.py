@@ -804,7 +804,7 @@ def test_uring_error_pickles_with_kind_and_errno() -> None:
     assert clone.errno == errno.EINVAL
 
 
-def test_io_uring_error_has_the_seeds_kinds() -> None:
+def test_io_uring_error_has_the_contracts_kinds() -> None:
     assert [k.name for k in IoUringError] == [
         "ENTRIES_ZERO",
         "ENTRIES_NOT_POWER_OF_TWO",

@@ -50,6 +50,8 @@ def explain_setup_failure(exc: UringError) -> str:
 
 
 def info(out: list[str]) -> int:
+    """Appends to ``out`` what this machine's io_uring can do; returns the exit status (1
+    when no ring can be set up here)."""
     out.append(f"uring_rs {uring_rs.__version__} on Python {platform.python_version()}")
     out.append(f"kernel: {uring_rs.kernel_release()} ({platform.machine()})")
     disabled = _sysctl("kernel.io_uring_disabled")

@@ -1,4 +1,8 @@
-"""Type stub of the Rust core. Public names are re-exported by ``uring_rs`` and ``uring_rs.ops``."""
+"""The Rust core of uring_rs (a compiled module) and its type stub.
+
+Everything public here is re-exported by ``uring_rs`` (classes, constants, functions)
+and by ``uring_rs.ops`` (the operations); import it from there.
+"""
 
 from collections.abc import Iterable, Iterator
 from os import PathLike
@@ -345,6 +349,30 @@ __all__ = [
 
 @final
 class Ring:
+    """An io_uring instance: a submission queue (SQ) and a completion queue (CQ) shared with the
+    kernel, set up with ``io_uring_setup(2)`` and mapped into the process.
+
+    ``entries`` (a power of two from 1 to 32768) sizes the SQ; the CQ gets twice as many unless
+    ``cq_entries`` says otherwise (``IORING_SETUP_CQSIZE``). ``flags`` takes ``IORING_SETUP_*``
+    (``SQPOLL``, ``IOPOLL``, ``SINGLE_ISSUER``, ``DEFER_TASKRUN``, ``COOP_TASKRUN``,
+    ``R_DISABLED``, ...); ``sq_thread_idle`` (milliseconds) and ``sq_thread_cpu`` configure the
+    SQPOLL thread. ``SQE128``, ``CQE32``, ``NO_MMAP``, ``REGISTERED_FD_ONLY`` and ``ATTACH_WQ``
+    are refused with ``ValueError``.
+
+    Queue ops with the functions of ``uring_rs.ops``, hand them to the kernel with ``submit()``,
+    and consume their completions with ``copy_cqes()`` (or ``copy_cqe()``, ``copy_cqes_into()``).
+    The ring keeps every object an op uses alive until that op's final completion has been
+    consumed. ``close()`` (or garbage collection) cancels what is still in flight and waits for
+    it. A ring may be shared by threads; it refuses use in a child after ``fork()``
+    (``RuntimeError``).
+
+    Raises:
+        UringValueError: ``entries`` is 0, not a power of two, or above 32768.
+        UringError: ``io_uring_setup`` failed (``PERMISSION_DENIED`` explains seccomp and the
+            ``kernel.io_uring_disabled`` sysctl; ``SYSTEM_RESOURCES``: ``RLIMIT_MEMLOCK``).
+        ValueError, TypeError: a negative or non-integer argument, a refused flag.
+    """
+
     def __new__(
         cls,
         entries: int = 32,
@@ -355,19 +383,30 @@ class Ring:
         cq_entries: int | None = None,
     ) -> Self: ...
     @property
-    def fd(self) -> int: ...
+    def fd(self) -> int:
+        """The ring's file descriptor (for ``ops.msg_ring`` targets, ``select``, ...)."""
     @property
-    def flags(self) -> int: ...
+    def flags(self) -> int:
+        """The ``IORING_SETUP_*`` flags the ring was set up with (including those ``sq_thread_cpu``
+        and ``cq_entries`` added).
+        """
     @property
-    def features(self) -> int: ...
+    def features(self) -> int:
+        """``IORING_FEAT_*`` bits the kernel reported at setup."""
     @property
-    def sq_entries(self) -> int: ...
+    def sq_entries(self) -> int:
+        """Size of the submission queue (``entries``, as the kernel rounded it)."""
     @property
-    def cq_entries(self) -> int: ...
+    def cq_entries(self) -> int:
+        """Size of the completion queue."""
     @property
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        """Whether ``close()`` has run."""
     @property
-    def in_flight(self) -> int: ...
+    def in_flight(self) -> int:
+        """Ops queued or in flight whose final completion has not been consumed: what the ring is
+        keeping alive.
+        """
     def close(self) -> None:
         """Cancels and drains every op in flight, then unmaps and closes the ring.
 
@@ -382,21 +421,59 @@ class Ring:
     @property
     def disabled(self) -> bool:
         """Whether the ring is still disabled (R_DISABLED and not yet enabled)."""
-    def __enter__(self) -> Self: ...
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]: ...
+    def __enter__(self) -> Self:
+        """Returns the ring."""
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]:
+        """Closes the ring (see ``close()``); exceptions propagate."""
     @property
-    def enter_calls(self) -> int: ...
-    def sq_flags(self) -> int: ...
-    def flush_sq(self) -> int: ...
-    def sq_ready(self) -> int: ...
-    def sq_space_left(self) -> int: ...
-    def cq_ready(self) -> int: ...
-    def cq_ring_needs_flush(self) -> bool: ...
-    def submit(self, wait_nr: int = 0) -> int: ...
-    def enter(self, to_submit: int, min_complete: int, flags: int) -> int: ...
+    def enter_calls(self) -> int:
+        """How many ``io_uring_enter`` calls this ring has made (diagnostics)."""
+    def sq_flags(self) -> int:
+        """The SQ ring's flags word as the kernel last wrote it (``IORING_SQ_NEED_WAKEUP``,
+        ``IORING_SQ_CQ_OVERFLOW``, ``IORING_SQ_TASKRUN``).
+        """
+    def flush_sq(self) -> int:
+        """Publishes queued SQEs to the kernel's tail without entering the kernel; returns how many
+        it has yet to consume (useful with SQPOLL).
+        """
+    def sq_ready(self) -> int:
+        """SQEs queued but not yet consumed by the kernel."""
+    def sq_space_left(self) -> int:
+        """Free SQ entries: how many ops can be queued before ``SUBMISSION_QUEUE_FULL``."""
+    def cq_ready(self) -> int:
+        """Completions ready to be consumed."""
+    def cq_ring_needs_flush(self) -> bool:
+        """Whether the kernel holds overflowed completions (``IORING_SQ_CQ_OVERFLOW``); the next
+        ``copy_cqes`` flushes them.
+        """
+    def submit(self, wait_nr: int = 0) -> int:
+        """Hands the queued SQEs to the kernel; returns how many were submitted.
+
+        Enters the kernel (``io_uring_enter``) when there is something to submit (with SQPOLL,
+        only to wake its thread), or when ``wait_nr > 0``: then it waits, with the GIL released,
+        until ``wait_nr`` completions are ready. Signals are handled as PEP 475 says: the Python
+        handlers run, and an exception they raise (``KeyboardInterrupt``) ends the wait.
+
+        Raises:
+            UringError: ``io_uring_enter`` failed (``COMPLETION_QUEUE_OVERCOMMITTED`` when the CQ
+                is full and the kernel cannot take more: consume completions first).
+        """
+    def enter(self, to_submit: int, min_complete: int, flags: int) -> int:
+        """Raw ``io_uring_enter(2)``: submits ``to_submit`` SQEs and waits for ``min_complete``
+        completions (with ``IORING_ENTER_GETEVENTS`` in ``flags``); returns what the kernel
+        returns. Unlike ``submit``, EINTR is reported as a ``UringError`` of kind
+        ``SIGNAL_INTERRUPT``.
+        """
     def copy_cqes(
         self, wait_nr: int = 0, max: int | None = None, timeout: float | None = None
-    ) -> list[Cqe]: ...
+    ) -> list[Cqe]:
+        """Consumes and returns the ready completions (at most ``max``).
+
+        If none is ready and ``wait_nr > 0`` (or the CQ overflowed), enters the kernel and waits,
+        GIL released, for ``wait_nr`` completions, at most ``timeout`` seconds (then it returns
+        what is there, maybe ``[]``). Consuming an op's final completion releases what the ring
+        kept alive for it.
+        """
     def copy_cqes_into(
         self,
         user_data: Buffer,
@@ -404,224 +481,514 @@ class Ring:
         flags: Buffer | None = None,
         wait_nr: int = 0,
         timeout: float | None = None,
-    ) -> int: ...
-    def copy_cqe(self) -> Cqe: ...
-    def peek_cqes(self, max: int | None = None) -> list[Cqe]: ...
-    def cq_advance(self, count: int) -> None: ...
-    def cqe_seen(self) -> None: ...
-    def probe(self) -> Probe: ...
-    def register_eventfd(self, fd: _Fd) -> None: ...
-    def register_eventfd_async(self, fd: _Fd) -> None: ...
-    def unregister_eventfd(self) -> None: ...
-    def register_files(self, fds: Iterable[_Fd]) -> None: ...
-    def register_files_sparse(self, count: int) -> None: ...
-    def register_files_update(self, offset: int, fds: Iterable[_Fd]) -> int: ...
-    def unregister_files(self) -> None: ...
-    def register_buffers(self, buffers: Iterable[Buffer]) -> None: ...
-    def unregister_buffers(self) -> None: ...
-    def register_ring_fd(self) -> int: ...
-    def unregister_ring_fd(self) -> None: ...
+    ) -> int:
+        """Consumes completions into preallocated arrays, creating no Python object per completion;
+        returns how many it wrote.
+
+        ``user_data`` is a writable uint64 array (``array('Q')``, numpy ``uint64``), ``res`` an
+        int32 one (``array('i')``) and ``flags``, if given, a uint32 one (``array('I')``), all at
+        least as long as ``user_data``, whose length bounds the count. Waits as ``copy_cqes``
+        does. Completions that carry a provided buffer cannot be claimed with ``BufferRing.get``
+        afterwards (there is no ``Cqe``): use ``copy_cqes`` for those.
+        """
+    def copy_cqe(self) -> Cqe:
+        """Waits (GIL released) for one completion and consumes it."""
+    def peek_cqes(self, max: int | None = None) -> list[Cqe]:
+        """The ready completions (at most ``max``), not consumed: consume them with ``cq_advance``
+        or ``cqe_seen``.
+        """
+    def cq_advance(self, count: int) -> None:
+        """Consumes ``count`` completions read with ``peek_cqes``."""
+    def cqe_seen(self) -> None:
+        """Consumes one completion read with ``peek_cqes``."""
+    def probe(self) -> Probe:
+        """The kernel's opcode support (``IORING_REGISTER_PROBE``, Linux 5.6)."""
+    def register_eventfd(self, fd: _Fd) -> None:
+        """Makes the kernel signal ``fd`` (an eventfd) whenever it posts a completion
+        (``IORING_REGISTER_EVENTFD``): a way to wait on the ring from ``select``/asyncio.
+        """
+    def register_eventfd_async(self, fd: _Fd) -> None:
+        """Like ``register_eventfd``, but only for completions that did not happen inline during
+        ``submit`` (``IORING_REGISTER_EVENTFD_ASYNC``).
+        """
+    def unregister_eventfd(self) -> None:
+        """Stops signalling the registered eventfd."""
+    def register_files(self, fds: Iterable[_Fd]) -> None:
+        """Registers files (ints or objects with ``fileno()``; -1 leaves a slot empty): an op with
+        ``IOSQE_FIXED_FILE`` then takes an index into this table as its fd, which saves the
+        kernel a lookup per op.
+        """
+    def register_files_sparse(self, count: int) -> None:
+        """Registers a table of ``count`` empty file slots (Linux 5.19), to fill with
+        ``register_files_update`` or ``ops.files_update``.
+        """
+    def register_files_update(self, offset: int, fds: Iterable[_Fd]) -> int:
+        """Replaces registered files from index ``offset`` on (-1 empties a slot); returns how many
+        were updated.
+        """
+    def unregister_files(self) -> None:
+        """Unregisters the file table."""
+    def register_buffers(self, buffers: Iterable[Buffer]) -> None:
+        """Registers writable buffers for ``ops.read_fixed`` and ``ops.write_fixed`` (the kernel
+        maps them once, not per op). They stay pinned (a ``bytearray`` cannot resize) and alive
+        until ``unregister_buffers()`` or close.
+
+        Raises:
+            UringError: ``SYSTEM_RESOURCES`` when the pages exceed ``RLIMIT_MEMLOCK`` (the
+                message names the limit and its value).
+        """
+    def unregister_buffers(self) -> None:
+        """Unregisters the buffers; fixed ops still in flight keep their own pin, so this is safe
+        while they run.
+        """
+    def register_ring_fd(self) -> int:
+        """Registers the ring fd with the calling thread (``IORING_REGISTER_RING_FDS``, Linux 5.18):
+        that thread's enters skip the fd lookup. Returns the registered index.
+        """
+    def unregister_ring_fd(self) -> None:
+        """Undoes ``register_ring_fd`` for the calling thread."""
 
 @final
 class Sqe:
+    """The handle of one queued submission queue entry, returned by every op.
+
+    ``user_data``, ``flags`` (``IOSQE_*``: ``IOSQE_IO_LINK`` to chain the next op,
+    ``IOSQE_FIXED_FILE``, ``IOSQE_ASYNC``, ``IOSQE_BUFFER_SELECT``, ...), ``ioprio``,
+    ``buf_group`` and ``personality`` can be changed until the ring's next ``submit()`` (or
+    ``flush_sq()``); setting one afterwards raises ``ValueError``. ``IOSQE_CQE_SKIP_SUCCESS`` is
+    refused: the ring needs every completion to know when an op's memory may be released.
+    """
+
     @property
-    def opcode(self) -> int: ...
+    def opcode(self) -> int:
+        """The op's ``IORING_OP_*`` code (read-only)."""
     user_data: int
+    """The 64-bit value the op's completions carry; any int in 0..2**64-1, repeats allowed."""
     flags: int
+    """``IOSQE_*`` flags (``IOSQE_IO_LINK``, ``IOSQE_IO_HARDLINK``, ``IOSQE_IO_DRAIN``,
+    ``IOSQE_ASYNC``, ``IOSQE_FIXED_FILE``, ``IOSQE_BUFFER_SELECT``).
+    """
     ioprio: int
+    """The I/O priority (``ioprio_set(2)`` encoding); some ops use it for flags."""
     buf_group: int
+    """The provided-buffer group an op with ``IOSQE_BUFFER_SELECT`` picks from."""
     personality: int
+    """A credentials id registered with the kernel (0: the ring's own)."""
 
 @final
 class Cqe:
+    """One completion: ``user_data``, ``res`` and ``flags``, as the kernel posted them.
+
+    Unpacks as ``user_data, res, flags = cqe`` and compares equal by those three. ``result()``
+    turns a negative ``res`` into the ``OSError`` ``os`` functions raise. ``Cqe(user_data, res,
+    flags)`` makes one by hand (for tests); it carries no buffer.
+    """
+
     def __new__(cls, user_data: int, res: int, flags: int) -> Self: ...
     @property
-    def user_data(self) -> int: ...
+    def user_data(self) -> int:
+        """The ``user_data`` of the op that posted this completion."""
     @property
-    def res(self) -> int: ...
+    def res(self) -> int:
+        """The result: what the syscall would return, or ``-errno``."""
     @property
-    def flags(self) -> int: ...
+    def flags(self) -> int:
+        """``IORING_CQE_F_*`` bits (``MORE``, ``BUFFER`` with the buffer id above
+        ``IORING_CQE_BUFFER_SHIFT``, ``NOTIF``, ``SOCK_NONEMPTY``).
+        """
     @property
-    def more(self) -> bool: ...
+    def more(self) -> bool:
+        """``IORING_CQE_F_MORE``: more completions will follow for this op (multishot, zero-copy
+        sends).
+        """
     @property
-    def buffer_id(self) -> int | None: ...
-    def result(self) -> int: ...
-    def __iter__(self) -> Iterator[int]: ...
-    def __len__(self) -> int: ...
+    def buffer_id(self) -> int | None:
+        """The provided buffer's id when ``IORING_CQE_F_BUFFER`` is set, else None."""
+    def result(self) -> int:
+        """``res`` when it is >= 0; otherwise raises the ``OSError`` subclass ``os`` functions raise
+        for that errno (``FileNotFoundError`` for ENOENT, ...), with ``errno`` set. A zero-copy
+        notification's ``res`` is a usage report and is returned as it is.
+        """
+    def __iter__(self) -> Iterator[int]:
+        """Yields ``user_data``, ``res``, ``flags``."""
+    def __len__(self) -> int:
+        """3."""
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class Probe:
+    """Which opcodes the running kernel supports (``IORING_REGISTER_PROBE``), from ``Ring.probe()``.
+
+    ``probe.supports(uring_rs.IORING_OP_X)`` or ``uring_rs.IORING_OP_X in probe``; iterating
+    yields the supported opcodes, ``len()`` counts them, ``names()`` names them.
+    """
+
     @property
-    def last_op(self) -> int: ...
-    def supports(self, opcode: int) -> bool: ...
-    def __contains__(self, opcode: int, /) -> bool: ...
-    def __iter__(self) -> Iterator[int]: ...
-    def __len__(self) -> int: ...
-    def names(self) -> list[str]: ...
+    def last_op(self) -> int:
+        """The highest opcode the kernel knows."""
+    def supports(self, opcode: int) -> bool:
+        """Whether the kernel supports ``opcode`` (an ``IORING_OP_*``)."""
+    def __contains__(self, opcode: int, /) -> bool:
+        """Same as ``supports``."""
+    def __iter__(self) -> Iterator[int]:
+        """The supported opcodes, in order."""
+    def __len__(self) -> int:
+        """How many opcodes are supported."""
+    def names(self) -> list[str]:
+        """Kernel names (without ``IORING_OP_``) of the supported opcodes."""
 
 @final
 class BufferRing:
+    """A ring of provided buffers (``IORING_REGISTER_PBUF_RING``, Linux 5.19): the kernel picks a
+    buffer from group ``group_id`` when an op with ``IOSQE_BUFFER_SELECT`` and ``Sqe.buf_group``
+    (or ``ops.recv_multishot``) has data, instead of the caller naming one.
+
+    ``count`` (a power of two up to 32768) buffers of ``size`` bytes each, in memory the ring
+    owns. A completion with ``IORING_CQE_F_BUFFER`` names the buffer it filled
+    (``Cqe.buffer_id``); ``get(cqe)`` returns it as a ``ProvidedBuffer``, which goes back to the
+    kernel when released. The memory stays with the ring until nothing in flight can use it.
+
+    Raises:
+        UringError: the kernel refused the registration (a group id already in use, an older
+            kernel: ``ARGUMENTS_INVALID``).
+        ValueError: ``count`` is not a power of two, or the ring is closed.
+    """
+
     def __new__(cls, ring: Ring, group_id: int, count: int, size: int) -> Self: ...
     @property
-    def group_id(self) -> int: ...
+    def group_id(self) -> int:
+        """The buffer group id ops name in ``Sqe.buf_group``."""
     @property
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """How many buffers the ring holds."""
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """The size of each buffer, in bytes."""
     @property
-    def outstanding(self) -> int: ...
+    def outstanding(self) -> int:
+        """Buffers currently handed out as ``ProvidedBuffer`` and not released."""
     @property
-    def registered(self) -> bool: ...
-    def get(self, cqe: Cqe) -> ProvidedBuffer: ...
-    def unregister(self) -> None: ...
+    def registered(self) -> bool:
+        """Whether the group is registered with an open ring (False once unregistered, or once its
+        ring is closed).
+        """
+    def get(self, cqe: Cqe) -> ProvidedBuffer:
+        """The buffer a completion with ``IORING_CQE_F_BUFFER`` filled, holding ``cqe.res`` bytes,
+        as a ``ProvidedBuffer``; release it to give it back.
+
+        Raises:
+            ValueError: the completion carries no buffer, belongs to another ring or group, was
+                only peeked, or its buffer was already taken.
+        """
+    def unregister(self) -> None:
+        """Unregisters the group. Its memory stays with the ring until nothing in flight can use
+        it.
+        """
 
 @final
 class ProvidedBuffer:
+    """A provided buffer the kernel filled, taken from a completion with ``BufferRing.get``. Read it
+    with ``bytes()``, ``memoryview()`` (it supports the buffer protocol) or ``len()`` (the bytes
+    received); ``release()`` it (or use ``with``) to give it back to the kernel. A buffer that is
+    never released is lost to the group until its ``BufferRing`` is unregistered.
+    """
+
     @property
-    def buffer_id(self) -> int: ...
-    def __len__(self) -> int: ...
-    def __bytes__(self) -> bytes: ...
+    def buffer_id(self) -> int:
+        """The buffer's id within its group."""
+    def __len__(self) -> int:
+        """The number of bytes the kernel put in the buffer."""
+    def __bytes__(self) -> bytes:
+        """A copy of the received bytes."""
     # The buffer protocol, as typeshed spells it for every version (the
     # dunders exist at runtime from Python 3.12; see stubtest-allowlist.txt).
-    def __buffer__(self, flags: int, /) -> memoryview: ...
-    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
-    def release(self) -> None: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]: ...
+    def __buffer__(self, flags: int, /) -> memoryview:
+        """The received bytes as a read-only buffer (``memoryview(pb)``)."""
+    def __release_buffer__(self, buffer: memoryview, /) -> None:
+        """Releases a view made by ``__buffer__``."""
+    def release(self) -> None:
+        """Gives the buffer back to the kernel; a no-op if already released.
+
+        Raises:
+            BufferError: a memoryview of it is still open.
+        """
+    def __enter__(self) -> Self:
+        """Returns the buffer."""
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]:
+        """Releases the buffer; exceptions propagate."""
 
 @final
 class Statx:
-    """Filled in by ``ops.statx``; read it once the completion is consumed."""
+    """What ``ops.statx`` fills in: ``Statx()`` makes an empty one (all zero).
+
+    Pass it as ``statxbuf`` and read the fields once the completion has been consumed; ``mask``
+    says which ones the kernel filled (``STATX_*``), the others are zero. One op at a time:
+    handing it to a second op while ``in_flight`` raises ``ValueError``.
+    """
 
     def __new__(cls) -> Self: ...
     @property
-    def in_flight(self) -> bool: ...
+    def in_flight(self) -> bool:
+        """An op holding this object has not finished: the fields are not final."""
     @property
-    def mask(self) -> int: ...
+    def mask(self) -> int:
+        """``STATX_*`` bits: which fields the kernel filled in."""
     @property
-    def blksize(self) -> int: ...
+    def blksize(self) -> int:
+        """Preferred I/O block size (``st_blksize``)."""
     @property
-    def attributes(self) -> int: ...
+    def attributes(self) -> int:
+        """``STATX_ATTR_*`` bits of the file."""
     @property
-    def attributes_mask(self) -> int: ...
+    def attributes_mask(self) -> int:
+        """Which ``STATX_ATTR_*`` bits the filesystem supports."""
     @property
-    def nlink(self) -> int: ...
+    def nlink(self) -> int:
+        """Number of hard links."""
     @property
-    def uid(self) -> int: ...
+    def uid(self) -> int:
+        """Owner's user id."""
     @property
-    def gid(self) -> int: ...
+    def gid(self) -> int:
+        """Owner's group id."""
     @property
-    def mode(self) -> int: ...
+    def mode(self) -> int:
+        """File type and permission bits, as ``os.stat_result.st_mode``."""
     @property
-    def ino(self) -> int: ...
+    def ino(self) -> int:
+        """Inode number."""
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """Size in bytes."""
     @property
-    def blocks(self) -> int: ...
+    def blocks(self) -> int:
+        """Number of 512-byte blocks allocated."""
     @property
-    def atime(self) -> float: ...
+    def atime(self) -> float:
+        """Last access, in seconds since the epoch."""
     @property
-    def atime_ns(self) -> int: ...
+    def atime_ns(self) -> int:
+        """Last access, in nanoseconds since the epoch."""
     @property
-    def btime(self) -> float: ...
+    def btime(self) -> float:
+        """Creation (birth) time, in seconds (``STATX_BTIME``)."""
     @property
-    def btime_ns(self) -> int: ...
+    def btime_ns(self) -> int:
+        """Creation (birth) time, in nanoseconds."""
     @property
-    def ctime(self) -> float: ...
+    def ctime(self) -> float:
+        """Last status change, in seconds."""
     @property
-    def ctime_ns(self) -> int: ...
+    def ctime_ns(self) -> int:
+        """Last status change, in nanoseconds."""
     @property
-    def mtime(self) -> float: ...
+    def mtime(self) -> float:
+        """Last modification, in seconds."""
     @property
-    def mtime_ns(self) -> int: ...
+    def mtime_ns(self) -> int:
+        """Last modification, in nanoseconds."""
     @property
-    def rdev_major(self) -> int: ...
+    def rdev_major(self) -> int:
+        """Major number of the device this file is (device files)."""
     @property
-    def rdev_minor(self) -> int: ...
+    def rdev_minor(self) -> int:
+        """Minor number of the device this file is."""
     @property
-    def dev_major(self) -> int: ...
+    def dev_major(self) -> int:
+        """Major number of the device holding the file."""
     @property
-    def dev_minor(self) -> int: ...
+    def dev_minor(self) -> int:
+        """Minor number of the device holding the file."""
     @property
-    def dev(self) -> int: ...
+    def dev(self) -> int:
+        """``dev_major`` and ``dev_minor`` combined, as ``os.stat_result.st_dev``."""
     @property
-    def rdev(self) -> int: ...
+    def rdev(self) -> int:
+        """``rdev_major`` and ``rdev_minor`` combined, as ``os.stat_result.st_rdev``."""
     @property
-    def mnt_id(self) -> int: ...
+    def mnt_id(self) -> int:
+        """Mount id (``STATX_MNT_ID``, ``STATX_MNT_ID_UNIQUE``)."""
     @property
-    def dio_mem_align(self) -> int: ...
+    def dio_mem_align(self) -> int:
+        """Memory alignment O_DIRECT needs (``STATX_DIOALIGN``)."""
     @property
-    def dio_offset_align(self) -> int: ...
+    def dio_offset_align(self) -> int:
+        """File offset alignment O_DIRECT needs (``STATX_DIOALIGN``)."""
     @property
-    def dio_read_offset_align(self) -> int: ...
+    def dio_read_offset_align(self) -> int:
+        """File offset alignment O_DIRECT reads need (``STATX_DIO_READ_ALIGN``)."""
     @property
-    def subvol(self) -> int: ...
+    def subvol(self) -> int:
+        """Subvolume id (``STATX_SUBVOL``, btrfs and bcachefs)."""
     @property
-    def atomic_write_unit_min(self) -> int: ...
+    def atomic_write_unit_min(self) -> int:
+        """Smallest atomic write, in bytes (``STATX_WRITE_ATOMIC``)."""
     @property
-    def atomic_write_unit_max(self) -> int: ...
+    def atomic_write_unit_max(self) -> int:
+        """Largest atomic write, in bytes."""
     @property
-    def atomic_write_unit_max_opt(self) -> int: ...
+    def atomic_write_unit_max_opt(self) -> int:
+        """Largest atomic write that performs well, in bytes."""
     @property
-    def atomic_write_segments_max(self) -> int: ...
+    def atomic_write_segments_max(self) -> int:
+        """Most iovec segments an atomic write may have."""
 
 @final
 class MsgHdr:
-    """Filled in by ``ops.recvmsg(..., msg=...)``: flags, sender address, ancillary data."""
+    """What ``ops.recvmsg`` fills in besides the data.
+
+    ``MsgHdr(controllen=0)`` makes one with room for ``controllen`` bytes of ancillary data; pass
+    it as ``msg``, then read ``flags``, ``address`` and ``ancdata`` once the completion has been
+    consumed. One op at a time, like ``Statx``.
+    """
 
     def __new__(cls, controllen: int = 0) -> Self: ...
     @property
-    def in_flight(self) -> bool: ...
+    def in_flight(self) -> bool:
+        """An op holding this object has not finished: the fields are not final."""
     @property
-    def controllen(self) -> int: ...
+    def controllen(self) -> int:
+        """Room for ancillary data, in bytes."""
     @property
-    def flags(self) -> int: ...
+    def flags(self) -> int:
+        """``msg_flags`` of the last recvmsg (``socket.MSG_TRUNC``, ``MSG_CTRUNC``, ...), without
+        the ``MSG_CMSG_CLOEXEC`` recvmsg always adds.
+        """
     @property
-    def address(self) -> _Address | tuple[int, bytes] | None: ...
+    def address(self) -> _Address | tuple[int, bytes] | None:
+        """The sender's address, as ``socket.recvfrom`` returns it (None when the socket reports
+        none, as for a connected stream).
+        """
     @property
-    def ancdata(self) -> list[tuple[int, int, bytes]]: ...
+    def ancdata(self) -> list[tuple[int, int, bytes]]:
+        """Ancillary data as ``socket.recvmsg`` returns it: a list of ``(level, type, data)``."""
 
 @final
 class Siginfo:
-    """Filled in by ``ops.waitid(..., infop=...)``; fields named as ``os.waitid``'s result."""
+    """What ``ops.waitid`` fills in: ``Siginfo()`` makes an empty one.
+
+    Pass it as ``infop`` and read the fields (named as ``os.waitid``'s result) once the
+    completion has been consumed. One op at a time, like ``Statx``.
+    """
 
     def __new__(cls) -> Self: ...
     @property
-    def in_flight(self) -> bool: ...
+    def in_flight(self) -> bool:
+        """An op holding this object has not finished: the fields are not final."""
     @property
-    def si_signo(self) -> int: ...
+    def si_signo(self) -> int:
+        """``signal.SIGCHLD`` when a child changed state, 0 when none had (``os.WNOHANG``)."""
     @property
-    def si_code(self) -> int: ...
+    def si_code(self) -> int:
+        """``os.CLD_EXITED``, ``os.CLD_KILLED``, ``os.CLD_DUMPED``, ..."""
     @property
-    def si_pid(self) -> int: ...
+    def si_pid(self) -> int:
+        """The child's process id."""
     @property
-    def si_uid(self) -> int: ...
+    def si_uid(self) -> int:
+        """The child's real user id."""
     @property
-    def si_status(self) -> int: ...
+    def si_status(self) -> int:
+        """The exit status, or the signal that stopped or killed the child."""
 
-def kernel_release() -> str: ...
-def opcode_names() -> list[str]: ...
+def kernel_release() -> str:
+    """The running kernel's release (``uname -r``), e.g. ``'6.8.0-45-generic'``."""
+
+def opcode_names() -> list[str]:
+    """Kernel names (without ``IORING_OP_``) of every opcode uring_rs knows, indexed by opcode."""
 
 # ops
-def nop(ring: Ring, user_data: int) -> Sqe: ...
-def read(ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offset: int) -> Sqe: ...
-def write(ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offset: int) -> Sqe: ...
-def fsync(ring: Ring, user_data: int, fd: _Fd, flags: int = 0) -> Sqe: ...
-def accept(ring: Ring, user_data: int, sockfd: _Fd, flags: int = 0) -> Sqe: ...
-def connect(ring: Ring, user_data: int, sockfd: _Fd, address: _Address) -> Sqe: ...
-def recv(ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0) -> Sqe: ...
-def send(ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0) -> Sqe: ...
+def nop(ring: Ring, user_data: int) -> Sqe:
+    """Queues a no-op (``IORING_OP_NOP``): completes with ``res == 0``. Measures the ring's own
+    cost, or wakes a waiter.
+    """
+
+def read(ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offset: int) -> Sqe:
+    """Queues ``read(2)``/``pread(2)``: reads up to ``len(buf)`` bytes of ``fd`` at ``offset`` (-1:
+    the file position) into ``buf``. The result is the number of bytes read.
+
+    ``buf`` must be writable and C-contiguous (``bytearray``, ``memoryview`` of one, ``mmap``,
+    ``array``, numpy array); the ring keeps it alive and pinned until the completion is consumed.
+
+    Raises:
+        TypeError, BufferError: ``buf`` is read-only or not contiguous (nothing is queued).
+        UringError: ``SUBMISSION_QUEUE_FULL``: submit and reap, then queue again.
+    """
+
+def write(ring: Ring, user_data: int, fd: _Fd, buf: Buffer, offset: int) -> Sqe:
+    """Queues ``write(2)``/``pwrite(2)`` of ``buf`` to ``fd`` at ``offset`` (-1: the file position;
+    a file opened with ``O_APPEND`` appends). The result is the number of bytes written, which
+    may be short. ``buf`` (any buffer) is pinned until the completion.
+    """
+
+def fsync(ring: Ring, user_data: int, fd: _Fd, flags: int = 0) -> Sqe:
+    """Queues ``fsync(2)`` of ``fd``; ``flags`` may be ``IORING_FSYNC_DATASYNC`` (``fdatasync``)."""
+
+def accept(ring: Ring, user_data: int, sockfd: _Fd, flags: int = 0) -> Sqe:
+    """Queues ``accept4(2)`` on a listening socket; the result is the new connection's fd
+    (``SOCK_CLOEXEC`` is always added, as ``socket.accept`` does, PEP 446). ``flags`` are
+    ``accept4`` flags (``socket.SOCK_NONBLOCK``).
+    """
+
+def connect(ring: Ring, user_data: int, sockfd: _Fd, address: _Address) -> Sqe:
+    """Queues ``connect(2)`` of ``sockfd`` to ``address``, written as the socket module writes it
+    for the socket's family (AF_INET ``(host, port)``, AF_INET6 ``(host, port[, flowinfo,
+    scope_id])``, AF_UNIX a path). The result is 0.
+
+    Raises:
+        ValueError: the host is a name, not a numeric address (resolve it first).
+    """
+
+def recv(ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0) -> Sqe:
+    """Queues ``recv(2)`` into ``buf`` (writable, pinned until the completion); ``flags`` are
+    ``socket.MSG_*``. The result is the number of bytes received, 0 at end of stream. With
+    ``IOSQE_BUFFER_SELECT`` and ``Sqe.buf_group``, pass ``bytearray(0)``: the kernel picks a
+    provided buffer instead.
+    """
+
+def send(ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0) -> Sqe:
+    """Queues ``send(2)`` of ``buf``; ``flags`` are ``socket.MSG_*``. The result is the number of
+    bytes sent, which may be short on a stream socket.
+    """
+
 def openat(
     ring: Ring, user_data: int, dirfd: _Fd, path: _Path, flags: int = 0, mode: int = 0o644
-) -> Sqe: ...
-def close(ring: Ring, user_data: int, fd: _Fd) -> Sqe: ...
-def timeout(ring: Ring, user_data: int, seconds: float, count: int = 0, flags: int = 0) -> Sqe: ...
-def timeout_remove(ring: Ring, user_data: int, timeout_user_data: int, flags: int = 0) -> Sqe: ...
-def link_timeout(ring: Ring, user_data: int, seconds: float, flags: int = 0) -> Sqe: ...
-def poll_add(ring: Ring, user_data: int, fd: _Fd, events: int, flags: int = 0) -> Sqe: ...
-def poll_remove(ring: Ring, user_data: int, target_user_data: int) -> Sqe: ...
+) -> Sqe:
+    """Queues ``openat(2)``, arguments in ``os.open``'s order: ``path`` relative to ``dirfd``
+    (``AT_FDCWD``: the working directory). The result is the new fd; ``O_CLOEXEC`` is always
+    added, as ``os.open`` does (PEP 446). ``path`` is copied.
+    """
+
+def close(ring: Ring, user_data: int, fd: _Fd) -> Sqe:
+    """Queues ``close(2)`` of ``fd``."""
+
+def timeout(ring: Ring, user_data: int, seconds: float, count: int = 0, flags: int = 0) -> Sqe:
+    """Queues a timeout: completes with ``-ETIME`` after ``seconds``, or with 0 once ``count`` other
+    completions have been posted (``count > 0``). ``flags``: ``IORING_TIMEOUT_ABS``,
+    ``_BOOTTIME``, ``_REALTIME``, ``_MULTISHOT``, ``_ETIME_SUCCESS``.
+    """
+
+def timeout_remove(ring: Ring, user_data: int, timeout_user_data: int, flags: int = 0) -> Sqe:
+    """Queues the removal of the in-flight timeout queued with ``timeout_user_data``; that timeout
+    completes with ``-ECANCELED``, this op with 0 (or ``-ENOENT``, ``-EALREADY``).
+    """
+
+def link_timeout(ring: Ring, user_data: int, seconds: float, flags: int = 0) -> Sqe:
+    """Queues a timeout for the previous op, which must carry ``IOSQE_IO_LINK``: if that op has not
+    completed after ``seconds``, it is cancelled (``-ECANCELED``) and this op completes with
+    ``-ETIME``.
+    """
+
+def poll_add(ring: Ring, user_data: int, fd: _Fd, events: int, flags: int = 0) -> Sqe:
+    """Queues a poll for ``events`` (``select.POLLIN``, ``POLLOUT``, ...) on ``fd``; the result is
+    the events that fired. With ``flags=IORING_POLL_ADD_MULTI`` (Linux 5.13) it posts one
+    completion per readiness change while ``Cqe.more``.
+    """
+
+def poll_remove(ring: Ring, user_data: int, target_user_data: int) -> Sqe:
+    """Queues the removal of the in-flight poll queued with ``target_user_data``."""
+
 def read_fixed(
     ring: Ring,
     user_data: int,
@@ -630,7 +997,13 @@ def read_fixed(
     offset: int,
     nbytes: int | None = None,
     buf_offset: int = 0,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues a read into registered buffer ``buf_index`` (see ``Ring.register_buffers``):
+    ``nbytes`` (default: the rest of the buffer) at ``buf_offset`` within it, from ``fd`` at
+    ``offset``. The op pins the buffer for its own lifetime, so ``unregister_buffers`` while it
+    runs is safe.
+    """
+
 def write_fixed(
     ring: Ring,
     user_data: int,
@@ -639,11 +1012,22 @@ def write_fixed(
     offset: int,
     nbytes: int | None = None,
     buf_offset: int = 0,
-) -> Sqe: ...
-def accept_multishot(ring: Ring, user_data: int, sockfd: _Fd, flags: int = 0) -> Sqe: ...
-def recv_multishot(
-    ring: Ring, user_data: int, sockfd: _Fd, buf_group: int, flags: int = 0
-) -> Sqe: ...
+) -> Sqe:
+    """Queues a write from registered buffer ``buf_index``; arguments as ``read_fixed``."""
+
+def accept_multishot(ring: Ring, user_data: int, sockfd: _Fd, flags: int = 0) -> Sqe:
+    """Queues a multishot accept (Linux 5.19): one completion per accepted connection (its fd in
+    ``res``, ``SOCK_CLOEXEC`` added) while ``Cqe.more``; the last one (an error, or cancellation)
+    has ``more == False``.
+    """
+
+def recv_multishot(ring: Ring, user_data: int, sockfd: _Fd, buf_group: int, flags: int = 0) -> Sqe:
+    """Queues a multishot recv (Linux 6.0): each completion carries a buffer the kernel picked from
+    provided-buffer group ``buf_group`` (``Cqe.buffer_id``; take it with ``BufferRing.get``). It
+    ends with a completion whose ``more`` is False: end of stream, an error, or ``-ENOBUFS`` when
+    the group ran dry (release buffers and queue it again).
+    """
+
 def provide_buffers(
     ring: Ring,
     user_data: int,
@@ -652,8 +1036,17 @@ def provide_buffers(
     count: int,
     group_id: int,
     start_id: int = 0,
-) -> Sqe: ...
-def remove_buffers(ring: Ring, user_data: int, count: int, group_id: int) -> Sqe: ...
+) -> Sqe:
+    """Queues ``IORING_OP_PROVIDE_BUFFERS``: hands ``count`` buffers of ``size`` bytes, carved from
+    ``buf``, to the kernel as group ``group_id`` with ids from ``start_id``. The older interface
+    (prefer ``BufferRing``): ``buf`` stays pinned until the ring is closed.
+    """
+
+def remove_buffers(ring: Ring, user_data: int, count: int, group_id: int) -> Sqe:
+    """Queues the removal of up to ``count`` buffers of group ``group_id``; the result is how many
+    were removed.
+    """
+
 def poll_update(
     ring: Ring,
     user_data: int,
@@ -661,13 +1054,29 @@ def poll_update(
     new_user_data: int,
     events: int,
     flags: int,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues an update of the in-flight poll queued with ``old_user_data``: its events (with
+    ``IORING_POLL_UPDATE_EVENTS`` in ``flags``) and/or its user_data (with
+    ``IORING_POLL_UPDATE_USER_DATA``: later completions carry ``new_user_data``). ``flags`` may
+    add ``IORING_POLL_ADD_MULTI``.
+    """
+
 def timeout_update(
     ring: Ring, user_data: int, timeout_user_data: int, seconds: float, flags: int = 0
-) -> Sqe: ...
+) -> Sqe:
+    """Queues a change of the in-flight timeout queued with ``timeout_user_data`` to expire after
+    ``seconds`` (``IORING_TIMEOUT_UPDATE``, Linux 5.11).
+    """
+
 def msg_ring(
     ring: Ring, user_data: int, target: Ring | int, res: int, target_user_data: int, flags: int = 0
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``IORING_OP_MSG_RING`` (Linux 5.18): posts a completion with ``res`` and
+    ``target_user_data`` on ``target`` (a ``Ring``, or a ring fd): a way to wake or message a
+    ring another thread waits on. ``flags`` go to the kernel as the op's ``IORING_MSG_RING_*``
+    flags.
+    """
+
 def read_many(
     ring: Ring,
     user_data: int,
@@ -677,7 +1086,22 @@ def read_many(
     size: int,
     *,
     flags: int = 0,
-) -> int: ...
+) -> int:
+    """Queues one read per offset, all or nothing: read ``i`` fills ``buf[i*size:(i+1)*size]`` from
+    ``offsets[i]`` of ``fd`` and completes with user_data ``user_data + i``. Returns the number
+    queued.
+
+    ``offsets`` is a buffer of int64 (``array('q')``, numpy ``int64``) or any iterable of ints;
+    ``buf`` must hold ``len(offsets) * size`` bytes and is pinned once for the whole batch.
+    ``flags`` (``IOSQE_*``, e.g. ``IOSQE_FIXED_FILE`` with a registered index as ``fd``) go on
+    every SQE.
+
+    Raises:
+        UringError: ``SUBMISSION_QUEUE_FULL`` when the SQ lacks room for every op (nothing is
+            queued).
+        ValueError: ``buf`` is too small, or ``user_data + len(offsets)`` passes 2**64-1.
+    """
+
 def write_many(
     ring: Ring,
     user_data: int,
@@ -687,18 +1111,45 @@ def write_many(
     size: int,
     *,
     flags: int = 0,
-) -> int: ...
-def nop_many(ring: Ring, user_data: int, count: int) -> int: ...
-def cancel(ring: Ring, user_data: int, target_user_data: int, flags: int = 0) -> Sqe: ...
-def cancel_fd(ring: Ring, user_data: int, fd: _Fd, flags: int = 0) -> Sqe: ...
+) -> int:
+    """Queues one write per offset from consecutive ``size``-byte slices of ``buf``, all or nothing;
+    arguments and results as ``read_many``.
+    """
+
+def nop_many(ring: Ring, user_data: int, count: int) -> int:
+    """Queues ``count`` no-ops with user_data ``user_data + i``, all or nothing; returns
+    ``count``.
+    """
+
+def cancel(ring: Ring, user_data: int, target_user_data: int, flags: int = 0) -> Sqe:
+    """Queues ``IORING_OP_ASYNC_CANCEL`` of the in-flight op queued with ``target_user_data``.
+    ``flags``: ``IORING_ASYNC_CANCEL_ALL`` (every op with that user_data: one cancel is queued
+    per op, each with its own completion, and the last ``Sqe`` is returned) or
+    ``IORING_ASYNC_CANCEL_ANY`` (every op). The result is >= 0 when found and cancelled, else
+    ``-ENOENT`` (nothing to cancel) or ``-EALREADY`` (running, may still complete). The cancelled
+    op completes with ``-ECANCELED``.
+    """
+
+def cancel_fd(ring: Ring, user_data: int, fd: _Fd, flags: int = 0) -> Sqe:
+    """Queues the cancellation of in-flight ops on ``fd`` (``IORING_ASYNC_CANCEL_FD``, Linux 5.19;
+    ``flags`` may add ``IORING_ASYNC_CANCEL_ALL`` and ``_FD_FIXED``).
+    """
 
 # files
 def readv(
     ring: Ring, user_data: int, fd: _Fd, buffers: Iterable[Buffer], offset: int, flags: int = 0
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``preadv2(2)`` into a sequence of writable buffers (at most 1024, each pinned) at
+    ``offset`` (-1: the file position); ``flags`` are ``os.RWF_*``.
+    """
+
 def writev(
     ring: Ring, user_data: int, fd: _Fd, buffers: Iterable[Buffer], offset: int, flags: int = 0
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``pwritev2(2)`` from a sequence of buffers (at most 1024) at ``offset``; ``flags`` are
+    ``os.RWF_*`` (``RWF_APPEND``, ``RWF_DSYNC``, ...).
+    """
+
 def statx(
     ring: Ring,
     user_data: int,
@@ -707,15 +1158,44 @@ def statx(
     flags: int = 0,
     mask: int = 0x7FF,
     statxbuf: Statx | None = None,
-) -> Sqe: ...
-def fallocate(ring: Ring, user_data: int, fd: _Fd, mode: int, offset: int, length: int) -> Sqe: ...
-def fadvise(ring: Ring, user_data: int, fd: _Fd, offset: int, length: int, advice: int) -> Sqe: ...
-def madvise(ring: Ring, user_data: int, buf: Buffer, advice: int) -> Sqe: ...
-def ftruncate(ring: Ring, user_data: int, fd: _Fd, length: int) -> Sqe: ...
+) -> Sqe:
+    """Queues ``statx(2)`` of ``path`` relative to ``dirfd`` into ``statxbuf``, a ``Statx``
+    (required: the kernel needs somewhere to write); read it once the completion has been
+    consumed. ``flags``: ``AT_*`` (``AT_EMPTY_PATH`` with ``path=""`` stats ``dirfd`` itself);
+    ``mask``: ``STATX_*``.
+    """
+
+def fallocate(ring: Ring, user_data: int, fd: _Fd, mode: int, offset: int, length: int) -> Sqe:
+    """Queues ``fallocate(2)``: ``mode`` is 0 or ``FALLOC_FL_*``."""
+
+def fadvise(ring: Ring, user_data: int, fd: _Fd, offset: int, length: int, advice: int) -> Sqe:
+    """Queues ``posix_fadvise(2)``: ``advice`` is ``os.POSIX_FADV_*``; ``length`` 0 means to the end
+    of the file (4 GiB and more: Linux 6.11).
+    """
+
+def madvise(ring: Ring, user_data: int, buf: Buffer, advice: int) -> Sqe:
+    """Queues ``madvise(2)`` on ``buf``'s memory (``mmap.MADV_*``); ``buf`` is pinned until the
+    completion. Advice that could crash the process or change memory ``buf`` does not own
+    (``MADV_DONTFORK``, ``MADV_HWPOISON``, guard pages, ...) raises ``ValueError``; ``DONTNEED``,
+    ``FREE``, ``REMOVE``, ``WIPEONFORK`` and ``POPULATE_WRITE`` need a writable buffer on page
+    boundaries (an ``mmap.mmap``).
+    """
+
+def ftruncate(ring: Ring, user_data: int, fd: _Fd, length: int) -> Sqe:
+    """Queues ``ftruncate(2)`` of ``fd`` to ``length`` bytes (Linux 6.9)."""
+
 def sync_file_range(
     ring: Ring, user_data: int, fd: _Fd, offset: int, nbytes: int, flags: int = 0
-) -> Sqe: ...
-def unlinkat(ring: Ring, user_data: int, dirfd: _Fd, path: _Path, flags: int = 0) -> Sqe: ...
+) -> Sqe:
+    """Queues ``sync_file_range(2)``: ``nbytes`` 0 means to the end of the file; ``flags`` are
+    ``SYNC_FILE_RANGE_*``.
+    """
+
+def unlinkat(ring: Ring, user_data: int, dirfd: _Fd, path: _Path, flags: int = 0) -> Sqe:
+    """Queues ``unlinkat(2)`` (Linux 5.11): ``flags`` 0, or ``AT_REMOVEDIR`` to remove a
+    directory.
+    """
+
 def renameat(
     ring: Ring,
     user_data: int,
@@ -724,9 +1204,17 @@ def renameat(
     newdirfd: _Fd,
     newpath: _Path,
     flags: int = 0,
-) -> Sqe: ...
-def mkdirat(ring: Ring, user_data: int, dirfd: _Fd, path: _Path, mode: int = 0o777) -> Sqe: ...
-def symlinkat(ring: Ring, user_data: int, target: _Path, newdirfd: _Fd, linkpath: _Path) -> Sqe: ...
+) -> Sqe:
+    """Queues ``renameat2(2)`` (Linux 5.11): ``flags`` are ``RENAME_*``."""
+
+def mkdirat(ring: Ring, user_data: int, dirfd: _Fd, path: _Path, mode: int = 0o777) -> Sqe:
+    """Queues ``mkdirat(2)`` (Linux 5.15)."""
+
+def symlinkat(ring: Ring, user_data: int, target: _Path, newdirfd: _Fd, linkpath: _Path) -> Sqe:
+    """Queues ``symlinkat(2)`` (Linux 5.15): makes ``linkpath`` (relative to ``newdirfd``) point at
+    ``target``.
+    """
+
 def linkat(
     ring: Ring,
     user_data: int,
@@ -735,7 +1223,9 @@ def linkat(
     newdirfd: _Fd,
     newpath: _Path,
     flags: int = 0,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``linkat(2)`` (Linux 5.15): ``flags`` 0 or ``AT_SYMLINK_FOLLOW``."""
+
 def openat2(
     ring: Ring,
     user_data: int,
@@ -744,9 +1234,20 @@ def openat2(
     flags: int = 0,
     mode: int = 0,
     resolve: int = 0,
-) -> Sqe: ...
-def close_fixed(ring: Ring, user_data: int, file_index: int) -> Sqe: ...
-def files_update(ring: Ring, user_data: int, fds: Iterable[_Fd], offset: int = 0) -> Sqe: ...
+) -> Sqe:
+    """Queues ``openat2(2)``: ``resolve`` is ``RESOLVE_*``; ``O_CLOEXEC`` is always added. The
+    kernel is strict where ``openat`` is lenient: a ``mode`` without ``O_CREAT``/``O_TMPFILE``,
+    or an unknown flag, completes with ``-EINVAL``.
+    """
+
+def close_fixed(ring: Ring, user_data: int, file_index: int) -> Sqe:
+    """Queues the close of registered file ``file_index`` (Linux 5.15)."""
+
+def files_update(ring: Ring, user_data: int, fds: Iterable[_Fd], offset: int = 0) -> Sqe:
+    """Queues ``IORING_OP_FILES_UPDATE``: replaces registered files from index ``offset`` on with
+    ``fds`` (-1 empties a slot); the result is the number updated.
+    """
+
 def splice(
     ring: Ring,
     user_data: int,
@@ -756,16 +1257,28 @@ def splice(
     off_out: int,
     nbytes: int,
     flags: int = 0,
-) -> Sqe: ...
-def tee(
-    ring: Ring, user_data: int, fd_in: _Fd, fd_out: _Fd, nbytes: int, flags: int = 0
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``splice(2)``: moves up to ``nbytes`` from ``fd_in`` to ``fd_out``, one of which must
+    be a pipe. An offset of -1 means none (the fd's own position; a pipe's must be -1).
+    ``flags``: ``SPLICE_F_*``.
+    """
+
+def tee(ring: Ring, user_data: int, fd_in: _Fd, fd_out: _Fd, nbytes: int, flags: int = 0) -> Sqe:
+    """Queues ``tee(2)``: duplicates up to ``nbytes`` from pipe ``fd_in`` to pipe ``fd_out`` without
+    consuming them.
+    """
 
 # network
 def socket(
     ring: Ring, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
-) -> Sqe: ...
-def shutdown(ring: Ring, user_data: int, sockfd: _Fd, how: int) -> Sqe: ...
+) -> Sqe:
+    """Queues ``socket(2)`` (Linux 5.19); the result is the new fd. ``SOCK_CLOEXEC`` is always added
+    to ``type``. ``flags`` is reserved by the kernel (0).
+    """
+
+def shutdown(ring: Ring, user_data: int, sockfd: _Fd, how: int) -> Sqe:
+    """Queues ``shutdown(2)``: ``how`` is ``socket.SHUT_RD``, ``SHUT_WR`` or ``SHUT_RDWR``."""
+
 def sendmsg(
     ring: Ring,
     user_data: int,
@@ -775,7 +1288,13 @@ def sendmsg(
     flags: int = 0,
     *,
     ancdata: Iterable[tuple[int, int, Buffer]] | None = None,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``sendmsg(2)`` of a sequence of buffers (at most 1024), to ``address`` (for an
+    unconnected datagram socket) and with ``ancdata`` (``[(level, type, data)]`` as
+    ``socket.sendmsg`` takes it, e.g. ``SCM_RIGHTS`` to pass fds). Everything is copied or pinned
+    until the completion.
+    """
+
 def sendmsg_zc(
     ring: Ring,
     user_data: int,
@@ -785,7 +1304,11 @@ def sendmsg_zc(
     flags: int = 0,
     *,
     ancdata: Iterable[tuple[int, int, Buffer]] | None = None,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues a zero-copy ``sendmsg`` (Linux 6.1): completes as ``send_zc`` does, with a second,
+    ``IORING_CQE_F_NOTIF`` completion once the kernel no longer reads the buffers.
+    """
+
 def recvmsg(
     ring: Ring,
     user_data: int,
@@ -793,17 +1316,39 @@ def recvmsg(
     buffers: Iterable[Buffer],
     flags: int = 0,
     msg: MsgHdr | None = None,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``recvmsg(2)`` into a sequence of writable buffers. To learn the sender's address,
+    ``msg_flags`` or ancillary data, pass ``msg``, a ``MsgHdr``, and read it once the completion
+    has been consumed. ``MSG_CMSG_CLOEXEC`` is always added, so received fds are not inherited
+    (PEP 446).
+    """
+
 def send_zc(
     ring: Ring, user_data: int, sockfd: _Fd, buf: Buffer, flags: int = 0, zc_flags: int = 0
-) -> Sqe: ...
-def bind(ring: Ring, user_data: int, sockfd: _Fd, address: _Address) -> Sqe: ...
-def listen(ring: Ring, user_data: int, sockfd: _Fd, backlog: int) -> Sqe: ...
+) -> Sqe:
+    """Queues a zero-copy send (Linux 6.0). Two completions with the same user_data: the result
+    (``Cqe.more`` true), then a notification (``IORING_CQE_F_NOTIF``, ``more`` false) once the
+    kernel no longer reads ``buf``, which stays pinned until then. With
+    ``zc_flags=IORING_SEND_ZC_REPORT_USAGE`` the notification's ``res &
+    IORING_NOTIF_USAGE_ZC_COPIED`` says the data was copied after all (test it with ``&``: that
+    bit makes ``res`` negative).
+    """
+
+def bind(ring: Ring, user_data: int, sockfd: _Fd, address: _Address) -> Sqe:
+    """Queues ``bind(2)`` (Linux 6.11); ``address`` as the socket module writes it."""
+
+def listen(ring: Ring, user_data: int, sockfd: _Fd, backlog: int) -> Sqe:
+    """Queues ``listen(2)`` (Linux 6.11)."""
 
 # processes and futexes
 def waitid(
     ring: Ring, user_data: int, idtype: int, id: int, options: int, infop: Siginfo | None = None
-) -> Sqe: ...
+) -> Sqe:
+    """Queues ``waitid(2)`` (Linux 6.7): ``idtype`` is ``os.P_PID``, ``P_PIDFD``, ``P_PGID`` or
+    ``P_ALL``; ``options`` ``os.WEXITED``, ... The result is 0 (or ``-ECHILD``, ...); what
+    happened lands in ``infop``, a ``Siginfo``, when given.
+    """
+
 def futex_wait(
     ring: Ring,
     user_data: int,
@@ -813,7 +1358,13 @@ def futex_wait(
     mask: int = 0xFFFFFFFF,
     futex_flags: int = 130,
     flags: int = 0,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues a futex wait (Linux 6.7) on the word at ``buf[offset:offset+4]`` (aligned; ``buf`` is
+    pinned): completes when woken, or at once with ``-EAGAIN`` if the word no longer holds
+    ``val``. The default ``futex_flags`` are ``FUTEX2_SIZE_U32 | FUTEX2_PRIVATE`` (a word in this
+    process); use ``FUTEX2_SIZE_U32`` alone for one in shared memory.
+    """
+
 def futex_wake(
     ring: Ring,
     user_data: int,
@@ -823,7 +1374,10 @@ def futex_wake(
     mask: int = 0xFFFFFFFF,
     futex_flags: int = 130,
     flags: int = 0,
-) -> Sqe: ...
+) -> Sqe:
+    """Queues a futex wake (Linux 6.7) of up to ``val`` waiters of the word at ``buf[offset]``; the
+    result is how many were woken.
+    """
 
 # constants (the kernel's names)
 IORING_SETUP_IOPOLL: int
