@@ -33,12 +33,20 @@ replaced (extension types without an instance ``__dict__``) have their rings clo
 next ``get_ring()`` call that finds the loop closed, or at interpreter exit.
 
 Rings are not thread-safe at this level: use an ``AioRing`` only from its loop's thread.
+
+After ``fork()`` the child shares the parent's eventfd and, through its copy of the loop,
+the parent's epoll instance. Every ring and registry entry records the pid that made it;
+in any other process it is dropped without being touched (no ``remove_reader``, no read of
+the eventfd, no cancels): a child's exit, or its copy of the loop closing, leaves the
+parent's loop registration as it was. Using a parent's ring in the child raises
+``RuntimeError``; a new loop in the child gets rings of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import errno
 import itertools
 import math
@@ -81,6 +89,11 @@ _IGNORED = 0
 #: How long a synchronous ``close()`` waits for cancelled ops to report their completions.
 _CLOSE_WAIT = 2.0
 _MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
+#: SQ entries an op with a linked timeout takes; an AioRing must have room for both.
+_LINKED_PAIR = 2
+#: Timeouts from this many seconds on (about 31 million years) are no timeout at all (a
+#: kernel timespec holds at most 2**63 ns).
+_NO_TIMEOUT = 1e15
 
 
 def _raise_for(res: int, filename: Any = None) -> int:
@@ -93,10 +106,8 @@ def _raise_for(res: int, filename: Any = None) -> int:
 
 
 def _close_quietly(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass
 
 
 def _new_eventfd() -> int:
@@ -120,12 +131,13 @@ def _new_eventfd() -> int:
 
 
 class _LoopRings:
-    __slots__ = ("default", "hooked", "rings")
+    __slots__ = ("default", "hooked", "pid", "rings")
 
     def __init__(self) -> None:
         self.default: AioRing | None = None
         self.rings: weakref.WeakSet[AioRing] = weakref.WeakSet()
         self.hooked = False
+        self.pid = os.getpid()  # a forked child must leave the parent's entry alone
 
 
 # Values hold their loop strongly (through their rings), so an entry lives until the
@@ -155,10 +167,8 @@ def _hook_close(loop: asyncio.AbstractEventLoop) -> bool:
         try:
             _close_rings_of(loop)
         finally:
-            try:
+            with contextlib.suppress(AttributeError):
                 del loop.close
-            except AttributeError:
-                pass
             original()
 
     try:
@@ -179,6 +189,21 @@ def _close_all_at_exit() -> None:
         _close_rings_of(loop)
 
 
+def _refuse_inherited(loop: asyncio.AbstractEventLoop) -> None:
+    """Raises in a forked child running a loop whose rings belong to the parent.
+
+    The child's copy of such a loop shares its epoll instance with the parent's: a
+    reader added or removed here would change the parent's registrations.
+    """
+    entry = _loops.get(loop)
+    if entry is not None and entry.pid != os.getpid():
+        raise RuntimeError(
+            "this event loop was inherited from the parent process through fork(), and "
+            "its epoll instance is still shared with the parent: uring_rs.aio cannot bind "
+            "a ring to it; run a new loop in the child (asyncio.run)"
+        )
+
+
 def _attach(loop: asyncio.AbstractEventLoop, ring: AioRing) -> _LoopRings:
     entry = _loops.get(loop)
     if entry is None:
@@ -195,6 +220,8 @@ def get_ring() -> AioRing:
     loop = asyncio.get_running_loop()
     entry = _loops.get(loop)
     if entry is not None and entry.default is not None and not entry.default.closed:
+        if entry.pid != os.getpid():
+            _refuse_inherited(loop)
         return entry.default
     ring = AioRing()
     entry = ring._bind(loop)
@@ -213,6 +240,8 @@ class AioRing:
     first use (or on ``async with``) and may then only be used from that loop. Close it
     with ``close()``, ``await aclose()`` or ``async with``; it is also closed with its loop.
     ``cq_entries`` defaults to four times ``entries``; ``flags`` are ``IORING_SETUP_*``.
+    ``entries`` must be at least 2: an op with ``timeout=`` and its linked timeout are
+    queued together and reach the kernel in one submit (room is made first).
     """
 
     def __init__(
@@ -227,6 +256,13 @@ class AioRing:
         if cq_entries is None:
             cq_entries = max(2 * entries, min(4 * entries, 65536))
         self._ring = Ring(entries, flags, cq_entries=cq_entries)
+        if self._ring.sq_entries < _LINKED_PAIR:
+            self._ring.close()
+            raise ValueError(
+                f"AioRing needs entries >= {_LINKED_PAIR}, got entries={entries}: an op "
+                "with timeout= goes to the kernel in one submit with its linked timeout, "
+                f"{_LINKED_PAIR} SQ entries"
+            )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._efd = -1
         self._ops: dict[int, tuple[asyncio.Future[int], bool]] = {}
@@ -234,6 +270,9 @@ class AioRing:
         self._submit_scheduled = False
         self._closing = False  # aclose(): ops cancelled by it cancel their awaiting task
         self._closed = False
+        # fork(): the child inherits this object, the eventfd and (through the loop) the
+        # epoll instance, all shared with the parent. Only this pid may act on them.
+        self._pid = os.getpid()
 
     # ---- state -----------------------------------------------------------------------
 
@@ -261,6 +300,7 @@ class AioRing:
         return f"<uring_rs.aio.AioRing sq_entries={self._ring.sq_entries} {state}>"
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> _LoopRings:
+        _refuse_inherited(loop)
         efd = _new_eventfd()
         try:
             self._ring.register_eventfd(efd)
@@ -276,6 +316,11 @@ class AioRing:
         """The ring, bound to the running loop; raises if closed or used from elsewhere."""
         if self._closed:
             raise RuntimeError("this AioRing is closed")
+        if self._pid != os.getpid():
+            raise RuntimeError(
+                "this AioRing belongs to the parent process (fork()): run a new loop in the "
+                "child, where uring_rs.aio.get_ring() gives a ring of its own"
+            )
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None:
@@ -297,17 +342,53 @@ class AioRing:
         except UringError as e:
             if e.kind is not _SQ_FULL:
                 raise
-            for _attempt in range(100):  # once without SQPOLL; its thread may lag
-                self._submit_now()
-                if ring.sq_space_left():
-                    break
-                time.sleep(0)
+            self._make_room(ring, 1)
             sqe = fn(ring, ud, *args)
+        self._schedule_submit()
+        return ud, sqe
+
+    async def _reserve(self, n: int) -> Ring:
+        """The ring with at least ``n`` free SQ entries (what is queued submitted first):
+        SQEs queued next, before any ``await``, go to the kernel in the same submit."""
+        ring = self._check()
+        if ring.sq_space_left() >= n:
+            return ring
+        self._make_room(ring, n)
+        deadline = time.monotonic() + _CLOSE_WAIT
+        while ring.sq_space_left() < n:
+            # An SQPOLL thread that has not taken the entries yet (asleep, or not
+            # scheduled): let the loop run meanwhile rather than block it.
+            if time.monotonic() > deadline:
+                raise UringError(
+                    _SQ_FULL,
+                    None,
+                    f"no room for {n} linked SQEs: the kernel has not taken what was submitted",
+                )
+            await asyncio.sleep(0.0002)
+            ring = self._check()
+            self._submit_now()
+        return ring
+
+    def _make_room(self, ring: Ring, n: int) -> None:
+        """Submits what is queued until ``n`` SQ entries are free (or gives up)."""
+        for _attempt in range(100):  # once without SQPOLL
+            self._submit_now()
+            space = ring.sq_space_left()
+            if space >= n:
+                return
+            if space == 0 and ring.flags & _native.IORING_SETUP_SQPOLL:
+                # The SQ thread has not taken any entry yet (asleep, or not scheduled):
+                # wait in the kernel until one is free (IORING_ENTER_SQ_WAIT, Linux 5.10).
+                with contextlib.suppress(UringError):
+                    ring.enter(0, 0, _native.IORING_ENTER_SQ_WAIT)
+            else:
+                time.sleep(0)
+
+    def _schedule_submit(self) -> None:
         if not self._submit_scheduled:
             self._submit_scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._submit_soon)
-        return ud, sqe
 
     def _track(self, ud: int, fd_result: bool = False) -> asyncio.Future[int]:
         assert self._loop is not None
@@ -317,7 +398,7 @@ class AioRing:
 
     def _submit_soon(self) -> None:
         self._submit_scheduled = False
-        if self._closed:
+        if self._closed or self._pid != os.getpid():
             return
         try:
             self._submit_now()
@@ -353,10 +434,13 @@ class AioRing:
     # ---- completion ------------------------------------------------------------------
 
     def _on_eventfd(self) -> None:
-        try:
+        if self._closed or self._pid != os.getpid():
+            # A forked child running its copy of the loop: reading the shared eventfd
+            # would take the parent's wakeup. Nothing to do (and no remove_reader: the
+            # epoll instance is the parent's too).
+            return
+        with contextlib.suppress(BlockingIOError, InterruptedError):
             os.read(self._efd, 8)  # drain the eventfd first, then the CQ
-        except (BlockingIOError, InterruptedError):
-            pass
         self._reap()
 
     def _reap(self) -> None:
@@ -436,18 +520,35 @@ class AioRing:
     async def _op_timeout(
         self, timeout: float | None, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False
     ) -> int:
-        """Runs an op with an optional linked timeout (``IOSQE_IO_LINK`` + ``link_timeout``)."""
-        seconds = None if timeout is None else float(timeout)
-        if seconds is None or seconds == math.inf:
+        """Runs an op with an optional linked timeout (``IOSQE_IO_LINK`` + ``link_timeout``).
+
+        The op and its timeout are queued back to back after making room for both, so they
+        reach the kernel in the same submit: a link is only formed within one submit, and
+        an op whose timeout came later would never time out.
+        """
+        if timeout is None:
             return await self._op(fn, *args, fd_result=fd_result)
+        seconds = float(timeout)
         if math.isnan(seconds):
             raise ValueError("timeout must be a number of seconds, not NaN")
-        ring = self._check()
-        if ring.sq_space_left() < 2:
-            self._submit_now()
-        ud, sqe = self._queue(fn, *args)
+        if seconds >= _NO_TIMEOUT:  # inf, or past what a timespec holds
+            return await self._op(fn, *args, fd_result=fd_result)
+        ring = await self._reserve(_LINKED_PAIR)
+        ud, tud = next(self._ud), next(self._ud)
+        sqe = fn(ring, ud, *args)  # if this raises, nothing was queued
         sqe.flags |= IOSQE_IO_LINK
-        tud, _ = self._queue(ops.link_timeout, max(0.0, seconds))
+        try:
+            ops.link_timeout(ring, tud, max(0.0, seconds))
+        except BaseException:
+            # Not expected (the value and the room were checked), but never leave the link
+            # flag for an unrelated op queued next: unlink, and cancel the orphaned op.
+            sqe.flags &= ~IOSQE_IO_LINK
+            fut = self._track(ud, fd_result)
+            fut.cancel()
+            self._schedule_submit()
+            self._abandon(ud, fut, fd_result, True)
+            raise
+        self._schedule_submit()
         fut = self._track(ud, fd_result)
         tfut = self._track(tud)
         res = await self._await(ud, fut, fd_result)
@@ -474,7 +575,7 @@ class AioRing:
         """Like ``close()``, but waits for cancelled ops without blocking the loop."""
         if self._closed:
             return
-        if self._ops and self._loop is not None:
+        if self._ops and self._loop is not None and self._pid == os.getpid():
             self._closing = True
             for ud in list(self._ops):
                 try:
@@ -492,15 +593,16 @@ class AioRing:
             return
         self._closed = True
         ring, loop = self._ring, self._loop
+        if self._pid != os.getpid():
+            self._drop_in_child()
+            return
         if loop is not None and self._efd >= 0 and not loop.is_closed():
-            try:
+            with contextlib.suppress(Exception):  # a loop already tearing down
                 loop.remove_reader(self._efd)
-            except Exception:  # noqa: BLE001, S110 - a loop already tearing down
-                pass
         try:
             if self._ops and not ring.closed:
                 self._drain_for_close(final)
-        except Exception:  # noqa: BLE001, S110 - closing goes on; Ring.close() drains too
+        except Exception:  # noqa: BLE001 - closing goes on; Ring.close() drains too
             pass
         finally:
             entries = list(self._ops.values())
@@ -512,6 +614,19 @@ class AioRing:
             if self._efd >= 0:
                 _close_quietly(self._efd)
                 self._efd = -1
+
+    def _drop_in_child(self) -> None:
+        """Closing in a forked child (its exit hook, its copy of the loop closing): the
+        loop's reader, the epoll registration, the eventfd's count and the ring's ops all
+        belong to the parent, which shares them. Forget them without touching any: no
+        ``remove_reader`` (it would delete the parent's epoll registration), no cancels,
+        no futures resolved. Closing the child's copies of the descriptors is harmless
+        (the parent's keep the files open), as is ``Ring.close()`` in a child."""
+        self._ops.clear()
+        self._ring.close()
+        if self._efd >= 0:
+            _close_quietly(self._efd)
+            self._efd = -1
 
     def _drain_for_close(self, final: bool) -> None:
         ring = self._ring
@@ -749,7 +864,7 @@ class AioRing:
                             f"timed out after {timeout} s resolving {host!r}"
                         ) from None
                 if not infos:
-                    raise OSError(f"getaddrinfo({host!r}) returned nothing")
+                    raise OSError(f"getaddrinfo({host!r}) returned nothing") from None
                 address = infos[0][4]
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         await self.connect(sock, address, timeout=left)
