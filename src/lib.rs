@@ -1,22 +1,14 @@
 //! uring_rs: Linux io_uring for Python, over raw syscalls.
 //!
-//! `sys` is the kernel ABI, `ring` the SQ/CQ machinery, `keep` the per-op
-//! keep-alive table, `pyring` the Python classes, `ops` op preparation,
-//! `args`/`addr` argument conversion and `error` the one errno table.
+//! Layers, each using only those before it:
+//! - `engine`: the kernel ABI, the ring (setup, mappings, SQ/CQ, enter,
+//!   register), SQE builders and per-op ownership, in plain Rust with no
+//!   Python in it (`cargo test` covers it without an interpreter);
+//! - `py`: the Python API, a thin client of the engine;
+//! - this file: the `_native` module that exports it.
 
-pub mod addr;
-pub mod args;
-pub mod batch;
-pub mod error;
-pub mod keep;
-pub mod named;
-pub mod ops;
-pub mod ops_ext;
-pub mod pbuf;
-pub mod pyring;
-pub mod register;
-pub mod ring;
-pub mod sys;
+pub mod engine;
+pub mod py;
 
 use std::sync::atomic::Ordering;
 use std::sync::Once;
@@ -24,7 +16,7 @@ use std::sync::Once;
 use pyo3::prelude::*;
 
 extern "C" fn after_fork_in_child() {
-    pyring::FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    py::ring::FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
 static ATFORK: Once = Once::new();
@@ -48,7 +40,7 @@ fn kernel_release() -> String {
 /// Kernel names of the opcodes this build knows, indexed by opcode.
 #[pyfunction]
 fn opcode_names() -> Vec<&'static str> {
-    sys::OPCODE_NAMES.to_vec()
+    engine::sys::OPCODE_NAMES.to_vec()
 }
 
 #[pymodule(gil_used = true)]
@@ -58,18 +50,18 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         // which is async-signal-safe as the child side of fork requires.
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     });
-    m.add_class::<pyring::Ring>()?;
-    m.add_class::<pyring::Sqe>()?;
-    m.add_class::<pyring::Cqe>()?;
-    m.add_class::<pyring::Probe>()?;
-    m.add_class::<pbuf::BufferRing>()?;
-    m.add_class::<pbuf::ProvidedBuffer>()?;
+    m.add_class::<py::ring::Ring>()?;
+    m.add_class::<py::sqe::Sqe>()?;
+    m.add_class::<py::cqe::Cqe>()?;
+    m.add_class::<py::cqe::Probe>()?;
+    m.add_class::<py::pbuf::BufferRing>()?;
+    m.add_class::<py::pbuf::ProvidedBuffer>()?;
     m.add_function(wrap_pyfunction!(kernel_release, m)?)?;
     m.add_function(wrap_pyfunction!(opcode_names, m)?)?;
-    ops::register(m)?;
-    ops_ext::register(m)?;
-    batch::register(m)?;
-    for (name, value) in sys::PUBLIC_CONSTANTS {
+    py::ops::register(m)?;
+    py::ops_ext::register(m)?;
+    py::batch::register(m)?;
+    for (name, value) in engine::sys::PUBLIC_CONSTANTS {
         m.add(*name, *value)?;
     }
     Ok(())

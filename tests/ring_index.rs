@@ -5,7 +5,7 @@
 //! distance with (`index::distance`, `index::within`) for every head within a
 //! window either side of the wrap and every length up to the largest ring.
 
-use uring_rs::ring::index::{distance, within};
+use uring_rs::engine::ring::index::{distance, within};
 
 /// Heads on both sides of the wrap, and a few far from it.
 fn heads() -> impl Iterator<Item = u32> {

@@ -16,7 +16,7 @@
 use std::ptr;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use crate::sys::{self, Cqe, GeteventsArg, KernelTimespec, Params, Sqe};
+use super::sys::{self, Cqe, GeteventsArg, KernelTimespec, Params, Sqe};
 
 /// `_NSIG / 8`: the sigset size the kernel expects beside a (null) sigmask.
 const KERNEL_SIGSET_BYTES: usize = 8;

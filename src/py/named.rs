@@ -8,7 +8,7 @@ macro_rules! named_ints {
     ($($fn_:ident: $name:literal, $ty:ty, $lo:expr, $hi:expr, $range:literal;)*) => {
         $(
             pub fn $fn_(obj: &Bound<'_, PyAny>) -> PyResult<$ty> {
-                crate::args::int_named(obj, $name, $lo, $hi, $range).map(|v| v as $ty)
+                crate::py::args::int_named(obj, $name, $lo, $hi, $range).map(|v| v as $ty)
             }
         )*
     };
@@ -21,7 +21,7 @@ macro_rules! named_opt_ints {
                 if obj.is_none() {
                     return Ok(None);
                 }
-                crate::args::int_named(obj, $name, $lo, $hi, $range).map(|v| Some(v as $ty))
+                crate::py::args::int_named(obj, $name, $lo, $hi, $range).map(|v| Some(v as $ty))
             }
         )*
     };

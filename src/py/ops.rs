@@ -10,11 +10,13 @@
 
 use pyo3::prelude::*;
 
-use crate::addr;
-use crate::args;
-use crate::keep::{Keep, MessageLink, OnDone, PinnedBuf, Slot};
-use crate::pyring::{Ring, Sqe};
-use crate::sys::{self, KernelTimespec};
+use crate::engine::slots::Slot;
+use crate::engine::sys::{self, KernelTimespec};
+use crate::py::addr;
+use crate::py::args;
+use crate::py::keep::{Keep, MessageLink, OnDone, PinnedBuf};
+use crate::py::ring::Ring;
+use crate::py::sqe::{queue, Sqe};
 
 type R = PyResult<Py<Sqe>>;
 
@@ -33,7 +35,7 @@ pub(crate) fn len32(len: usize) -> u32 {
 }
 
 /// Copies `value` into the slot's scratch memory; returns its address.
-fn stash<T: Copy>(slot: &mut Slot, value: T) -> u64 {
+fn stash<T: Copy>(slot: &mut Slot<Keep>, value: T) -> u64 {
     let p = slot.scratch(std::mem::size_of::<T>()).cast::<T>();
     // SAFETY: scratch returned at least size_of::<T>() bytes, 8-aligned
     // (enough for every T stashed here), owned by the slot until its final
@@ -43,7 +45,7 @@ fn stash<T: Copy>(slot: &mut Slot, value: T) -> u64 {
 }
 
 /// Copies bytes into the slot's scratch memory; returns their address.
-fn stash_bytes(slot: &mut Slot, bytes: &[u8]) -> u64 {
+fn stash_bytes(slot: &mut Slot<Keep>, bytes: &[u8]) -> u64 {
     let p = slot.scratch(bytes.len());
     // SAFETY: scratch returned bytes.len() writable bytes; the regions
     // cannot overlap (one is ours, fresh).
@@ -76,7 +78,7 @@ fn prep_buf(
 ) -> R {
     let b = PinnedBuf::get(buf, writable, "buf")?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(ring, user_data, opcode, Keep::buf(b), |sqe, _| {
+    queue(ring, user_data, opcode, Keep::buf(b), |sqe, _| {
         prep_rw(sqe, fd, addr, len, off);
         sqe.op_flags = op_flags;
     })
@@ -84,7 +86,7 @@ fn prep_buf(
 
 #[pyfunction]
 pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_data: u64) -> R {
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_NOP,
@@ -136,11 +138,11 @@ pub fn fsync(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_FSYNC,
@@ -160,7 +162,7 @@ pub fn accept(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     prep_accept(ring, user_data, sockfd, flags, 0)
 }
@@ -175,7 +177,7 @@ fn prep_accept(
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")? | libc::SOCK_CLOEXEC as u32;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_ACCEPT,
@@ -197,7 +199,7 @@ pub fn connect(
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let sa = addr::sockaddr(fd, address)?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_CONNECT,
@@ -216,7 +218,7 @@ pub fn recv(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -239,7 +241,7 @@ pub fn send(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -264,14 +266,14 @@ pub fn openat(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
-    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")? | libc::O_CLOEXEC as u32;
     let mode = args::flags32(mode, "mode")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_OPENAT,
@@ -291,7 +293,7 @@ pub fn close(
     fd: &Bound<'_, PyAny>,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_CLOSE,
@@ -310,13 +312,13 @@ pub fn timeout(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::count_i64)] count: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::count_i64)] count: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let ts = args::seconds(seconds)?;
     let count = args::count32(count, "count")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_TIMEOUT,
@@ -335,12 +337,12 @@ pub fn timeout(
 pub fn timeout_remove(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::timeout_user_data_u64)] timeout_user_data: u64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::timeout_user_data_u64)] timeout_user_data: u64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
     let (target, _) = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_TIMEOUT_REMOVE,
@@ -359,11 +361,11 @@ pub fn link_timeout(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_LINK_TIMEOUT,
@@ -384,13 +386,13 @@ pub fn poll_add(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::events_i64)] events: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::events_i64)] events: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_POLL_ADD,
@@ -415,10 +417,10 @@ pub fn poll_add(
 pub fn poll_remove(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::target_user_data_u64)] target_user_data: u64,
+    #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
 ) -> R {
     let (target, _) = target(ring, target_user_data, &[sys::IORING_OP_POLL_ADD])?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_POLL_REMOVE,
@@ -446,8 +448,8 @@ pub fn poll_remove(
 pub fn cancel(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::target_user_data_u64)] target_user_data: u64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
     if flags & (sys::IORING_ASYNC_CANCEL_FD | sys::IORING_ASYNC_CANCEL_FD_FIXED) != 0 {
@@ -456,7 +458,7 @@ pub fn cancel(
         ));
     }
     if flags & sys::IORING_ASYNC_CANCEL_ANY != 0 {
-        return Ring::queue(
+        return queue(
             ring,
             user_data,
             sys::IORING_OP_ASYNC_CANCEL,
@@ -485,7 +487,7 @@ pub fn cancel(
     for t in targets {
         // Several cancels: submit what is queued whenever the SQ is full.
         ring.get().make_room(ring.py())?;
-        last = Some(Ring::queue(
+        last = Some(queue(
             ring,
             user_data,
             sys::IORING_OP_ASYNC_CANCEL,
@@ -507,11 +509,11 @@ pub fn cancel_fd(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let flags = args::flags32(flags, "flags")? | sys::IORING_ASYNC_CANCEL_FD;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_ASYNC_CANCEL,
@@ -532,9 +534,9 @@ pub fn read_fixed(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::nbytes_opt_usize)] nbytes: Option<usize>,
-    #[pyo3(from_py_with = crate::named::buf_offset_usize)] buf_offset: usize,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::nbytes_opt_usize)] nbytes: Option<usize>,
+    #[pyo3(from_py_with = crate::py::named::buf_offset_usize)] buf_offset: usize,
 ) -> R {
     rw_fixed(
         ring,
@@ -556,9 +558,9 @@ pub fn write_fixed(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::nbytes_opt_usize)] nbytes: Option<usize>,
-    #[pyo3(from_py_with = crate::named::buf_offset_usize)] buf_offset: usize,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::nbytes_opt_usize)] nbytes: Option<usize>,
+    #[pyo3(from_py_with = crate::py::named::buf_offset_usize)] buf_offset: usize,
 ) -> R {
     rw_fixed(
         ring,
@@ -585,7 +587,8 @@ fn rw_fixed(
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
-    let (obj, base, len) = crate::register::registered_buffer(ring.get(), ring.py(), buf_index)?;
+    let (obj, base, len) =
+        crate::py::register::registered_buffer(ring.get(), ring.py(), buf_index)?;
     let nbytes = nbytes.unwrap_or(len.saturating_sub(buf_offset));
     if buf_offset.checked_add(nbytes).is_none_or(|end| end > len) {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
@@ -605,7 +608,7 @@ fn rw_fixed(
             "registered buffer moved (it was re-registered concurrently): try again",
         ));
     }
-    Ring::queue(ring, user_data, opcode, Keep::buf(pin), |sqe, _| {
+    queue(ring, user_data, opcode, Keep::buf(pin), |sqe, _| {
         prep_rw(sqe, fd, base + buf_offset as u64, len32(nbytes), off);
         sqe.buf_index = buf_index;
     })
@@ -620,7 +623,7 @@ pub fn accept_multishot(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     prep_accept(ring, user_data, sockfd, flags, sys::IORING_ACCEPT_MULTISHOT)
 }
@@ -635,12 +638,12 @@ pub fn recv_multishot(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::buf_group_u16)] buf_group: u16,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::buf_group_u16)] buf_group: u16,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_RECV,
@@ -665,10 +668,10 @@ pub fn provide_buffers(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::size_u32)] size: u32,
+    #[pyo3(from_py_with = crate::py::named::size_u32)] size: u32,
     #[pyo3(from_py_with = args::count)] count: u32,
     #[pyo3(from_py_with = args::group_id)] group_id: u16,
-    #[pyo3(from_py_with = crate::named::start_id_u16)] start_id: u16,
+    #[pyo3(from_py_with = crate::py::named::start_id_u16)] start_id: u16,
 ) -> R {
     let pin = PinnedBuf::get(buf, true, "buf")?;
     if (size as usize)
@@ -688,7 +691,7 @@ pub fn provide_buffers(
     // which no single completion tells: the ring keeps the pin until close.
     ring.get()
         .with_held(|_, _, held| held.until_close.push(Keep::buf(pin)))?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_PROVIDE_BUFFERS,
@@ -708,7 +711,7 @@ pub fn remove_buffers(
     #[pyo3(from_py_with = args::count)] count: u32,
     #[pyo3(from_py_with = args::group_id)] group_id: u16,
 ) -> R {
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_REMOVE_BUFFERS,
@@ -729,10 +732,10 @@ pub fn remove_buffers(
 pub fn poll_update(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::old_user_data_u64)] old_user_data: u64,
-    #[pyo3(from_py_with = crate::named::new_user_data_u64)] new_user_data: u64,
-    #[pyo3(from_py_with = crate::named::events_i64)] events: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::old_user_data_u64)] old_user_data: u64,
+    #[pyo3(from_py_with = crate::py::named::new_user_data_u64)] new_user_data: u64,
+    #[pyo3(from_py_with = crate::py::named::events_i64)] events: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
@@ -748,7 +751,7 @@ pub fn poll_update(
     } else {
         0
     };
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_POLL_REMOVE,
@@ -781,14 +784,14 @@ pub fn poll_update(
 pub fn timeout_update(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::timeout_user_data_u64)] timeout_user_data: u64,
+    #[pyo3(from_py_with = crate::py::named::timeout_user_data_u64)] timeout_user_data: u64,
     seconds: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")? | sys::IORING_TIMEOUT_UPDATE;
     let (target, _) = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_TIMEOUT_REMOVE,
@@ -809,9 +812,9 @@ pub fn msg_ring(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::res_i32)] res: i32,
-    #[pyo3(from_py_with = crate::named::target_user_data_u64)] target_user_data: u64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::res_i32)] res: i32,
+    #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let flags = args::flags32(flags, "flags")?;
     ring.get().require_space(1, "msg_ring")?;
@@ -844,7 +847,7 @@ pub fn msg_ring(
             Keep::default(),
         ),
     };
-    Ring::queue(ring, user_data, sys::IORING_OP_MSG_RING, keep, |sqe, _| {
+    queue(ring, user_data, sys::IORING_OP_MSG_RING, keep, |sqe, _| {
         prep_rw(sqe, fd, 0, res as u32, posted);
         sqe.op_flags = flags;
     })

@@ -10,7 +10,7 @@
 //! to the kernel only when its `ProvidedBuffer` is released (explicitly, by
 //! `with`, or when collected) and no memoryview of it is open.
 
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use pyo3::exceptions::{PyBufferError, PyValueError};
@@ -18,80 +18,13 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyWeakrefReference};
 
-use crate::error::strerror;
-use crate::keep::Keep;
-use crate::pyring::{register_error, Cqe, Ring};
-use crate::sys;
-
-/// `struct io_uring_buf`: one descriptor of the buffer ring. The ring's
-/// tail lives in the `resv` field of descriptor 0.
-#[repr(C)]
-struct BufDesc {
-    addr: u64,
-    len: u32,
-    bid: u16,
-    resv: u16,
-}
-
-/// `struct io_uring_buf_reg`.
-#[repr(C)]
-#[derive(Default)]
-struct BufReg {
-    ring_addr: u64,
-    ring_entries: u32,
-    bgid: u16,
-    flags: u16,
-    resv: [u64; 3],
-}
-
-const _: () = {
-    assert!(std::mem::size_of::<BufDesc>() == 16);
-    assert!(std::mem::offset_of!(BufDesc, resv) == 14);
-    assert!(std::mem::size_of::<BufReg>() == 40);
-};
-
-/// A private anonymous mapping (page-aligned, zeroed), unmapped on drop.
-struct AnonMap {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl AnonMap {
-    fn new(len: usize) -> PyResult<AnonMap> {
-        // SAFETY: a fresh private anonymous mapping; nothing aliases it.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            let e = std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::ENOMEM);
-            return Err(pyo3::exceptions::PyMemoryError::new_err(format!(
-                "could not map {len} bytes for a buffer ring: {}",
-                strerror(e)
-            )));
-        }
-        Ok(AnonMap {
-            ptr: ptr.cast(),
-            len,
-        })
-    }
-}
-
-impl Drop for AnonMap {
-    fn drop(&mut self) {
-        // SAFETY: exactly the mapping made in `new`; the owner guarantees the
-        // kernel no longer uses it (see the module doc).
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
-}
+use crate::engine::bufring::BufRingMem;
+use crate::engine::sys;
+use crate::py::cqe::Cqe;
+use crate::py::error::register_error;
+use crate::py::error::strerror;
+use crate::py::keep::Keep;
+use crate::py::ring::Ring;
 
 struct PbufState {
     /// Our free-running tail (the kernel's copy is in descriptor 0).
@@ -111,17 +44,8 @@ pub struct BufferRing {
     ring: Py<PyWeakrefReference>,
     registered: AtomicBool,
     state: Mutex<PbufState>,
-    descs: AnonMap,
-    bufs: AnonMap,
+    mem: BufRingMem,
 }
-
-// SAFETY: the raw pointers are anonymous mappings owned by this object;
-// descriptor writes happen under `state`'s lock and the tail is published
-// with an atomic store; buffer bytes are only read through ProvidedBuffer
-// while the kernel does not own that buffer.
-unsafe impl Send for BufferRing {}
-// SAFETY: as above.
-unsafe impl Sync for BufferRing {}
 
 impl BufferRing {
     fn lock(&self) -> std::sync::MutexGuard<'_, PbufState> {
@@ -129,35 +53,7 @@ impl BufferRing {
     }
 
     fn buf_addr(&self, bid: u16) -> *mut u8 {
-        // SAFETY: bid < count, so the offset is inside `bufs`.
-        unsafe { self.bufs.ptr.add(bid as usize * self.size as usize) }
-    }
-
-    /// Puts buffer `bid` at the tail (not yet published).
-    fn push(&self, st: &mut PbufState, bid: u16) {
-        let mask = self.count - 1;
-        let idx = (st.tail as u32 & mask) as usize;
-        let desc = self.descs.ptr.cast::<BufDesc>();
-        // SAFETY: idx < count descriptors inside `descs`. Only the addr, len
-        // and bid fields are written, never descriptor 0's `resv`, which is
-        // the shared tail; the kernel reads descriptors only below the tail,
-        // and this one is above it until `publish`.
-        unsafe {
-            let d = desc.add(idx);
-            std::ptr::addr_of_mut!((*d).addr).write(self.buf_addr(bid) as u64);
-            std::ptr::addr_of_mut!((*d).len).write(self.size);
-            std::ptr::addr_of_mut!((*d).bid).write(bid);
-        }
-        st.tail = st.tail.wrapping_add(1);
-    }
-
-    /// Publishes the tail to the kernel with a Release store, so the
-    /// descriptors written before it are visible first.
-    fn publish(&self, st: &PbufState) {
-        // SAFETY: descriptor 0's `resv` (offset 14) is the ring's tail, a
-        // naturally aligned u16 the kernel reads with acquire semantics.
-        let tail = unsafe { &*(self.descs.ptr.add(14) as *const AtomicU16) };
-        tail.store(st.tail, Ordering::Release);
+        self.mem.buf_addr(bid)
     }
 
     /// Gives buffer `bid` back to the kernel.
@@ -166,15 +62,15 @@ impl BufferRing {
         if !std::mem::take(&mut st.out[bid as usize]) {
             return;
         }
-        self.push(&mut st, bid);
-        self.publish(&st);
+        self.mem.push(&mut st.tail, bid);
+        self.mem.publish(st.tail);
     }
 
     fn owner<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Ring>> {
         let ring = self.ring.bind(py).upgrade();
         match ring {
             Some(r) => Ok(r.cast_into::<Ring>()?),
-            None => Err(crate::error::closed_ring()),
+            None => Err(crate::py::error::closed_ring()),
         }
     }
 }
@@ -186,9 +82,9 @@ impl BufferRing {
     #[new]
     fn new(
         ring: &Bound<'_, Ring>,
-        #[pyo3(from_py_with = crate::named::group_id_u16)] group_id: u16,
-        #[pyo3(from_py_with = crate::named::count_u32)] count: u32,
-        #[pyo3(from_py_with = crate::named::size_u32)] size: u32,
+        #[pyo3(from_py_with = crate::py::named::group_id_u16)] group_id: u16,
+        #[pyo3(from_py_with = crate::py::named::count_u32)] count: u32,
+        #[pyo3(from_py_with = crate::py::named::size_u32)] size: u32,
     ) -> PyResult<Py<BufferRing>> {
         let py = ring.py();
         if count == 0 || count > 32768 || !count.is_power_of_two() {
@@ -203,8 +99,14 @@ impl BufferRing {
             .checked_mul(size as usize)
             .filter(|t| *t <= 1 << 36)
             .ok_or_else(|| PyValueError::new_err("count * size is too large (at most 64 GiB)"))?;
-        let descs = AnonMap::new(count as usize * std::mem::size_of::<BufDesc>())?;
-        let bufs = AnonMap::new(total)?;
+        let _ = total;
+        let mem = BufRingMem::new(count, size).map_err(|e| {
+            pyo3::exceptions::PyMemoryError::new_err(format!(
+                "could not map {} bytes for a buffer ring: {}",
+                count as u64 * size as u64,
+                strerror(e)
+            ))
+        })?;
         let br = BufferRing {
             group_id,
             count,
@@ -215,37 +117,23 @@ impl BufferRing {
                 tail: 0,
                 out: vec![false; count as usize],
             }),
-            descs,
-            bufs,
+            mem,
         };
         {
             let mut st = br.lock();
             for bid in 0..count {
-                br.push(&mut st, bid as u16);
+                br.mem.push(&mut st.tail, bid as u16);
             }
-            br.publish(&st);
+            br.mem.publish(st.tail);
         }
-        let reg = BufReg {
-            ring_addr: br.descs.ptr as u64,
-            ring_entries: count,
-            bgid: group_id,
-            ..Default::default()
-        };
         let obj = Py::new(py, br)?;
         let keep = obj.clone_ref(py);
         let r = ring.get().with_held(|raw, _, held| {
-            // SAFETY: reg describes `descs`, which lives as long as the
-            // BufferRing; the ring holds the BufferRing (held.buf_rings)
-            // until the kernel can no longer use it.
-            match unsafe {
-                raw.register(
-                    sys::IORING_REGISTER_PBUF_RING,
-                    (&reg as *const BufReg).cast(),
-                    1,
-                )
-            } {
+            // The ring holds the BufferRing (held.buf_rings) until the kernel
+            // can no longer use its memory.
+            match obj.get().mem.register(raw, group_id) {
                 Ok(_) => {
-                    held.buf_rings.push(keep);
+                    held.buf_rings.push(keep.into_any());
                     Ok(())
                 }
                 Err(e) => Err((register_error("IORING_REGISTER_PBUF_RING", e), keep)),
@@ -333,21 +221,10 @@ impl BufferRing {
             return Ok(());
         }
         let ring = this.owner(slf.py())?;
-        let reg = BufReg {
-            bgid: this.group_id,
-            ..Default::default()
-        };
         let me = slf.as_ptr();
+        let group = this.group_id;
         let out = ring.get().with_held(|raw, slots, held| {
-            // SAFETY: one io_uring_buf_reg, read during the call.
-            let r = unsafe {
-                raw.register(
-                    sys::IORING_UNREGISTER_PBUF_RING,
-                    (&reg as *const BufReg).cast(),
-                    1,
-                )
-            };
-            if let Err(e) = r {
+            if let Err(e) = BufRingMem::unregister(raw, group) {
                 return Err(register_error("IORING_UNREGISTER_PBUF_RING", e));
             }
             let pos = held.buf_rings.iter().position(|b| b.as_ptr() == me);

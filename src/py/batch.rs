@@ -9,10 +9,12 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::args;
-use crate::keep::{Keep, PinnedBuf};
-use crate::pyring::Ring;
-use crate::sys;
+use crate::engine::sys;
+use crate::engine::Engine;
+use crate::py::args;
+use crate::py::error::{Kind, UringErr};
+use crate::py::keep::{Keep, PinnedBuf};
+use crate::py::ring::Ring;
 
 /// A pinned buffer export shared by the ops of one batch: each op's slot
 /// holds a reference to this object, and the export is released when the
@@ -70,7 +72,7 @@ fn rw_many(
     }
     let base = pin.ptr() as u64;
     let holder: Py<PyAny> = Py::new(ring.py(), BatchPin { _pin: pin })?.into_any();
-    Ring::queue_many(
+    crate::py::batch::queue_many(
         ring,
         user_data,
         offsets.len() as u32,
@@ -99,8 +101,8 @@ pub fn read_many(
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::size_usize)] size: usize,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::size_usize)] size: usize,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> PyResult<u32> {
     rw_many(
         ring,
@@ -124,8 +126,8 @@ pub fn write_many(
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::size_usize)] size: usize,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::size_usize)] size: usize,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> PyResult<u32> {
     rw_many(
         ring,
@@ -146,7 +148,7 @@ pub fn nop_many(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = args::count)] count: u32,
 ) -> PyResult<u32> {
-    Ring::queue_many(
+    crate::py::batch::queue_many(
         ring,
         user_data,
         count,
@@ -213,7 +215,7 @@ pub fn copy_cqes_into(
             let mut written = 0;
             for i in 0..n as u32 {
                 let c = raw.cqe(i);
-                let Some(c) = Ring::translate(slots, &c, true, dead) else {
+                let Some(c) = Engine::translate(slots, &c, true, dead) else {
                     continue;
                 };
                 let ud = c.user_data;
@@ -240,6 +242,62 @@ pub fn keep_for(py: Python<'_>, holder: &Option<Py<PyAny>>) -> Keep {
     Keep {
         obj: holder.as_ref().map(|h| h.clone_ref(py)),
         ..Default::default()
+    }
+}
+
+/// Queues `n` SQEs of `opcode` in one lock: op `i` gets user_data
+/// `user_data + i`, a reference to `holder` (the batch's pinned memory)
+/// and `prep(i, sqe)`. All or nothing: SUBMISSION_QUEUE_FULL when the SQ
+/// has fewer than `n` free entries.
+pub fn queue_many(
+    slf: &Bound<'_, Ring>,
+    user_data: u64,
+    n: u32,
+    opcode: u8,
+    holder: Option<Py<PyAny>>,
+    mut prep: impl FnMut(u32, &mut sys::Sqe),
+) -> PyResult<u32> {
+    let ring = slf.get();
+    let py = slf.py();
+    if n > 0 && user_data.checked_add(n as u64 - 1).is_none() {
+        return Err(PyValueError::new_err(format!(
+            "user_data + count - 1 must stay within 2**64-1: user_data={user_data} with \
+             {n} ops would wrap around"
+        )));
+    }
+    let ok = ring.with_open(|raw, sq, slots| {
+        if raw.sq_space_left(sq) < n {
+            return false;
+        }
+        for i in 0..n {
+            let (_, sqe) = raw.get_sqe(sq).expect("space checked above");
+            let token = slots.alloc(
+                user_data + i as u64,
+                opcode,
+                crate::py::batch::keep_for(py, &holder),
+            );
+            sqe.opcode = opcode;
+            sqe.user_data = token;
+            prep(i, sqe);
+            if let Some(slot) = slots.get_mut(token) {
+                slot.note_sqe(sqe);
+            }
+        }
+        true
+    })?;
+    drop(holder);
+    if ok {
+        Ok(n)
+    } else {
+        Err(UringErr::new(
+            Kind::SubmissionQueueFull,
+            format!(
+                "the submission queue has fewer than {n} free entries (of {}): submit() first, \
+                 or queue smaller batches",
+                ring.sq_entries
+            ),
+        )
+        .into())
     }
 }
 

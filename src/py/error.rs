@@ -192,3 +192,31 @@ pub fn strerror_short(errno: i32) -> String {
     let s = unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) };
     s.to_string_lossy().into_owned()
 }
+
+/// A failed `io_uring_register`, with the errno's meaning.
+pub fn register_error(what: &str, errno: i32) -> UringErr {
+    let kind = match errno {
+        libc::EBADF => Kind::FileDescriptorInvalid,
+        libc::EINVAL => Kind::ArgumentsInvalid,
+        libc::EBUSY => Kind::ArgumentsInvalid,
+        libc::ENOMEM => Kind::SystemResources,
+        libc::EFAULT => Kind::BufferInvalid,
+        libc::EMFILE => Kind::ProcessFdQuotaExceeded,
+        libc::ENFILE => Kind::SystemFdQuotaExceeded,
+        libc::EPERM | libc::EACCES => Kind::PermissionDenied,
+        libc::EOPNOTSUPP => Kind::OpcodeNotSupported,
+        libc::EINTR => Kind::SignalInterrupt,
+        _ => Kind::Unexpected,
+    };
+    let hint = match errno {
+        libc::EBUSY => ": already registered (unregister first)",
+        libc::ENXIO => ": nothing is registered",
+        libc::EINVAL => ": the kernel refused the arguments (or does not know this registration)",
+        _ => "",
+    };
+    UringErr::errno(
+        kind,
+        errno,
+        format!("{what} failed{hint}: {}", crate::py::error::strerror(errno)),
+    )
+}

@@ -22,7 +22,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
-use crate::sys;
+use crate::engine::sys;
 
 /// Plain old data: any bit pattern (all zeroes included) is a valid value.
 ///

@@ -1,11 +1,14 @@
-//! Per-op ownership: everything an in-flight op needs stays here until its
-//! final CQE has been consumed.
+//! Per-op ownership and the tokens the kernel sees (no Python here).
 //!
-//! The kernel's `user_data` of every SQE is a *token* naming a slot of
-//! [`Slots`] (index + generation), never the caller's value: callers may
-//! repeat user_data freely, and a stale token (an op that already finished)
+//! Owns: [`Slots`], the slab of in-flight ops, and the token scheme. May
+//! not touch: the kernel (that is `ring.rs`) or any Python object; what a
+//! client keeps alive for an op is its own type `K: Hold`.
+//!
+//! The kernel's `user_data` of every SQE is a *token* naming a slot
+//! (index + generation), never the caller's value: callers may repeat
+//! user_data freely, and a stale token (an op that already finished)
 //! matches nothing, so a late cancel can never hit an unrelated op. The slot
-//! carries the caller's user_data, the Python objects to keep alive, and a
+//! carries the caller's user_data, what the client keeps alive, and a
 //! scratch area of plain memory the kernel reads or writes (timespecs,
 //! socket addresses, paths, iovecs).
 //!
@@ -19,234 +22,22 @@
 //! value as posted; nothing is released on its account. A token from an
 //! earlier ring with the same fd number means nothing to a later one.
 
-use pyo3::ffi;
-use pyo3::prelude::*;
+use super::sys;
 
-use crate::sys;
-
-/// A buffer-protocol export held open: the exporter may not move or free
-/// the memory (a bytearray cannot resize, an mmap cannot close) until it is
-/// released, which [`Drop`] does.
-pub struct PinnedBuf {
-    view: ffi::Py_buffer,
-    /// The exporting object, when the garbage collector may be shown it (see
-    /// [`PinnedBuf::gc_visible`]).
-    gc_owner: Option<Py<PyAny>>,
+/// What a client keeps alive for one op until its final completion has been
+/// consumed: buffers the kernel reads or writes, objects it points to.
+/// Dropping it gives them up, so a client drops kept values only when the
+/// kernel is done (and outside any lock, if dropping runs foreign code).
+pub trait Hold: Default {
+    /// Whether it keeps nothing (then the client may skip handling it).
+    fn is_empty(&self) -> bool;
+    /// Told the op's final `res` just before the slot is freed.
+    fn finished(&mut self, _res: i32) {}
 }
 
-// SAFETY: a PinnedBuf is created and released only while attached to the
-// interpreter (all Ring methods run attached, and Ring's own Drop runs from
-// the Python finalizer); the pointer inside is plain memory owned by the
-// exporting object, which the view keeps alive.
-unsafe impl Send for PinnedBuf {}
-// SAFETY: shared access only reads the view's pointer and length.
-unsafe impl Sync for PinnedBuf {}
-
-/// Whether a struct-module format string describes Python objects (`O`)
-/// anywhere outside its `:field names:`.
-fn format_holds_objects(format: &[u8]) -> bool {
-    let mut in_name = false;
-    for &c in format {
-        match c {
-            b':' => in_name = !in_name,
-            b'O' if !in_name => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
-/// The item format an exporter reports (asked for separately, with strides,
-/// which every exporter accepts), or None if it reports none.
-fn item_format(obj: &Bound<'_, PyAny>) -> Option<String> {
-    let mut view = std::mem::MaybeUninit::<ffi::Py_buffer>::uninit();
-    // SAFETY: as in PinnedBuf::get; the view is released before returning.
-    let rc =
-        unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), ffi::PyBUF_RECORDS_RO) };
-    if rc != 0 {
-        // The pinning export succeeded; an exporter that cannot describe
-        // its items has none to hide (format NULL means bytes).
-        drop(PyErr::take(obj.py()));
-        return None;
-    }
-    // SAFETY: initialised by the successful call above.
-    let mut view = unsafe { view.assume_init() };
-    let f = (!view.format.is_null()).then(|| {
-        // SAFETY: a non-null format is a NUL-terminated string owned by the
-        // exporter, valid until the view is released below.
-        unsafe { std::ffi::CStr::from_ptr(view.format) }
-            .to_string_lossy()
-            .into_owned()
-    });
-    // SAFETY: released exactly once, attached.
-    unsafe { ffi::PyBuffer_Release(&mut view) };
-    f
-}
-
-impl PinnedBuf {
-    /// Exports `obj`'s buffer as one C-contiguous byte range. `writable`
-    /// asks for write access (for ops the kernel writes into); `name` is the
-    /// argument's name, for errors.
-    ///
-    /// Only PyBUF_SIMPLE/PyBUF_WRITABLE is requested, so
-    /// the exporter leaves `shape`, `strides` and `suboffsets` null and the
-    /// view is a flat range that may be moved by value (CPython itself copies
-    /// Py_buffer structs). A buffer whose items are Python objects (format
-    /// `O`, as numpy's `dtype=object` or ctypes' `py_object` arrays) is
-    /// refused: the kernel would overwrite object pointers.
-    pub fn get(obj: &Bound<'_, PyAny>, writable: bool, name: &str) -> PyResult<PinnedBuf> {
-        let flags = if writable {
-            ffi::PyBUF_WRITABLE
-        } else {
-            ffi::PyBUF_SIMPLE
-        };
-        let mut view = std::mem::MaybeUninit::<ffi::Py_buffer>::uninit();
-        // SAFETY: obj is a live object; on success the view is initialised
-        // and owns a reference to the exporter until PyBuffer_Release.
-        let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), flags) };
-        if rc != 0 {
-            return Err(buffer_error(obj, writable, name, PyErr::fetch(obj.py())));
-        }
-        // SAFETY: initialised by the successful call above.
-        let mut pin = PinnedBuf {
-            view: unsafe { view.assume_init() },
-            gc_owner: None,
-        };
-        let bytes_like = obj.is_exact_instance_of::<pyo3::types::PyByteArray>()
-            || obj.is_exact_instance_of::<pyo3::types::PyBytes>();
-        if !bytes_like {
-            if let Some(f) = item_format(obj) {
-                if format_holds_objects(f.as_bytes()) {
-                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                        "{name} holds Python objects (buffer format {f:?}): the kernel would \
-                         overwrite object pointers; pass a buffer of plain bytes or numbers \
-                         (bytearray, array, numpy array of a numeric dtype)"
-                    )));
-                }
-            }
-        }
-        // bytes and bytearray (and their subclasses, whose tp_clear only
-        // clears the instance dict) free their storage only on dealloc, which
-        // the view's reference prevents: showing them to the garbage
-        // collector can break a cycle through them, never free the memory.
-        if obj.is_instance_of::<pyo3::types::PyByteArray>()
-            || obj.is_instance_of::<pyo3::types::PyBytes>()
-        {
-            pin.gc_owner = Some(obj.clone().unbind());
-        }
-        Ok(pin)
-    }
-
-    pub fn ptr(&self) -> *mut u8 {
-        self.view.buf.cast()
-    }
-
-    pub fn len(&self) -> usize {
-        self.view.len as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The exporter, if the garbage collector may traverse it while the
-    /// kernel uses its memory: only types whose `tp_clear` cannot free
-    /// exported storage (a ctypes array's would, so it is never shown).
-    pub fn gc_visible(&self) -> Option<&Py<PyAny>> {
-        self.gc_owner.as_ref()
-    }
-
-    /// Visits the exporter for both references a pin holds (the view's and
-    /// `gc_owner`), when it may be shown at all.
-    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        if let Some(o) = self.gc_owner.as_ref() {
-            visit.call(o)?;
-            visit.call(o)?;
-        }
-        Ok(())
-    }
-}
-
-/// The error for an object that cannot be pinned, naming the argument.
-fn buffer_error(obj: &Bound<'_, PyAny>, writable: bool, name: &str, e: PyErr) -> PyErr {
-    let py = obj.py();
-    let tname = obj
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into());
-    let why = e.value(py).to_string();
-    if e.is_instance_of::<pyo3::exceptions::PyBufferError>(py) {
-        let what = if writable {
-            "a writable bytes-like object (bytearray, memoryview of one, mmap, array, numpy array)"
-        } else {
-            "a bytes-like object"
-        };
-        return pyo3::exceptions::PyBufferError::new_err(format!(
-            "{name} must be {what}, got {tname}: {why}"
-        ));
-    }
-    if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
-        let what = if writable {
-            "a writable bytes-like object (bytearray, memoryview, mmap, array, numpy array)"
-        } else {
-            "a bytes-like object (bytes, bytearray, memoryview, ...)"
-        };
-        return pyo3::exceptions::PyTypeError::new_err(format!(
-            "{name} must be {what}, not {tname}"
-        ));
-    }
-    e
-}
-
-impl Drop for PinnedBuf {
-    fn drop(&mut self) {
-        // SAFETY: the view came from a successful PyObject_GetBuffer and is
-        // released exactly once; we are attached to the interpreter (see the
-        // Send impl above).
-        unsafe { ffi::PyBuffer_Release(&mut self.view) };
-    }
-}
-
-/// What a slot keeps alive for the kernel. Taken out of the slot under the
-/// state lock and dropped after it is released, because releasing a buffer
-/// or dropping an object can run arbitrary Python code.
-#[derive(Default)]
-pub struct Keep {
-    pub buf: Option<PinnedBuf>,
-    pub obj: Option<Py<PyAny>>,
-    pub bufs: Vec<PinnedBuf>,
-    /// A message this op (an `IORING_OP_MSG_RING`) posts to another ring:
-    /// if the post never happens, the target's slot for it is given back.
-    pub msg: Option<MessageLink>,
-}
-
-impl Keep {
-    pub fn buf(b: PinnedBuf) -> Keep {
-        Keep {
-            buf: Some(b),
-            ..Default::default()
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_none() && self.obj.is_none() && self.bufs.is_empty() && self.msg.is_none()
-    }
-
-    /// Shows the garbage collector what this keeps alive, as far as that is
-    /// safe while the kernel may use it (see [`PinnedBuf::gc_visible`]):
-    /// `all` when no op is in flight, so nothing is being written.
-    pub fn traverse(
-        &self,
-        visit: &pyo3::PyVisit<'_>,
-        all: bool,
-    ) -> Result<(), pyo3::PyTraverseError> {
-        for b in self.buf.iter().chain(self.bufs.iter()) {
-            b.traverse(visit)?;
-        }
-        if all {
-            visit.call(&self.obj)?;
-        }
-        Ok(())
+impl Hold for () {
+    fn is_empty(&self) -> bool {
+        true
     }
 }
 
@@ -276,14 +67,14 @@ pub enum OnDone {
     Retarget { target: u64, user_data: u64 },
 }
 
-/// One in-flight op.
+/// One in-flight op; `K` is what the client keeps alive for it.
 #[derive(Default)]
-pub struct Slot {
+pub struct Slot<K> {
     pub user_data: u64,
     pub generation: u32,
     pub opcode: u8,
     pub live: bool,
-    pub keep: Keep,
+    pub keep: K,
     /// The provided-buffer group the op selects from (`IOSQE_BUFFER_SELECT`),
     /// so a completion's buffer can be matched to its group.
     pub buf_group: Option<u16>,
@@ -300,7 +91,7 @@ pub struct Slot {
     scratch_taken: bool,
 }
 
-impl Slot {
+impl<K> Slot<K> {
     /// `nbytes` of zeroed, 8-byte aligned scratch memory for the kernel.
     /// Call it once per op: a second call reuses (and may move) the same
     /// block, so an op needing several objects lays them out in one block.
@@ -413,21 +204,21 @@ const CHECK: u64 = 0x5a17;
 
 /// The slab of slots, with a free list so steady-state queueing allocates
 /// nothing.
-pub struct Slots {
-    slots: Vec<Slot>,
+pub struct Slots<K> {
+    slots: Vec<Slot<K>>,
     free: Vec<u32>,
     live: usize,
     key: TokenKey,
 }
 
-impl Default for Slots {
-    fn default() -> Slots {
+impl<K: Hold> Default for Slots<K> {
+    fn default() -> Slots<K> {
         Slots::new(TokenKey::random())
     }
 }
 
-impl Slots {
-    pub fn new(key: TokenKey) -> Slots {
+impl<K: Hold> Slots<K> {
+    pub fn new(key: TokenKey) -> Slots<K> {
         Slots {
             slots: Vec::new(),
             free: Vec::new(),
@@ -454,7 +245,7 @@ impl Slots {
     }
 
     /// Takes a free slot for an op with `user_data`; returns its token.
-    pub fn alloc(&mut self, user_data: u64, opcode: u8, keep: Keep) -> u64 {
+    pub fn alloc(&mut self, user_data: u64, opcode: u8, keep: K) -> u64 {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -483,7 +274,7 @@ impl Slots {
     }
 
     /// The live slot a token names, if any.
-    pub fn get_mut(&mut self, token: u64) -> Option<&mut Slot> {
+    pub fn get_mut(&mut self, token: u64) -> Option<&mut Slot<K>> {
         let (index, generation) = self.split(token)?;
         self.slots
             .get_mut(index as usize)
@@ -491,7 +282,7 @@ impl Slots {
     }
 
     /// The live slot a token names, if any.
-    pub fn get(&self, token: u64) -> Option<&Slot> {
+    pub fn get(&self, token: u64) -> Option<&Slot<K>> {
         let (index, generation) = self.split(token)?;
         self.slots
             .get(index as usize)
@@ -516,7 +307,7 @@ impl Slots {
     /// Consumes one CQE of a live op: on its last completion, applies the
     /// op's `on_done`, frees the slot and returns what it kept (with a
     /// message link marked delivered when `res >= 0`).
-    pub fn finish(&mut self, cqe: &sys::Cqe) -> Option<Keep> {
+    pub fn finish(&mut self, cqe: &sys::Cqe) -> Option<K> {
         if cqe.flags & sys::IORING_CQE_F_MORE != 0 {
             return None;
         }
@@ -529,15 +320,13 @@ impl Slots {
             }
         }
         let mut keep = self.release(cqe.user_data)?;
-        if let Some(m) = keep.msg.as_mut() {
-            m.delivered = cqe.res >= 0;
-        }
+        keep.finished(cqe.res);
         Some(keep)
     }
 
     /// Frees a live slot; returns what it kept, for the caller to drop once
     /// the state lock is released.
-    pub fn release(&mut self, token: u64) -> Option<Keep> {
+    pub fn release(&mut self, token: u64) -> Option<K> {
         let (index, _) = self.split(token)?;
         let slot = self.get_mut(token)?;
         slot.live = false;
@@ -578,13 +367,13 @@ impl Slots {
     }
 
     /// Releases every live slot with `opcode` (slots no kernel op uses).
-    pub fn release_opcode(&mut self, opcode: u8) -> Vec<Keep> {
+    pub fn release_opcode(&mut self, opcode: u8) -> Vec<K> {
         let tokens = self.with_opcode(opcode);
         tokens.into_iter().filter_map(|t| self.release(t)).collect()
     }
 
     /// Releases every live slot (when the kernel is known to hold none).
-    pub fn release_all(&mut self) -> Vec<Keep> {
+    pub fn release_all(&mut self) -> Vec<K> {
         let tokens: Vec<u64> = self
             .slots
             .iter()
@@ -597,25 +386,38 @@ impl Slots {
 
     /// Everything still live, for a close that could not confirm the kernel
     /// is done: the caller leaks it rather than free memory in use.
-    pub fn take_all(&mut self) -> Slots {
+    pub fn take_all(&mut self) -> Slots<K> {
         let key = self.key;
         std::mem::replace(self, Slots::new(key))
     }
 
-    /// Shows the collector the objects live slots keep (see
-    /// [`Keep::traverse`]).
-    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        let idle = self.live == 0;
-        for s in self.slots.iter().filter(|s| s.live) {
-            s.keep.traverse(visit, idle)?;
-        }
-        Ok(())
+    /// What the live slots keep, for a client that must show it to a
+    /// garbage collector.
+    pub fn live_keeps(&self) -> impl Iterator<Item = &K> {
+        self.slots.iter().filter(|s| s.live).map(|s| &s.keep)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A keep for tests: counts nothing, may carry a message link.
+    #[derive(Default)]
+    struct K {
+        msg: Option<MessageLink>,
+    }
+    impl Hold for K {
+        fn is_empty(&self) -> bool {
+            self.msg.is_none()
+        }
+        fn finished(&mut self, res: i32) {
+            if let Some(m) = self.msg.as_mut() {
+                m.delivered = res >= 0;
+            }
+        }
+    }
+    type Keep = K;
 
     fn cqe(user_data: u64, res: i32, flags: u32) -> sys::Cqe {
         sys::Cqe {
@@ -627,7 +429,7 @@ mod tests {
 
     #[test]
     fn tokens_are_unique_across_reuse_and_stale_ones_miss() {
-        let mut s = Slots::default();
+        let mut s = Slots::<K>::default();
         let a = s.alloc(7, 0, Keep::default());
         let b = s.alloc(7, 0, Keep::default());
         assert_ne!(a, b);
@@ -661,7 +463,7 @@ mod tests {
 
     #[test]
     fn forged_values_are_foreign() {
-        let mut s = Slots::default();
+        let mut s = Slots::<K>::default();
         let tokens: Vec<u64> = (0..64).map(|i| s.alloc(i, 0, Keep::default())).collect();
         // Small integers, slot-looking values, every bit pattern a caller
         // might post with msg_ring: none names a live op.
@@ -678,7 +480,7 @@ mod tests {
         }
         assert_eq!(s.live(), 64);
         // Another ring's tokens mean nothing here.
-        let mut other = Slots::default();
+        let mut other = Slots::<K>::default();
         let t = other.alloc(1, 0, Keep::default());
         assert!(!tokens.contains(&t) || s.key.0 == other.key.0);
         assert!(matches!(
@@ -689,7 +491,7 @@ mod tests {
 
     #[test]
     fn retarget_applies_only_on_success() {
-        let mut s = Slots::default();
+        let mut s = Slots::<K>::default();
         let poll = s.alloc(1, sys::IORING_OP_POLL_ADD, Keep::default());
         let upd = s.alloc(2, sys::IORING_OP_POLL_REMOVE, Keep::default());
         s.get_mut(upd).unwrap().on_done = OnDone::Retarget {
@@ -712,7 +514,7 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
         let hits = Arc::new(AtomicUsize::new(0));
-        let mut s = Slots::default();
+        let mut s = Slots::<K>::default();
         for (res, expect) in [(-libc::EINVAL, 1), (0, 1)] {
             let h = hits.clone();
             let keep = Keep {
@@ -722,7 +524,6 @@ mod tests {
                     }),
                     delivered: false,
                 }),
-                ..Default::default()
             };
             let t = s.alloc(0, sys::IORING_OP_MSG_RING, keep);
             drop(s.finish(&cqe(t, res, 0)));
@@ -740,7 +541,6 @@ mod tests {
                     }),
                     delivered: false,
                 }),
-                ..Default::default()
             },
         );
         drop(s.release(t));

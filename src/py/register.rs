@@ -9,11 +9,12 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::args;
-use crate::error::{Kind, UringErr};
-use crate::keep::PinnedBuf;
-use crate::pyring::{register_error, RegBuf, Ring};
-use crate::sys;
+use crate::engine::sys;
+use crate::py::args;
+use crate::py::error::register_error;
+use crate::py::error::{Kind, UringErr};
+use crate::py::keep::PinnedBuf;
+use crate::py::ring::{RegBuf, Ring};
 
 /// `struct io_uring_rsrc_register` (IORING_REGISTER_FILES2/BUFFERS2).
 #[repr(C)]
@@ -275,7 +276,7 @@ pub fn unregister_ring_fd(ring: &Ring) -> PyResult<()> {
     let Some((index, owner)) = raw.registered_index() else {
         return Err(PyValueError::new_err("the ring fd is not registered"));
     };
-    if owner != crate::ring::thread_id() {
+    if owner != crate::engine::ring::thread_id() {
         return Err(PyValueError::new_err(
             "the ring fd was registered by another thread; unregister it from that thread",
         ));

@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFloat, PyInt, PyString, PyTuple};
 
-use crate::sys::KernelTimespec;
+use crate::engine::sys::KernelTimespec;
 
 /// An fd argument: an int, or any object with `fileno()`.
 pub fn fd(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
@@ -198,7 +198,7 @@ pub fn sqe_flags(value: i64) -> PyResult<u8> {
     let v = u8::try_from(value).map_err(|_| {
         PyValueError::new_err(format!("flags must be IOSQE_* bits (0..255), got {value}"))
     })?;
-    if v & crate::sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
+    if v & crate::engine::sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
         return Err(PyValueError::new_err(
             "IOSQE_CQE_SKIP_SUCCESS is not supported: uring_rs needs every op's completion to \
              know when its buffers may be released",

@@ -16,12 +16,14 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString, PyTuple};
 
-use crate::addr;
-use crate::args;
-use crate::keep::{Keep, PinnedBuf, Slot};
-use crate::ops::{len32, prep_rw};
-use crate::pyring::{Ring, Sqe};
-use crate::sys;
+use crate::engine::slots::Slot;
+use crate::engine::sys;
+use crate::py::addr;
+use crate::py::args;
+use crate::py::keep::{Keep, PinnedBuf};
+use crate::py::ops::{len32, prep_rw};
+use crate::py::ring::Ring;
+use crate::py::sqe::{queue, Sqe};
 
 pub use out::{MsgHdr, Siginfo, Statx};
 
@@ -55,7 +57,7 @@ struct Block {
 }
 
 impl Block {
-    fn new(slot: &mut Slot, layout: &Layout) -> Block {
+    fn new(slot: &mut Slot<Keep>, layout: &Layout) -> Block {
         Block {
             base: slot.scratch(layout.size),
             len: layout.size,
@@ -156,8 +158,8 @@ pub fn readv(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     rw_vectored(
         ring,
@@ -178,8 +180,8 @@ pub fn writev(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     rw_vectored(
         ring,
@@ -211,7 +213,7 @@ fn rw_vectored(
         bufs: pins,
         ..Default::default()
     };
-    Ring::queue(ring, user_data, opcode, keep, |sqe, slot| {
+    queue(ring, user_data, opcode, keep, |sqe, slot| {
         let block = Block::new(slot, &layout);
         let p = block.put_slice(iov_at, &iov);
         prep_rw(sqe, fd, p, iov.len() as u32, off);
@@ -231,8 +233,8 @@ pub fn statx(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
-    #[pyo3(from_py_with = crate::named::mask_i64)] mask: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::mask_i64)] mask: i64,
     statxbuf: Option<&Bound<'_, Statx>>,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
@@ -249,7 +251,7 @@ pub fn statx(
         obj: Some(claim),
         ..Default::default()
     };
-    Ring::queue(ring, user_data, sys::IORING_OP_STATX, keep, |sqe, slot| {
+    queue(ring, user_data, sys::IORING_OP_STATX, keep, |sqe, slot| {
         statxbuf.get().reset();
         let p = Block::new(slot, &layout).put_slice(path_at, path.as_bytes_with_nul());
         prep_rw(sqe, dirfd, p, mask, buf);
@@ -263,15 +265,15 @@ pub fn fallocate(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::length_i64)] length: i64,
+    #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::length_i64)] length: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let mode = args::flags32(mode, "mode")?;
     let offset = nonneg(offset, "offset")?;
     let length = nonneg(length, "length")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_FALLOCATE,
@@ -290,15 +292,15 @@ pub fn fadvise(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::length_i64)] length: i64,
-    #[pyo3(from_py_with = crate::named::advice_i64)] advice: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::length_i64)] length: i64,
+    #[pyo3(from_py_with = crate::py::named::advice_i64)] advice: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let offset = nonneg(offset, "offset")?;
     let length = nonneg(length, "length")?;
     let advice = args::flags32(advice, "advice")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_FADVISE,
@@ -360,7 +362,7 @@ pub fn madvise(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::advice_i64)] advice: i64,
+    #[pyo3(from_py_with = crate::py::named::advice_i64)] advice: i64,
 ) -> R {
     let advice = int32(advice, "advice")?;
     let destructive = MADV_DESTRUCTIVE.contains(&advice);
@@ -379,7 +381,7 @@ pub fn madvise(
              boundary ({page} bytes), as an mmap.mmap does"
         )));
     }
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_MADVISE,
@@ -400,11 +402,11 @@ pub fn ftruncate(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::length_i64)] length: i64,
+    #[pyo3(from_py_with = crate::py::named::length_i64)] length: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let length = nonneg(length, "length")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_FTRUNCATE,
@@ -423,15 +425,15 @@ pub fn sync_file_range(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::nbytes_i64)] nbytes: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::nbytes_i64)] nbytes: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let offset = nonneg(offset, "offset")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_SYNC_FILE_RANGE,
@@ -455,7 +457,7 @@ fn path_op(
 ) -> R {
     let mut layout = Layout::default();
     let path_at = layout.reserve::<u8>(path.to_bytes_with_nul().len());
-    Ring::queue(ring, user_data, opcode, Keep::default(), |sqe, slot| {
+    queue(ring, user_data, opcode, Keep::default(), |sqe, slot| {
         let p = Block::new(slot, &layout).put_slice(path_at, path.to_bytes_with_nul());
         prep_rw(sqe, dirfd, p, len, 0);
         sqe.op_flags = flags;
@@ -478,7 +480,7 @@ fn two_path_op(
     let mut layout = Layout::default();
     let first_at = layout.reserve::<u8>(first.to_bytes_with_nul().len());
     let second_at = layout.reserve::<u8>(second.to_bytes_with_nul().len());
-    Ring::queue(ring, user_data, opcode, Keep::default(), |sqe, slot| {
+    queue(ring, user_data, opcode, Keep::default(), |sqe, slot| {
         let block = Block::new(slot, &layout);
         let p1 = block.put_slice(first_at, first.to_bytes_with_nul());
         let p2 = block.put_slice(second_at, second.to_bytes_with_nul());
@@ -495,7 +497,7 @@ pub fn unlinkat(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
@@ -521,7 +523,7 @@ pub fn renameat(
     oldpath: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
     newpath: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
     let oldpath = args::path(oldpath, "oldpath")?;
@@ -548,7 +550,7 @@ pub fn mkdirat(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
+    #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
@@ -599,7 +601,7 @@ pub fn linkat(
     oldpath: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
     newpath: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
     let oldpath = args::path(oldpath, "oldpath")?;
@@ -629,9 +631,9 @@ pub fn openat2(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
-    #[pyo3(from_py_with = crate::named::mode_i64)] mode: i64,
-    #[pyo3(from_py_with = crate::named::resolve_i64)] resolve: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
+    #[pyo3(from_py_with = crate::py::named::resolve_i64)] resolve: i64,
 ) -> R {
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
@@ -644,7 +646,7 @@ pub fn openat2(
     let mut layout = Layout::default();
     let how_at = layout.reserve::<sys::OpenHow>(1);
     let path_at = layout.reserve::<u8>(path.as_bytes_with_nul().len());
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_OPENAT2,
@@ -669,7 +671,7 @@ pub fn openat2(
 pub fn close_fixed(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::file_index_i64)] file_index: i64,
+    #[pyo3(from_py_with = crate::py::named::file_index_i64)] file_index: i64,
 ) -> R {
     let index = u32::try_from(file_index)
         .ok()
@@ -679,7 +681,7 @@ pub fn close_fixed(
                 "file_index must be in 0..2**32-2, got {file_index}"
             ))
         })?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_CLOSE,
@@ -701,7 +703,7 @@ pub fn files_update(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fds: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
 ) -> R {
     let fds = fds
         .try_iter()?
@@ -716,7 +718,7 @@ pub fn files_update(
     })?;
     let mut layout = Layout::default();
     let fds_at = layout.reserve::<i32>(fds.len());
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_FILES_UPDATE,
@@ -738,11 +740,11 @@ pub fn splice(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::off_in_i64)] off_in: i64,
+    #[pyo3(from_py_with = crate::py::named::off_in_i64)] off_in: i64,
     fd_out: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::off_out_i64)] off_out: i64,
-    #[pyo3(from_py_with = crate::named::nbytes_i64)] nbytes: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::off_out_i64)] off_out: i64,
+    #[pyo3(from_py_with = crate::py::named::nbytes_i64)] nbytes: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd_in = args::fd(fd_in, "fd_in")?;
     let off_in = opt_offset(off_in, "off_in")?;
@@ -750,7 +752,7 @@ pub fn splice(
     let off_out = opt_offset(off_out, "off_out")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_SPLICE,
@@ -773,14 +775,14 @@ pub fn tee(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     fd_out: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::nbytes_i64)] nbytes: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::nbytes_i64)] nbytes: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd_in = args::fd(fd_in, "fd_in")?;
     let fd_out = args::fd(fd_out, "fd_out")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_TEE,
@@ -803,16 +805,16 @@ pub fn tee(
 pub fn socket(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::domain_i64)] domain: i64,
-    #[pyo3(from_py_with = crate::named::type_i64)] r#type: i64,
-    #[pyo3(from_py_with = crate::named::protocol_i64)] protocol: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::domain_i64)] domain: i64,
+    #[pyo3(from_py_with = crate::py::named::type_i64)] r#type: i64,
+    #[pyo3(from_py_with = crate::py::named::protocol_i64)] protocol: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let domain = int32(domain, "domain")?;
     let kind = int32(r#type, "type")? | libc::SOCK_CLOEXEC;
     let protocol = int32(protocol, "protocol")?;
     let flags = args::flags32(flags, "flags")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_SOCKET,
@@ -830,11 +832,11 @@ pub fn shutdown(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::how_i64)] how: i64,
+    #[pyo3(from_py_with = crate::py::named::how_i64)] how: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let how = int32(how, "how")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_SHUTDOWN,
@@ -903,7 +905,7 @@ pub fn sendmsg(
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     address: Option<&Bound<'_, PyAny>>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
     sendmsg_impl(
@@ -930,7 +932,7 @@ pub fn sendmsg_zc(
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     address: Option<&Bound<'_, PyAny>>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
     sendmsg_impl(
@@ -973,7 +975,7 @@ fn sendmsg_impl(
         bufs: pins,
         ..Default::default()
     };
-    Ring::queue(ring, user_data, opcode, keep, |sqe, slot| {
+    queue(ring, user_data, opcode, keep, |sqe, slot| {
         let block = Block::new(slot, &layout);
         // SAFETY: msghdr is plain data; all-zero is valid (null pointers,
         // zero lengths).
@@ -1006,7 +1008,7 @@ pub fn recvmsg(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     msg: Option<&Bound<'_, MsgHdr>>,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
@@ -1027,7 +1029,7 @@ pub fn recvmsg(
         obj: claim,
         ..Default::default()
     };
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_RECVMSG,
@@ -1068,8 +1070,8 @@ pub fn send_zc(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
-    #[pyo3(from_py_with = crate::named::zc_flags_i64)] zc_flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::zc_flags_i64)] zc_flags: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
@@ -1085,7 +1087,7 @@ pub fn send_zc(
     }
     let b = PinnedBuf::get(buf, false, "buf")?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_SEND_ZC,
@@ -1110,7 +1112,7 @@ pub fn bind(
     let sa = addr::sockaddr(fd, address)?;
     let mut layout = Layout::default();
     let sa_at = layout.reserve::<libc::sockaddr_storage>(1);
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_BIND,
@@ -1128,11 +1130,11 @@ pub fn listen(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::backlog_i64)] backlog: i64,
+    #[pyo3(from_py_with = crate::py::named::backlog_i64)] backlog: i64,
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let backlog = int32(backlog, "backlog")?;
-    Ring::queue(
+    queue(
         ring,
         user_data,
         sys::IORING_OP_LISTEN,
@@ -1153,9 +1155,9 @@ pub fn listen(
 pub fn waitid(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
-    #[pyo3(from_py_with = crate::named::idtype_i64)] idtype: i64,
-    #[pyo3(from_py_with = crate::named::id_i64)] id: i64,
-    #[pyo3(from_py_with = crate::named::options_i64)] options: i64,
+    #[pyo3(from_py_with = crate::py::named::idtype_i64)] idtype: i64,
+    #[pyo3(from_py_with = crate::py::named::id_i64)] id: i64,
+    #[pyo3(from_py_with = crate::py::named::options_i64)] options: i64,
     infop: Option<&Bound<'_, Siginfo>>,
 ) -> R {
     let idtype = int32(idtype, "idtype")?;
@@ -1172,7 +1174,7 @@ pub fn waitid(
         obj: claim,
         ..Default::default()
     };
-    Ring::queue(ring, user_data, sys::IORING_OP_WAITID, keep, |sqe, _| {
+    queue(ring, user_data, sys::IORING_OP_WAITID, keep, |sqe, _| {
         if let Some(i) = infop {
             i.get().reset();
         }
@@ -1214,11 +1216,11 @@ pub fn futex_wait(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::val_i64)] val: i64,
-    #[pyo3(from_py_with = crate::named::mask_i64)] mask: i64,
-    #[pyo3(from_py_with = crate::named::futex_flags_i64)] futex_flags: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::val_i64)] val: i64,
+    #[pyo3(from_py_with = crate::py::named::mask_i64)] mask: i64,
+    #[pyo3(from_py_with = crate::py::named::futex_flags_i64)] futex_flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     futex(
         ring,
@@ -1242,11 +1244,11 @@ pub fn futex_wake(
     ring: &Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = crate::named::offset_i64)] offset: i64,
-    #[pyo3(from_py_with = crate::named::val_i64)] val: i64,
-    #[pyo3(from_py_with = crate::named::mask_i64)] mask: i64,
-    #[pyo3(from_py_with = crate::named::futex_flags_i64)] futex_flags: i64,
-    #[pyo3(from_py_with = crate::named::flags_i64)] flags: i64,
+    #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
+    #[pyo3(from_py_with = crate::py::named::val_i64)] val: i64,
+    #[pyo3(from_py_with = crate::py::named::mask_i64)] mask: i64,
+    #[pyo3(from_py_with = crate::py::named::futex_flags_i64)] futex_flags: i64,
+    #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     futex(
         ring,
@@ -1279,7 +1281,7 @@ fn futex(
     let futex_flags = args::flags32(futex_flags, "futex_flags")?;
     let flags = args::flags32(flags, "flags")?;
     let (pin, addr) = futex_word(buf, offset, futex_flags)?;
-    Ring::queue(ring, user_data, opcode, Keep::buf(pin), |sqe, _| {
+    queue(ring, user_data, opcode, Keep::buf(pin), |sqe, _| {
         prep_rw(sqe, futex_flags as i32, addr, 0, val);
         sqe.addr3 = mask;
         sqe.op_flags = flags;
