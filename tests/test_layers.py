@@ -57,7 +57,7 @@ def test_no_import_cycles() -> None:
         path.append(m)
         for n in sorted(edges[m]):
             if state.get(n) == 1:
-                cycle = path[path.index(n) :] + [n]
+                cycle = [*path[path.index(n) :], n]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if n not in state:
                 visit(n)
