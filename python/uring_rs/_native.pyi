@@ -352,6 +352,8 @@ class Ring:
     """An io_uring instance: a submission queue (SQ) and a completion queue (CQ) shared with the
     kernel, set up with ``io_uring_setup(2)`` and mapped into the process.
 
+    ``Ring(entries=32, flags=0, *, sq_thread_idle=1000, sq_thread_cpu=None, cq_entries=None)``
+
     ``entries`` (a power of two from 1 to 32768) sizes the SQ; the CQ gets twice as many unless
     ``cq_entries`` says otherwise (``IORING_SETUP_CQSIZE``). ``flags`` takes ``IORING_SETUP_*``
     (``SQPOLL``, ``IOPOLL``, ``SINGLE_ISSUER``, ``DEFER_TASKRUN``, ``COOP_TASKRUN``,
@@ -644,10 +646,11 @@ class BufferRing:
     buffer from group ``group_id`` when an op with ``IOSQE_BUFFER_SELECT`` and ``Sqe.buf_group``
     (or ``ops.recv_multishot``) has data, instead of the caller naming one.
 
-    ``count`` (a power of two up to 32768) buffers of ``size`` bytes each, in memory the ring
-    owns. A completion with ``IORING_CQE_F_BUFFER`` names the buffer it filled
-    (``Cqe.buffer_id``); ``get(cqe)`` returns it as a ``ProvidedBuffer``, which goes back to the
-    kernel when released. The memory stays with the ring until nothing in flight can use it.
+    ``BufferRing(ring, group_id, count, size)``: ``count`` (a power of two up to 32768) buffers
+    of ``size`` bytes each, in memory the ring owns. A completion with ``IORING_CQE_F_BUFFER``
+    names the buffer it filled (``Cqe.buffer_id``); ``get(cqe)`` returns it as a
+    ``ProvidedBuffer``, which goes back to the kernel when released. The memory stays with the
+    ring until nothing in flight can use it.
 
     Raises:
         UringError: the kernel refused the registration (a group id already in use, an older
