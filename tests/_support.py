@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -51,6 +52,13 @@ def run_python(code: str, timeout: float = 20.0) -> subprocess.CompletedProcess[
         cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def restore_sigint() -> None:
+    """``preexec_fn`` for a child that must get Ctrl-C: a shell starts background jobs with
+    SIGINT ignored, the child would inherit that, and Python then never raises
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def eventfd_nonblocking() -> int:

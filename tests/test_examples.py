@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _support import restore_sigint
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -121,6 +122,7 @@ def test_echo_server_stops_on_ctrl_c() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
     try:
         with _connect(port, time.monotonic() + 10) as c:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import uring_rs
-from _support import DATA, REPO, maps_lines, open_fds, reap, run_python
+from _support import DATA, REPO, maps_lines, open_fds, reap, restore_sigint, run_python
 from uring_rs import Ring, ops
 
 
@@ -672,6 +672,7 @@ print("returned", flush=True)
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        preexec_fn=restore_sigint,
     )
 
 
