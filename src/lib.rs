@@ -5,9 +5,11 @@
 //!   register), SQE builders and per-op ownership, in plain Rust with no
 //!   Python in it (`cargo test` covers it without an interpreter);
 //! - `py`: the Python API, a thin client of the engine;
+//! - `event_loop`: `uring_rs.Loop`'s native half, the engine's second client;
 //! - this file: the `_native` module that exports it.
 
 pub mod engine;
+pub mod event_loop;
 pub mod py;
 
 use std::sync::atomic::Ordering;
@@ -61,6 +63,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::ops::register(m)?;
     py::ops_ext::register(m)?;
     py::batch::register(m)?;
+    event_loop::register(m)?;
     for (name, value) in engine::sys::PUBLIC_CONSTANTS {
         m.add(*name, *value)?;
     }

@@ -280,6 +280,10 @@ if TYPE_CHECKING:
     # Imported on first attribute access (``uring_rs.aio``), so ``import uring_rs`` does not
     # pay for asyncio; type checkers see them as the submodules they are.
     from uring_rs import aio as aio
+    from uring_rs._loop import EventLoopPolicy as EventLoopPolicy
+    from uring_rs._loop import Loop as Loop
+    from uring_rs._loop import new_event_loop as new_event_loop
+    from uring_rs._loop import run as run
 
     __version__: str
     """The installed distribution's version (the one written in Cargo.toml)."""
@@ -293,6 +297,12 @@ else:
             module = importlib.import_module(f"uring_rs.{name}")
             globals()[name] = module
             return module
+        if name in _LOOP_NAMES:
+            from uring_rs import _loop
+
+            value = getattr(_loop, name)
+            globals()[name] = value
+            return value
         if name == "__version__":
             version = _installed_version()
             globals()["__version__"] = version
@@ -300,10 +310,12 @@ else:
         raise AttributeError(f"module 'uring_rs' has no attribute {name!r}")
 
     def __dir__() -> list[str]:
-        return sorted({*globals(), *_LAZY_SUBMODULES, "__version__"})
+        return sorted({*globals(), *_LAZY_SUBMODULES, *_LOOP_NAMES, "__version__"})
 
 
 _LAZY_SUBMODULES = frozenset({"aio"})
+# The event loop (imports asyncio): loaded on first use.
+_LOOP_NAMES = frozenset({"Loop", "new_event_loop", "run", "EventLoopPolicy"})
 
 
 def _installed_version() -> str:

@@ -4,11 +4,12 @@ Everything public here is re-exported by ``uring_rs`` (classes, constants, funct
 and by ``uring_rs.ops`` (the operations); import it from there.
 """
 
-from collections.abc import Iterable, Iterator
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
 from typing import Literal, Protocol, final
 
-from typing_extensions import Buffer, Self, TypeAlias
+from typing_extensions import Buffer, Self, TypeAlias, disjoint_base
 
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
@@ -278,6 +279,8 @@ __all__ = [
     "SYNC_FILE_RANGE_WRITE",
     "BufferRing",
     "Cqe",
+    "Handle",
+    "LoopCore",
     "MsgHdr",
     "Probe",
     "ProvidedBuffer",
@@ -285,6 +288,7 @@ __all__ = [
     "Siginfo",
     "Sqe",
     "Statx",
+    "TimerHandle",
     "accept",
     "accept_multishot",
     "bind",
@@ -1633,3 +1637,131 @@ FUTEX2_SIZE_U64: int
 FUTEX2_NUMA: int
 FUTEX2_PRIVATE: int
 FUTEX_BITSET_MATCH_ANY: int
+
+# The event loop's native half (see uring_rs._loop.Loop)
+
+@disjoint_base
+class Handle:
+    """A callback scheduled with ``call_soon`` (asyncio's ``Handle`` API)."""
+
+    def cancel(self) -> None:
+        """Cancels the callback; a cancelled callback never runs."""
+    def cancelled(self) -> bool:
+        """Whether ``cancel()`` was called."""
+    def get_context(self) -> contextvars.Context:
+        """The ``contextvars.Context`` the callback runs in."""
+    def _run(self) -> None:
+        """Runs the callback now, in its context (exceptions go to the loop)."""
+    @property
+    def _callback(self) -> Callable[..., object] | None:
+        """The callback, or None once cancelled."""
+    @property
+    def _args(self) -> tuple[object, ...] | None:
+        """The positional arguments, or None once cancelled."""
+    @property
+    def _cancelled(self) -> bool:
+        """Whether ``cancel()`` was called."""
+    @property
+    def _loop(self) -> object:
+        """The loop the handle belongs to."""
+    @property
+    def _source_traceback(self) -> object:
+        """Where the handle was made, in debug mode (else None)."""
+
+@final
+class TimerHandle(Handle):
+    """A callback scheduled with ``call_later``/``call_at`` (asyncio's ``TimerHandle`` API)."""
+
+    def when(self) -> float:
+        """The loop time at which the callback is due."""
+    @property
+    def _scheduled(self) -> bool:
+        """Whether the handle is still in the loop's timer heap."""
+    @property
+    def _when(self) -> float:
+        """The loop time at which the callback is due."""
+    def __lt__(self, other: TimerHandle, /) -> bool:
+        """Ordered by ``when()``."""
+    def __le__(self, other: TimerHandle, /) -> bool:
+        """Ordered by ``when()``."""
+    def __gt__(self, other: TimerHandle, /) -> bool:
+        """Ordered by ``when()``."""
+    def __ge__(self, other: TimerHandle, /) -> bool:
+        """Ordered by ``when()``."""
+    def __hash__(self) -> int:
+        """Hashes by ``when()``."""
+
+@disjoint_base
+class LoopCore:
+    """The native half of ``uring_rs.Loop``: ready queue, timers, the ring, fd watchers."""
+
+    def __new__(cls, *args: object, **kwargs: object) -> Self:
+        """Sets up the loop's ring (SINGLE_ISSUER/DEFER_TASKRUN when the kernel has them)."""
+    _stopping: bool
+    """asyncio's ``_stopping`` flag, shared with ``BaseEventLoop``."""
+    _closed: bool
+    """asyncio's ``_closed`` flag, shared with ``BaseEventLoop``."""
+    _debug: bool
+    """asyncio's ``_debug`` flag, shared with ``BaseEventLoop``."""
+    def get_debug(self) -> bool:
+        """Whether debug mode is on."""
+    def time(self) -> float:
+        """The loop's clock: ``time.monotonic()``."""
+    def is_closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def call_soon(
+        self,
+        callback: Callable[..., object],
+        *args: object,
+        context: contextvars.Context | None = None,
+    ) -> Handle:
+        """Schedules ``callback(*args)`` for the next iteration; returns its ``Handle``."""
+    def _call_soon(
+        self,
+        callback: Callable[..., object],
+        args: tuple[object, ...],
+        context: contextvars.Context | None = None,
+    ) -> Handle:
+        """``call_soon`` without the checks (asyncio internals call it)."""
+    def call_soon_threadsafe(
+        self,
+        callback: Callable[..., object],
+        *args: object,
+        context: contextvars.Context | None = None,
+    ) -> Handle:
+        """``call_soon`` from any thread: wakes the loop if it sleeps."""
+    def _write_to_self(self) -> None:
+        """Wakes the loop from any thread."""
+    def call_later(
+        self,
+        delay: float | None,
+        callback: Callable[..., object],
+        *args: object,
+        context: contextvars.Context | None = None,
+    ) -> TimerHandle:
+        """Schedules ``callback(*args)`` after ``delay`` seconds; returns its ``TimerHandle``."""
+    def call_at(
+        self,
+        when: float | None,
+        callback: Callable[..., object],
+        *args: object,
+        context: contextvars.Context | None = None,
+    ) -> TimerHandle:
+        """Schedules ``callback(*args)`` at loop time ``when``; returns its ``TimerHandle``."""
+    def _timer_handle_cancelled(self, handle: TimerHandle) -> None:
+        """Told by ``TimerHandle.cancel()``: cancelled timers are dropped in bulk."""
+    def _run_once(self) -> None:
+        """One iteration: submit and wait in one ``io_uring_enter``, then run what is ready."""
+    def add_reader(self, fd: _Fd, callback: Callable[..., object], *args: object) -> None:
+        """Calls ``callback(*args)`` whenever ``fd`` is readable (level-triggered)."""
+    def add_writer(self, fd: _Fd, callback: Callable[..., object], *args: object) -> None:
+        """Calls ``callback(*args)`` whenever ``fd`` is writable (level-triggered)."""
+    def remove_reader(self, fd: _Fd) -> bool:
+        """Stops watching ``fd`` for reading; whether a reader was set."""
+    def remove_writer(self, fd: _Fd) -> bool:
+        """Stops watching ``fd`` for writing; whether a writer was set."""
+    def _close_core(self) -> None:
+        """Cancels and drains the ring's ops and drops every callback (``close()`` calls it)."""
+    @property
+    def _ops_in_flight(self) -> int:
+        """Ops in flight on the loop's ring."""

@@ -54,6 +54,14 @@ pub struct Completion {
     pub own: bool,
 }
 
+/// One CQE of a live op, as `Engine::reap_ops` hands it over.
+pub enum Step<'a, K> {
+    /// More completions follow (`IORING_CQE_F_MORE`): the op keeps `K`.
+    More(&'a mut K),
+    /// The op's final completion: its keep, now the client's.
+    Last(K),
+}
+
 /// A ring, its private SQ indexes and its in-flight ops: everything a
 /// client guards with one lock.
 pub struct Engine<K: Hold> {
@@ -90,6 +98,7 @@ impl<K: Hold> Engine<K> {
         sqe.opcode = opcode;
         sqe.user_data = token;
         prep(sqe, slot);
+        debug_assert_eq!(sqe.opcode, opcode, "the builder's opcode is the slot's");
         slot.note_sqe(sqe);
         Ok((pos, token))
     }
@@ -162,6 +171,33 @@ impl<K: Hold> Engine<K> {
         if consume {
             self.raw.cq_advance(n);
         }
+        n
+    }
+
+    /// Consumes up to `max` ready CQEs, handing each to `f` with what its op
+    /// keeps: `Step::More` (the op goes on; its keep stays in the slot) or
+    /// `Step::Last` (the op is finished; its keep is handed over). Foreign
+    /// and internal completions are skipped. For clients whose ops carry
+    /// their continuation in `K` (the event loop). Returns the CQEs seen.
+    pub fn reap_ops(&mut self, max: usize, mut f: impl FnMut(&sys::Cqe, Step<'_, K>)) -> u32 {
+        let n = (self.raw.cq_ready() as usize).min(max) as u32;
+        for i in 0..n {
+            let c = self.raw.cqe(i);
+            match self.slots.origin(&c) {
+                Origin::Op { last: false, .. } => {
+                    if let Some(slot) = self.slots.get_mut(c.user_data) {
+                        f(&c, Step::More(&mut slot.keep));
+                    }
+                }
+                Origin::Op { last: true, .. } => {
+                    if let Some(k) = self.slots.finish(&c) {
+                        f(&c, Step::Last(k));
+                    }
+                }
+                Origin::Internal | Origin::Foreign => {}
+            }
+        }
+        self.raw.cq_advance(n);
         n
     }
 

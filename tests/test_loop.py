@@ -1,0 +1,290 @@
+"""uring_rs.Loop: the scheduler, timers, wake-ups and fd watchers, on a real ring.
+
+CPython's own conformance mixins run in tests/test_conformance.py; these cover what
+they do not pin down (ordering under load, thread wake-ups, fork, close with work
+pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uring_rs
+
+
+@pytest.fixture
+def loop() -> Iterator[uring_rs.Loop]:
+    lp = uring_rs.new_event_loop()
+    yield lp
+    lp.close()
+
+
+def test_is_an_asyncio_loop(loop: uring_rs.Loop) -> None:
+    assert isinstance(loop, asyncio.AbstractEventLoop)
+    assert isinstance(loop, uring_rs.Loop)
+    assert abs(loop.time() - time.monotonic()) < 0.1
+
+
+def test_call_soon_runs_in_order_and_cancel_skips(loop: uring_rs.Loop) -> None:
+    seen: list[int] = []
+    handles = [loop.call_soon(seen.append, i) for i in range(1000)]
+    handles[500].cancel()
+    assert handles[500].cancelled()
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == [i for i in range(1000) if i != 500]
+
+
+def test_callbacks_scheduled_while_running_wait_for_the_next_iteration(
+    loop: uring_rs.Loop,
+) -> None:
+    seen: list[str] = []
+
+    def first() -> None:
+        seen.append("first")
+        loop.call_soon(seen.append, "later")
+
+    loop.call_soon(first)
+    loop.call_soon(seen.append, "second")
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == ["first", "second"]
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == ["first", "second", "later"]
+
+
+def test_timers_fire_in_deadline_order(loop: uring_rs.Loop) -> None:
+    seen: list[float] = []
+    start = loop.time()
+    delays = [0.05, 0.01, 0.03, 0.02, 0.04, 0.0, 0.01]
+    for d in delays:
+        loop.call_later(d, seen.append, d)
+    t = loop.call_later(0.025, seen.append, -1.0)
+    t.cancel()
+    loop.call_later(0.07, loop.stop)
+    loop.run_forever()
+    assert seen == sorted(delays)
+    assert loop.time() - start >= 0.07
+    h = loop.call_at(loop.time() + 10, lambda: None)
+    assert isinstance(h, uring_rs._native.TimerHandle)
+    assert h.when() > loop.time()
+
+
+def test_many_cancelled_timers_are_dropped(loop: uring_rs.Loop) -> None:
+    hs = [loop.call_later(1000 + i, lambda: None) for i in range(1000)]
+    for h in hs[:900]:
+        h.cancel()
+    # asyncio's rule: the heap is rebuilt once over half of it is cancelled.
+    assert sum(not h._scheduled for h in hs[:900]) > 500
+    assert all(h._scheduled for h in hs[900:])
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def test_coroutines_sleep_and_gather(loop: uring_rs.Loop) -> None:
+    async def one(i: int) -> int:
+        await asyncio.sleep(0.001 * (i % 5))
+        return i
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(one(i) for i in range(200)))
+
+    assert loop.run_until_complete(main()) == list(range(200))
+
+
+def test_call_soon_threadsafe_wakes_a_sleeping_loop(loop: uring_rs.Loop) -> None:
+    async def main() -> float:
+        fut: asyncio.Future[float] = loop.create_future()
+
+        def other() -> None:
+            time.sleep(0.05)
+            loop.call_soon_threadsafe(fut.set_result, time.monotonic())
+
+        threading.Thread(target=other).start()
+        return await fut
+
+    t: float = loop.run_until_complete(asyncio.wait_for(main(), 5))
+    assert time.monotonic() - t < 0.5, "woken at once, not at a timeout"
+
+
+def test_threadsafe_calls_from_many_threads_all_arrive(loop: uring_rs.Loop) -> None:
+    n_threads, per = 8, 500
+    got: list[int] = []
+
+    async def main() -> None:
+        done = asyncio.Event()
+
+        def add(i: int) -> None:
+            got.append(i)
+            if len(got) == n_threads * per:
+                done.set()
+
+        def worker(k: int) -> None:
+            for i in range(per):
+                loop.call_soon_threadsafe(add, k * per + i)
+
+        ts = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+        for t in ts:
+            t.start()
+        await asyncio.wait_for(done.wait(), 10)
+        for t in ts:
+            t.join()
+
+    loop.run_until_complete(main())
+    assert sorted(got) == list(range(n_threads * per))
+
+
+def test_add_reader_is_level_triggered(loop: uring_rs.Loop) -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    calls: list[bytes] = []
+
+    def readable() -> None:
+        # Read one byte per call: the reader must be called again while data is left.
+        calls.append(a.recv(1))
+        if len(calls) == 5:
+            loop.remove_reader(a)
+            loop.stop()
+
+    loop.add_reader(a, readable)
+    b.send(b"hello")
+    loop.run_forever()
+    assert b"".join(calls) == b"hello"
+    assert loop.remove_reader(a) is False
+    a.close()
+    b.close()
+
+
+def test_add_writer_and_remove(loop: uring_rs.Loop) -> None:
+    a, b = socket.socketpair()
+    fired: list[int] = []
+
+    def writable() -> None:
+        fired.append(1)
+        assert loop.remove_writer(a.fileno()) is True
+        loop.call_soon(loop.stop)
+
+    loop.add_writer(a.fileno(), writable)
+    loop.run_forever()
+    assert fired == [1]
+    with pytest.raises(ValueError, match="Invalid file descriptor"):
+        loop.add_reader(-1, lambda: None)
+    a.close()
+    b.close()
+
+
+def test_callback_exception_goes_to_the_handler_and_the_loop_goes_on(
+    loop: uring_rs.Loop,
+) -> None:
+    contexts: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
+
+    def boom() -> None:
+        raise ZeroDivisionError("x")
+
+    seen: list[int] = []
+    loop.call_soon(boom)
+    loop.call_soon(seen.append, 1)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == [1]
+    assert isinstance(contexts[0]["exception"], ZeroDivisionError)
+    assert "Exception in callback" in str(contexts[0]["message"])
+
+
+def test_keyboard_interrupt_propagates_and_keeps_the_rest(
+    loop: uring_rs.Loop,
+) -> None:
+    seen: list[int] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    loop.call_soon(interrupt)
+    loop.call_soon(seen.append, 1)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_forever()
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == [1]
+
+
+def test_context_is_entered_per_callback(loop: uring_rs.Loop) -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="none")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inside")
+    seen: list[str] = []
+    loop.call_soon(lambda: seen.append(var.get()), context=ctx)
+    loop.call_soon(lambda: seen.append(var.get()))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == ["inside", "none"]
+
+
+def test_closed_loop_refuses_and_close_is_idempotent() -> None:
+    lp = uring_rs.new_event_loop()
+    lp.call_later(100, lambda: None)
+    lp.close()
+    lp.close()
+    assert lp.is_closed()
+    with pytest.raises(RuntimeError, match="closed"):
+        lp.call_soon(lambda: None)
+    coro = asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="closed"):
+        lp.run_until_complete(coro)
+    coro.close()
+
+
+def test_many_loops_leak_no_fds() -> None:
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = fds()
+    for _ in range(200):
+        lp = uring_rs.new_event_loop()
+        lp.run_until_complete(asyncio.sleep(0))
+        lp.close()
+    gc.collect()
+    assert fds() == before
+
+
+def test_run_and_runner() -> None:
+    async def main() -> str:
+        await asyncio.sleep(0)
+        assert isinstance(asyncio.get_running_loop(), uring_rs.Loop)
+        return "done"
+
+    assert uring_rs.run(main()) == "done"
+
+
+def test_forked_child_cannot_use_the_parents_loop_but_can_make_its_own(
+    loop: uring_rs.Loop,
+) -> None:
+    loop.run_until_complete(asyncio.sleep(0))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            try:
+                loop.run_until_complete(asyncio.sleep(0))
+            except RuntimeError as e:
+                if "fork" in str(e):
+                    own = uring_rs.new_event_loop()
+                    own.run_until_complete(asyncio.sleep(0.001))
+                    own.close()
+                    code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    loop.run_until_complete(asyncio.sleep(0))
