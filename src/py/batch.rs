@@ -4,11 +4,16 @@
 //! The safety guarantees are the ops' own: a batch's buffer is pinned once
 //! and every op of the batch holds a reference to that pin, so the memory
 //! stays valid until the last of their completions is consumed.
+//!
+//! Owns: the batch ops' signatures and `queue_many` (many SQEs in one
+//! lock), and `copy_cqes_into`. May not touch: SQE fields (the engine's
+//! builders fill them).
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::engine::prep;
 use crate::engine::sys;
 use crate::engine::Engine;
 use crate::py::args;
@@ -42,11 +47,13 @@ fn offsets_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
         .collect()
 }
 
+/// read_many and write_many: `build` is the builder for `opcode`.
 #[allow(clippy::too_many_arguments)]
 fn rw_many(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
+    build: fn(&mut sys::Sqe, i32, u64, u32, u64),
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     offsets: &Bound<'_, PyAny>,
@@ -79,11 +86,9 @@ fn rw_many(
         opcode,
         Some(holder),
         |i, sqe| {
-            sqe.fd = fd;
-            sqe.flags = flags;
-            sqe.addr = base + i as u64 * size as u64;
-            sqe.len = size as u32;
-            sqe.off = offsets[i as usize];
+            let addr = base + i as u64 * size as u64;
+            build(sqe, fd, addr, size as u32, offsets[i as usize]);
+            prep::set_flags(sqe, flags);
         },
     )
 }
@@ -108,6 +113,7 @@ pub fn read_many(
         ring,
         user_data,
         sys::IORING_OP_READ,
+        prep::read,
         fd,
         buf,
         offsets,
@@ -133,6 +139,7 @@ pub fn write_many(
         ring,
         user_data,
         sys::IORING_OP_WRITE,
+        prep::write,
         fd,
         buf,
         offsets,
@@ -154,7 +161,7 @@ pub fn nop_many(
         count,
         sys::IORING_OP_NOP,
         None,
-        |_, sqe| sqe.fd = -1,
+        |_, sqe| prep::nop(sqe),
     )
 }
 
@@ -279,6 +286,7 @@ pub fn queue_many(
             sqe.opcode = opcode;
             sqe.user_data = token;
             prep(i, sqe);
+            debug_assert_eq!(sqe.opcode, opcode, "the builder's opcode is the slot's");
             if let Some(slot) = slots.get_mut(token) {
                 slot.note_sqe(sqe);
             }

@@ -1,15 +1,20 @@
-//! Op preparation: one short function per op, all of one shape, as
-//! liburing's `io_uring_prep_*`:
+//! Op preparation: one short function per op, all of one shape:
 //!
 //! 1. convert and check the arguments (nothing is queued if that fails);
 //! 2. pin what the kernel will touch into a [`Keep`] (buffers) or the slot's
 //!    scratch memory (timespecs, paths, addresses);
-//! 3. `Ring::queue` with a closure that fills the SQE.
+//! 3. `queue` with a closure that calls the op's SQE builder in
+//!    [`prep`](crate::engine::prep), liburing's `io_uring_prep_*`.
 //!
 //! Each returns the `Sqe` handle, so flags can be set before submitting.
+//!
+//! Owns: the Python signatures of the core ops and the scratch layout
+//! helpers ops_ext shares. May not touch: SQE fields (the builders fill
+//! them) or the ring's state beyond queueing.
 
 use pyo3::prelude::*;
 
+use crate::engine::prep;
 use crate::engine::slots::Slot;
 use crate::engine::sys::{self, KernelTimespec};
 use crate::py::addr;
@@ -20,37 +25,76 @@ use crate::py::sqe::{queue, Sqe};
 
 type R = PyResult<Py<Sqe>>;
 
-/// liburing's `io_uring_prep_rw`: the fields most ops share.
-pub(crate) fn prep_rw(sqe: &mut sys::Sqe, fd: i32, addr: u64, len: u32, off: u64) {
-    sqe.fd = fd;
-    sqe.addr = addr;
-    sqe.len = len;
-    sqe.off = off;
-}
-
 /// The kernel takes u32 lengths; a longer buffer is capped (the kernel caps
 /// a single read or write at 2 GiB anyway).
 pub(crate) fn len32(len: usize) -> u32 {
     len.min(u32::MAX as usize) as u32
 }
 
-/// Copies `value` into the slot's scratch memory; returns its address.
-fn stash<T: Copy>(slot: &mut Slot<Keep>, value: T) -> u64 {
-    let p = slot.scratch(std::mem::size_of::<T>()).cast::<T>();
-    // SAFETY: scratch returned at least size_of::<T>() bytes, 8-aligned
-    // (enough for every T stashed here), owned by the slot until its final
-    // completion is consumed.
-    unsafe { p.write(value) };
-    p as u64
+/// Where each object an op needs goes in its one block of slot scratch
+/// memory (`Slot::scratch` hands out a fresh block on every call, so an op
+/// asks once, for everything).
+#[derive(Default)]
+pub(crate) struct Layout {
+    size: usize,
 }
 
-/// Copies bytes into the slot's scratch memory; returns their address.
-fn stash_bytes(slot: &mut Slot<Keep>, bytes: &[u8]) -> u64 {
-    let p = slot.scratch(bytes.len());
-    // SAFETY: scratch returned bytes.len() writable bytes; the regions
-    // cannot overlap (one is ours, fresh).
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-    p as u64
+impl Layout {
+    /// Room for `n` values of `T`, 8-aligned; returns their offset.
+    pub(crate) fn reserve<T>(&mut self, n: usize) -> usize {
+        const { assert!(std::mem::align_of::<T>() <= 8) };
+        let at = self.size.next_multiple_of(8);
+        self.size = at + n * std::mem::size_of::<T>();
+        at
+    }
+}
+
+/// A slot's scratch block, allocated for a [`Layout`].
+pub(crate) struct Block {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Block {
+    pub(crate) fn new(slot: &mut Slot<Keep>, layout: &Layout) -> Block {
+        Block {
+            base: slot.scratch(layout.size),
+            len: layout.size,
+        }
+    }
+
+    /// Copies `values` to offset `at`; returns their address for the kernel.
+    pub(crate) fn put_slice<T: Copy>(&self, at: usize, values: &[T]) -> u64 {
+        let n = std::mem::size_of_val(values);
+        assert!(
+            at % std::mem::align_of::<T>() == 0 && at + n <= self.len,
+            "scratch layout"
+        );
+        // SAFETY: in bounds and aligned (checked above; the block is
+        // 8-aligned), fresh memory the slot owns until its final completion;
+        // the source is a separate Rust value, so no overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), self.base.add(at), n)
+        };
+        self.base as u64 + at as u64
+    }
+
+    pub(crate) fn put<T: Copy>(&self, at: usize, value: T) -> u64 {
+        self.put_slice(at, std::slice::from_ref(&value))
+    }
+}
+
+/// Copies `values` into the slot's scratch memory, the op's only scratch
+/// object; returns their address.
+pub(crate) fn stash_slice<T: Copy>(slot: &mut Slot<Keep>, values: &[T]) -> u64 {
+    let mut layout = Layout::default();
+    let at = layout.reserve::<T>(values.len());
+    Block::new(slot, &layout).put_slice(at, values)
+}
+
+/// [`stash_slice`] of one value.
+pub(crate) fn stash<T: Copy>(slot: &mut Slot<Keep>, value: T) -> u64 {
+    stash_slice(slot, std::slice::from_ref(&value))
 }
 
 /// The single in-flight target of a cancel-like op, by the caller's
@@ -63,24 +107,21 @@ fn target(ring: &Bound<'_, Ring>, user_data: u64, opcodes: &[u8]) -> PyResult<(u
     }
 }
 
-/// The ops on one caller buffer (read, write, recv, send): pin `buf`
-/// (`writable` when the kernel writes into it) for the op's lifetime.
-#[allow(clippy::too_many_arguments)]
-fn prep_buf(
+/// Queues an op on one caller buffer (read, write, recv, send, send_zc):
+/// pins `buf` (`writable` when the kernel writes into it) for the op's
+/// lifetime and hands `build` its address and (capped) length.
+pub(crate) fn queue_buf(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
-    fd: i32,
     buf: &Bound<'_, PyAny>,
     writable: bool,
-    off: u64,
-    op_flags: u32,
+    build: impl FnOnce(&mut sys::Sqe, u64, u32),
 ) -> R {
     let b = PinnedBuf::get(buf, writable, "buf")?;
     let (addr, len) = (b.ptr() as u64, len32(b.len()));
     queue(ring, user_data, opcode, Keep::buf(b), |sqe, _| {
-        prep_rw(sqe, fd, addr, len, off);
-        sqe.op_flags = op_flags;
+        build(sqe, addr, len)
     })
 }
 
@@ -91,9 +132,7 @@ pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_
         user_data,
         sys::IORING_OP_NOP,
         Keep::default(),
-        |sqe, _| {
-            sqe.fd = -1;
-        },
+        |sqe, _| prep::nop(sqe),
     )
 }
 
@@ -107,7 +146,14 @@ pub fn read(
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
-    prep_buf(ring, user_data, sys::IORING_OP_READ, fd, buf, true, off, 0)
+    queue_buf(
+        ring,
+        user_data,
+        sys::IORING_OP_READ,
+        buf,
+        true,
+        |sqe, addr, len| prep::read(sqe, fd, addr, len, off),
+    )
 }
 
 #[pyfunction]
@@ -120,15 +166,13 @@ pub fn write(
 ) -> R {
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
-    prep_buf(
+    queue_buf(
         ring,
         user_data,
         sys::IORING_OP_WRITE,
-        fd,
         buf,
         false,
-        off,
-        0,
+        |sqe, addr, len| prep::write(sqe, fd, addr, len, off),
     )
 }
 
@@ -147,10 +191,7 @@ pub fn fsync(
         user_data,
         sys::IORING_OP_FSYNC,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, 0, 0);
-            sqe.op_flags = flags;
-        },
+        |sqe, _| prep::fsync(sqe, fd, flags),
     )
 }
 
@@ -164,16 +205,17 @@ pub fn accept(
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
-    prep_accept(ring, user_data, sockfd, flags, 0)
+    queue_accept(ring, user_data, sockfd, flags, prep::accept)
 }
 
-/// accept and accept_multishot: `ioprio` carries the IORING_ACCEPT_* flags.
-fn prep_accept(
+/// accept and accept_multishot (`build`, one of their builders): the flags
+/// get `SOCK_CLOEXEC`.
+fn queue_accept(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     flags: i64,
-    ioprio: u16,
+    build: fn(&mut sys::Sqe, i32, u64, u64, u32),
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")? | libc::SOCK_CLOEXEC as u32;
@@ -182,11 +224,7 @@ fn prep_accept(
         user_data,
         sys::IORING_OP_ACCEPT,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, 0, 0);
-            sqe.op_flags = flags;
-            sqe.ioprio = ioprio;
-        },
+        |sqe, _| build(sqe, fd, 0, 0, flags),
     )
 }
 
@@ -204,10 +242,7 @@ pub fn connect(
         user_data,
         sys::IORING_OP_CONNECT,
         Keep::default(),
-        |sqe, slot| {
-            let p = stash(slot, sa.storage);
-            prep_rw(sqe, fd, p, 0, sa.len as u64);
-        },
+        |sqe, slot| prep::connect(sqe, fd, stash(slot, sa.storage), sa.len),
     )
 }
 
@@ -222,15 +257,13 @@ pub fn recv(
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
-    prep_buf(
+    queue_buf(
         ring,
         user_data,
         sys::IORING_OP_RECV,
-        fd,
         buf,
         true,
-        0,
-        flags,
+        |sqe, addr, len| prep::recv(sqe, fd, addr, len, flags),
     )
 }
 
@@ -245,15 +278,13 @@ pub fn send(
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
-    prep_buf(
+    queue_buf(
         ring,
         user_data,
         sys::IORING_OP_SEND,
-        fd,
         buf,
         false,
-        0,
-        flags,
+        |sqe, addr, len| prep::send(sqe, fd, addr, len, flags),
     )
 }
 
@@ -279,9 +310,8 @@ pub fn openat(
         sys::IORING_OP_OPENAT,
         Keep::default(),
         |sqe, slot| {
-            let p = stash_bytes(slot, path.as_bytes_with_nul());
-            prep_rw(sqe, dirfd, p, mode, 0);
-            sqe.op_flags = flags;
+            let path = stash_slice(slot, path.as_bytes_with_nul());
+            prep::openat(sqe, dirfd, path, flags, mode)
         },
     )
 }
@@ -298,9 +328,7 @@ pub fn close(
         user_data,
         sys::IORING_OP_CLOSE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, 0, 0);
-        },
+        |sqe, _| prep::close(sqe, fd),
     )
 }
 
@@ -323,11 +351,7 @@ pub fn timeout(
         user_data,
         sys::IORING_OP_TIMEOUT,
         Keep::default(),
-        |sqe, slot| {
-            let p = stash::<KernelTimespec>(slot, ts);
-            prep_rw(sqe, -1, p, 1, count as u64);
-            sqe.op_flags = flags;
-        },
+        |sqe, slot| prep::timeout(sqe, stash::<KernelTimespec>(slot, ts), count, flags),
     )
 }
 
@@ -347,10 +371,7 @@ pub fn timeout_remove(
         user_data,
         sys::IORING_OP_TIMEOUT_REMOVE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, -1, target, 0, 0);
-            sqe.op_flags = flags;
-        },
+        |sqe, _| prep::timeout_remove(sqe, target, flags),
     )
 }
 
@@ -370,11 +391,7 @@ pub fn link_timeout(
         user_data,
         sys::IORING_OP_LINK_TIMEOUT,
         Keep::default(),
-        |sqe, slot| {
-            let p = stash::<KernelTimespec>(slot, ts);
-            prep_rw(sqe, -1, p, 1, 0);
-            sqe.op_flags = flags;
-        },
+        |sqe, slot| prep::link_timeout(sqe, stash::<KernelTimespec>(slot, ts), flags),
     )
 }
 
@@ -397,17 +414,7 @@ pub fn poll_add(
         user_data,
         sys::IORING_OP_POLL_ADD,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, flags, 0);
-            // poll32_events is stored in the kernel's byte order: as is on
-            // little-endian, half-word swapped on big-endian (liburing's
-            // __swahw32).
-            sqe.op_flags = if cfg!(target_endian = "big") {
-                events.rotate_left(16)
-            } else {
-                events
-            };
-        },
+        |sqe, _| prep::poll_add_flags(sqe, fd, events, flags),
     )
 }
 
@@ -425,9 +432,7 @@ pub fn poll_remove(
         user_data,
         sys::IORING_OP_POLL_REMOVE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, -1, target, 0, 0);
-        },
+        |sqe, _| prep::poll_remove(sqe, target),
     )
 }
 
@@ -463,10 +468,7 @@ pub fn cancel(
             user_data,
             sys::IORING_OP_ASYNC_CANCEL,
             Keep::default(),
-            |sqe, _| {
-                prep_rw(sqe, -1, 0, 0, 0);
-                sqe.op_flags = flags;
-            },
+            |sqe, _| prep::cancel(sqe, 0, flags),
         );
     }
     let targets = ring.get().find_targets(target_user_data, &[])?;
@@ -492,10 +494,7 @@ pub fn cancel(
             user_data,
             sys::IORING_OP_ASYNC_CANCEL,
             Keep::default(),
-            |sqe, _| {
-                prep_rw(sqe, -1, t, 0, 0);
-                sqe.op_flags = flags;
-            },
+            |sqe, _| prep::cancel(sqe, t, flags),
         )?);
     }
     Ok(last.expect("at least one target"))
@@ -512,16 +511,14 @@ pub fn cancel_fd(
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let fd = args::fd(fd, "fd")?;
-    let flags = args::flags32(flags, "flags")? | sys::IORING_ASYNC_CANCEL_FD;
+    // The builder adds IORING_ASYNC_CANCEL_FD.
+    let flags = args::flags32(flags, "flags")?;
     queue(
         ring,
         user_data,
         sys::IORING_OP_ASYNC_CANCEL,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, 0, 0);
-            sqe.op_flags = flags;
-        },
+        |sqe, _| prep::cancel_fd(sqe, fd, flags),
     )
 }
 
@@ -542,6 +539,7 @@ pub fn read_fixed(
         ring,
         user_data,
         sys::IORING_OP_READ_FIXED,
+        prep::read_fixed,
         fd,
         buf_index,
         offset,
@@ -566,6 +564,7 @@ pub fn write_fixed(
         ring,
         user_data,
         sys::IORING_OP_WRITE_FIXED,
+        prep::write_fixed,
         fd,
         buf_index,
         offset,
@@ -574,11 +573,13 @@ pub fn write_fixed(
     )
 }
 
+/// read_fixed and write_fixed: `build` is the builder for `opcode`.
 #[allow(clippy::too_many_arguments)]
 fn rw_fixed(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
+    build: fn(&mut sys::Sqe, i32, u64, u32, u64, u16),
     fd: &Bound<'_, PyAny>,
     buf_index: u16,
     offset: i64,
@@ -608,9 +609,9 @@ fn rw_fixed(
             "registered buffer moved (it was re-registered concurrently): try again",
         ));
     }
+    let (addr, len) = (base + buf_offset as u64, len32(nbytes));
     queue(ring, user_data, opcode, Keep::buf(pin), |sqe, _| {
-        prep_rw(sqe, fd, base + buf_offset as u64, len32(nbytes), off);
-        sqe.buf_index = buf_index;
+        build(sqe, fd, addr, len, off, buf_index)
     })
 }
 
@@ -625,7 +626,7 @@ pub fn accept_multishot(
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
-    prep_accept(ring, user_data, sockfd, flags, sys::IORING_ACCEPT_MULTISHOT)
+    queue_accept(ring, user_data, sockfd, flags, prep::accept_multishot)
 }
 
 /// Multishot recv (Linux 6.0): each completion carries a buffer picked from
@@ -648,13 +649,7 @@ pub fn recv_multishot(
         user_data,
         sys::IORING_OP_RECV,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, 0, 0);
-            sqe.op_flags = flags;
-            sqe.ioprio = sys::IORING_RECV_MULTISHOT;
-            sqe.flags = sys::IOSQE_BUFFER_SELECT;
-            sqe.buf_index = buf_group;
-        },
+        |sqe, _| prep::recv_multishot(sqe, fd, buf_group, flags),
     )
 }
 
@@ -696,10 +691,7 @@ pub fn provide_buffers(
         user_data,
         sys::IORING_OP_PROVIDE_BUFFERS,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, count as i32, addr, size, start_id as u64);
-            sqe.buf_index = group_id;
-        },
+        |sqe, _| prep::provide_buffers(sqe, addr, size, count, group_id, start_id),
     )
 }
 
@@ -716,10 +708,7 @@ pub fn remove_buffers(
         user_data,
         sys::IORING_OP_REMOVE_BUFFERS,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, count as i32, 0, 0, 0);
-            sqe.buf_index = group_id;
-        },
+        |sqe, _| prep::remove_buffers(sqe, count, group_id),
     )
 }
 
@@ -739,6 +728,13 @@ pub fn poll_update(
 ) -> R {
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
+    // Events count only with UPDATE_EVENTS; the kernel refuses them
+    // otherwise.
+    let events = if flags & sys::IORING_POLL_UPDATE_EVENTS != 0 {
+        events
+    } else {
+        0
+    };
     let (target, found) = target(ring, old_user_data, &[sys::IORING_OP_POLL_ADD])?;
     ring.get().require_space(1, "poll_update")?;
     // The kernel would swap in a raw value: hand it the same token, and
@@ -763,16 +759,7 @@ pub fn poll_update(
                     user_data: new_user_data,
                 };
             }
-            prep_rw(sqe, -1, target, flags, new_token);
-            // Events count only with UPDATE_EVENTS; the kernel refuses them
-            // otherwise.
-            if flags & sys::IORING_POLL_UPDATE_EVENTS != 0 {
-                sqe.op_flags = if cfg!(target_endian = "big") {
-                    events.rotate_left(16)
-                } else {
-                    events
-                };
-            }
+            prep::poll_update(sqe, target, new_token, events, flags)
         },
     )
 }
@@ -789,18 +776,15 @@ pub fn timeout_update(
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
     let ts = args::seconds(seconds)?;
-    let flags = args::flags32(flags, "flags")? | sys::IORING_TIMEOUT_UPDATE;
+    // The builder adds IORING_TIMEOUT_UPDATE.
+    let flags = args::flags32(flags, "flags")?;
     let (target, _) = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
     queue(
         ring,
         user_data,
         sys::IORING_OP_TIMEOUT_REMOVE,
         Keep::default(),
-        |sqe, slot| {
-            let p = stash::<KernelTimespec>(slot, ts);
-            prep_rw(sqe, -1, target, 0, p);
-            sqe.op_flags = flags;
-        },
+        |sqe, slot| prep::timeout_update(sqe, stash::<KernelTimespec>(slot, ts), target, flags),
     )
 }
 
@@ -848,8 +832,7 @@ pub fn msg_ring(
         ),
     };
     queue(ring, user_data, sys::IORING_OP_MSG_RING, keep, |sqe, _| {
-        prep_rw(sqe, fd, 0, res as u32, posted);
-        sqe.op_flags = flags;
+        prep::msg_ring(sqe, fd, res as u32, posted, flags)
     })
 }
 

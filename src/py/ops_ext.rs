@@ -5,10 +5,15 @@
 //! 2. pin what the kernel will touch into a [`Keep`] (buffers, and the
 //!    out-parameter objects of `out`) or lay it out in the slot's scratch
 //!    memory (paths, iovecs, msghdrs, addresses, `open_how`, fd arrays);
-//! 3. `Ring::queue` with a closure that fills the SQE.
+//! 3. `queue` with a closure that calls the op's SQE builder in
+//!    [`prep`](crate::engine::prep).
 //!
 //! Minimum kernels are in README.md ("Supported ops"); an op the kernel
 //! lacks completes with -EINVAL (probe with `ring.probe()`).
+//!
+//! Owns: these ops' Python signatures and argument checks, and (in `out`)
+//! the objects the kernel writes results into. May not touch: SQE fields
+//! (the builders fill them) or the ring's state beyond queueing.
 
 mod out;
 
@@ -16,12 +21,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString, PyTuple};
 
-use crate::engine::slots::Slot;
+use crate::engine::prep;
 use crate::engine::sys;
 use crate::py::addr;
 use crate::py::args;
 use crate::py::keep::{Keep, PinnedBuf};
-use crate::py::ops::{len32, prep_rw};
+use crate::py::ops::{queue_buf, stash, stash_slice, Block, Layout};
 use crate::py::ring::Ring;
 use crate::py::sqe::{queue, Sqe};
 
@@ -31,59 +36,6 @@ type R = PyResult<Py<Sqe>>;
 
 /// `UIO_MAXIOV`: the kernel refuses longer iovec arrays.
 const UIO_MAXIOV: usize = 1024;
-
-/// Where each object an op needs goes in its one block of slot scratch
-/// memory (`Slot::scratch` hands out a fresh block on every call, so an op
-/// asks once, for everything).
-#[derive(Default)]
-struct Layout {
-    size: usize,
-}
-
-impl Layout {
-    /// Room for `n` values of `T`, 8-aligned; returns their offset.
-    fn reserve<T>(&mut self, n: usize) -> usize {
-        const { assert!(std::mem::align_of::<T>() <= 8) };
-        let at = self.size.next_multiple_of(8);
-        self.size = at + n * std::mem::size_of::<T>();
-        at
-    }
-}
-
-/// A slot's scratch block, allocated for a [`Layout`].
-struct Block {
-    base: *mut u8,
-    len: usize,
-}
-
-impl Block {
-    fn new(slot: &mut Slot<Keep>, layout: &Layout) -> Block {
-        Block {
-            base: slot.scratch(layout.size),
-            len: layout.size,
-        }
-    }
-
-    /// Copies `values` to offset `at`; returns their address for the kernel.
-    fn put_slice<T: Copy>(&self, at: usize, values: &[T]) -> u64 {
-        let n = std::mem::size_of_val(values);
-        assert!(
-            at % std::mem::align_of::<T>() == 0 && at + n <= self.len,
-            "scratch layout"
-        );
-        // SAFETY: in bounds and aligned (checked above; the block is
-        // 8-aligned), fresh memory the slot owns until its final completion;
-        // the source is a separate Rust value, so no overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), self.base.add(at), n)
-        };
-        self.base as u64 + at as u64
-    }
-
-    fn put<T: Copy>(&self, at: usize, value: T) -> u64 {
-        self.put_slice(at, std::slice::from_ref(&value))
-    }
-}
 
 /// An int >= 0 (a file offset or length that has no "current position").
 fn nonneg(value: i64, name: &str) -> PyResult<u64> {
@@ -165,6 +117,7 @@ pub fn readv(
         ring,
         user_data,
         sys::IORING_OP_READV,
+        prep::readv,
         fd,
         buffers,
         offset,
@@ -187,6 +140,7 @@ pub fn writev(
         ring,
         user_data,
         sys::IORING_OP_WRITEV,
+        prep::writev,
         fd,
         buffers,
         offset,
@@ -194,10 +148,13 @@ pub fn writev(
     )
 }
 
+/// readv and writev: `build` is the builder for `opcode`.
+#[allow(clippy::too_many_arguments)]
 fn rw_vectored(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
+    build: fn(&mut sys::Sqe, i32, u64, u32, u64, u32),
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     offset: i64,
@@ -207,17 +164,19 @@ fn rw_vectored(
     let off = args::offset(offset)?;
     let flags = args::flags32(flags, "flags")?;
     let (pins, iov) = buffers_arg(buffers, opcode == sys::IORING_OP_READV)?;
-    let mut layout = Layout::default();
-    let iov_at = layout.reserve::<libc::iovec>(iov.len());
     let keep = Keep {
         bufs: pins,
         ..Default::default()
     };
     queue(ring, user_data, opcode, keep, |sqe, slot| {
-        let block = Block::new(slot, &layout);
-        let p = block.put_slice(iov_at, &iov);
-        prep_rw(sqe, fd, p, iov.len() as u32, off);
-        sqe.op_flags = flags;
+        build(
+            sqe,
+            fd,
+            stash_slice(slot, &iov),
+            iov.len() as u32,
+            off,
+            flags,
+        )
     })
 }
 
@@ -245,17 +204,14 @@ pub fn statx(
         PyTypeError::new_err("statx needs statxbuf: pass a uring_rs.Statx() to receive the result")
     })?;
     let (claim, buf) = Statx::claim(statxbuf)?;
-    let mut layout = Layout::default();
-    let path_at = layout.reserve::<u8>(path.as_bytes_with_nul().len());
     let keep = Keep {
         obj: Some(claim),
         ..Default::default()
     };
     queue(ring, user_data, sys::IORING_OP_STATX, keep, |sqe, slot| {
         statxbuf.get().reset();
-        let p = Block::new(slot, &layout).put_slice(path_at, path.as_bytes_with_nul());
-        prep_rw(sqe, dirfd, p, mask, buf);
-        sqe.op_flags = flags;
+        let path = stash_slice(slot, path.as_bytes_with_nul());
+        prep::statx(sqe, dirfd, path, flags, mask, buf)
     })
 }
 
@@ -278,9 +234,7 @@ pub fn fallocate(
         user_data,
         sys::IORING_OP_FALLOCATE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, length, mode, offset);
-        },
+        |sqe, _| prep::fallocate(sqe, fd, mode, offset, length),
     )
 }
 
@@ -305,12 +259,9 @@ pub fn fadvise(
         user_data,
         sys::IORING_OP_FADVISE,
         Keep::default(),
-        |sqe, _| {
-            match u32::try_from(length) {
-                Ok(len) => prep_rw(sqe, fd, 0, len, offset),
-                Err(_) => prep_rw(sqe, fd, length, 0, offset),
-            }
-            sqe.op_flags = advice;
+        |sqe, _| match u32::try_from(length) {
+            Ok(len) => prep::fadvise(sqe, fd, offset, len, advice),
+            Err(_) => prep::fadvise64(sqe, fd, offset, length, advice),
         },
     )
 }
@@ -386,12 +337,9 @@ pub fn madvise(
         user_data,
         sys::IORING_OP_MADVISE,
         Keep::buf(pin),
-        |sqe, _| {
-            match u32::try_from(len) {
-                Ok(len) => prep_rw(sqe, -1, addr, len, 0),
-                Err(_) => prep_rw(sqe, -1, addr, 0, len as u64),
-            }
-            sqe.op_flags = advice as u32;
+        |sqe, _| match u32::try_from(len) {
+            Ok(short) => prep::madvise(sqe, addr, short, advice as u32),
+            Err(_) => prep::madvise64(sqe, addr, len as u64, advice as u32),
         },
     )
 }
@@ -411,9 +359,7 @@ pub fn ftruncate(
         user_data,
         sys::IORING_OP_FTRUNCATE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, 0, length);
-        },
+        |sqe, _| prep::ftruncate(sqe, fd, length),
     )
 }
 
@@ -438,44 +384,33 @@ pub fn sync_file_range(
         user_data,
         sys::IORING_OP_SYNC_FILE_RANGE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, nbytes, offset);
-            sqe.op_flags = flags;
-        },
+        |sqe, _| prep::sync_file_range(sqe, fd, nbytes, offset, flags),
     )
 }
 
-/// Queues an op whose only memory is one path (unlinkat, mkdirat).
+/// Queues an op whose only memory is one path (unlinkat, mkdirat):
+/// `build` gets the path's address.
 fn path_op(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
-    dirfd: i32,
     path: &std::ffi::CStr,
-    len: u32,
-    flags: u32,
+    build: impl FnOnce(&mut sys::Sqe, u64),
 ) -> R {
-    let mut layout = Layout::default();
-    let path_at = layout.reserve::<u8>(path.to_bytes_with_nul().len());
     queue(ring, user_data, opcode, Keep::default(), |sqe, slot| {
-        let p = Block::new(slot, &layout).put_slice(path_at, path.to_bytes_with_nul());
-        prep_rw(sqe, dirfd, p, len, 0);
-        sqe.op_flags = flags;
+        build(sqe, stash_slice(slot, path.to_bytes_with_nul()))
     })
 }
 
-/// Queues an op that names two paths (renameat, linkat, symlinkat): the
-/// first in `addr`, the second in `addr2`.
-#[allow(clippy::too_many_arguments)]
+/// Queues an op that names two paths (renameat, linkat, symlinkat):
+/// `build` gets their addresses.
 fn two_path_op(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
-    fd: i32,
     first: &std::ffi::CStr,
-    len: u32,
     second: &std::ffi::CStr,
-    flags: u32,
+    build: impl FnOnce(&mut sys::Sqe, u64, u64),
 ) -> R {
     let mut layout = Layout::default();
     let first_at = layout.reserve::<u8>(first.to_bytes_with_nul().len());
@@ -484,8 +419,7 @@ fn two_path_op(
         let block = Block::new(slot, &layout);
         let p1 = block.put_slice(first_at, first.to_bytes_with_nul());
         let p2 = block.put_slice(second_at, second.to_bytes_with_nul());
-        prep_rw(sqe, fd, p1, len, p2);
-        sqe.op_flags = flags;
+        build(sqe, p1, p2)
     })
 }
 
@@ -502,15 +436,9 @@ pub fn unlinkat(
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")?;
-    path_op(
-        ring,
-        user_data,
-        sys::IORING_OP_UNLINKAT,
-        dirfd,
-        &path,
-        0,
-        flags,
-    )
+    path_op(ring, user_data, sys::IORING_OP_UNLINKAT, &path, |sqe, p| {
+        prep::unlinkat(sqe, dirfd, p, flags)
+    })
 }
 
 /// renameat2(2): `flags` are `RENAME_*`.
@@ -534,11 +462,9 @@ pub fn renameat(
         ring,
         user_data,
         sys::IORING_OP_RENAMEAT,
-        olddirfd,
         &oldpath,
-        newdirfd as u32,
         &newpath,
-        flags,
+        |sqe, old, new| prep::renameat(sqe, olddirfd, old, newdirfd, new, flags),
     )
 }
 
@@ -555,15 +481,9 @@ pub fn mkdirat(
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let mode = args::flags32(mode, "mode")?;
-    path_op(
-        ring,
-        user_data,
-        sys::IORING_OP_MKDIRAT,
-        dirfd,
-        &path,
-        mode,
-        0,
-    )
+    path_op(ring, user_data, sys::IORING_OP_MKDIRAT, &path, |sqe, p| {
+        prep::mkdirat(sqe, dirfd, p, mode)
+    })
 }
 
 /// symlinkat(2): makes `linkpath` (relative to `newdirfd`) point at
@@ -583,11 +503,9 @@ pub fn symlinkat(
         ring,
         user_data,
         sys::IORING_OP_SYMLINKAT,
-        newdirfd,
         &target,
-        0,
         &linkpath,
-        0,
+        |sqe, target, link| prep::symlinkat(sqe, target, newdirfd, link),
     )
 }
 
@@ -612,11 +530,9 @@ pub fn linkat(
         ring,
         user_data,
         sys::IORING_OP_LINKAT,
-        olddirfd,
         &oldpath,
-        newdirfd as u32,
         &newpath,
-        flags,
+        |sqe, old, new| prep::linkat(sqe, olddirfd, old, newdirfd, new, flags),
     )
 }
 
@@ -655,13 +571,7 @@ pub fn openat2(
             let block = Block::new(slot, &layout);
             let how_p = block.put(how_at, how);
             let path_p = block.put_slice(path_at, path.as_bytes_with_nul());
-            prep_rw(
-                sqe,
-                dirfd,
-                path_p,
-                std::mem::size_of::<sys::OpenHow>() as u32,
-                how_p,
-            );
+            prep::openat2(sqe, dirfd, path_p, how_p)
         },
     )
 }
@@ -673,9 +583,10 @@ pub fn close_fixed(
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::file_index_i64)] file_index: i64,
 ) -> R {
+    // Stored as index + 1 (the builder adds it), so u32::MAX is no index.
     let index = u32::try_from(file_index)
         .ok()
-        .and_then(|i| i.checked_add(1))
+        .filter(|&i| i < u32::MAX)
         .ok_or_else(|| {
             PyValueError::new_err(format!(
                 "file_index must be in 0..2**32-2, got {file_index}"
@@ -686,10 +597,7 @@ pub fn close_fixed(
         user_data,
         sys::IORING_OP_CLOSE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, 0, 0, 0, 0);
-            sqe.file_index = index;
-        },
+        |sqe, _| prep::close_direct(sqe, index),
     )
 }
 
@@ -716,17 +624,12 @@ pub fn files_update(
     let offset = u32::try_from(offset).map_err(|_| {
         PyValueError::new_err(format!("offset must be in 0..2**32-1, got {offset}"))
     })?;
-    let mut layout = Layout::default();
-    let fds_at = layout.reserve::<i32>(fds.len());
     queue(
         ring,
         user_data,
         sys::IORING_OP_FILES_UPDATE,
         Keep::default(),
-        |sqe, slot| {
-            let p = Block::new(slot, &layout).put_slice(fds_at, &fds);
-            prep_rw(sqe, -1, p, count, offset as u64);
-        },
+        |sqe, slot| prep::files_update(sqe, stash_slice(slot, &fds), count, offset),
     )
 }
 
@@ -757,12 +660,7 @@ pub fn splice(
         user_data,
         sys::IORING_OP_SPLICE,
         Keep::default(),
-        |sqe, _| {
-            // splice_off_in shares `addr`, splice_fd_in shares `file_index`.
-            prep_rw(sqe, fd_out, off_in, nbytes, off_out);
-            sqe.file_index = fd_in as u32;
-            sqe.op_flags = flags;
-        },
+        |sqe, _| prep::splice(sqe, fd_in, off_in, fd_out, off_out, nbytes, flags),
     )
 }
 
@@ -787,11 +685,7 @@ pub fn tee(
         user_data,
         sys::IORING_OP_TEE,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd_out, 0, nbytes, 0);
-            sqe.file_index = fd_in as u32;
-            sqe.op_flags = flags;
-        },
+        |sqe, _| prep::tee(sqe, fd_in, fd_out, nbytes, flags),
     )
 }
 
@@ -819,10 +713,7 @@ pub fn socket(
         user_data,
         sys::IORING_OP_SOCKET,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, domain, 0, protocol as u32, kind as u32 as u64);
-            sqe.op_flags = flags;
-        },
+        |sqe, _| prep::socket(sqe, domain, kind, protocol, flags),
     )
 }
 
@@ -841,9 +732,7 @@ pub fn shutdown(
         user_data,
         sys::IORING_OP_SHUTDOWN,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, how as u32, 0);
-        },
+        |sqe, _| prep::shutdown(sqe, fd, how as u32),
     )
 }
 
@@ -912,6 +801,7 @@ pub fn sendmsg(
         ring,
         user_data,
         sys::IORING_OP_SENDMSG,
+        prep::sendmsg,
         sockfd,
         buffers,
         address,
@@ -939,6 +829,7 @@ pub fn sendmsg_zc(
         ring,
         user_data,
         sys::IORING_OP_SENDMSG_ZC,
+        prep::sendmsg_zc,
         sockfd,
         buffers,
         address,
@@ -947,11 +838,13 @@ pub fn sendmsg_zc(
     )
 }
 
+/// sendmsg and sendmsg_zc: `build` is the builder for `opcode`.
 #[allow(clippy::too_many_arguments)]
 fn sendmsg_impl(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
+    build: fn(&mut sys::Sqe, i32, u64, u32),
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     address: Option<&Bound<'_, PyAny>>,
@@ -990,9 +883,7 @@ fn sendmsg_impl(
             hdr.msg_control = block.put_slice(control_at, &control) as *mut libc::c_void;
             hdr.msg_controllen = control.len() as _;
         }
-        let p = block.put(hdr_at, hdr);
-        prep_rw(sqe, fd, p, 1, 0);
-        sqe.op_flags = flags;
+        build(sqe, fd, block.put(hdr_at, hdr), flags)
     })
 }
 
@@ -1050,8 +941,7 @@ pub fn recvmsg(
                     block.put(hdr_at, hdr)
                 }
             };
-            prep_rw(sqe, fd, p, 1, 0);
-            sqe.op_flags = flags;
+            prep::recvmsg(sqe, fd, p, flags)
         },
     )
 }
@@ -1085,18 +975,13 @@ pub fn send_zc(
             "IORING_RECVSEND_FIXED_BUF is not supported by send_zc: pass the buffer itself",
         ));
     }
-    let b = PinnedBuf::get(buf, false, "buf")?;
-    let (addr, len) = (b.ptr() as u64, len32(b.len()));
-    queue(
+    queue_buf(
         ring,
         user_data,
         sys::IORING_OP_SEND_ZC,
-        Keep::buf(b),
-        |sqe, _| {
-            prep_rw(sqe, fd, addr, len, 0);
-            sqe.op_flags = flags;
-            sqe.ioprio = zc_flags;
-        },
+        buf,
+        false,
+        |sqe, addr, len| prep::send_zc(sqe, fd, addr, len, flags, zc_flags),
     )
 }
 
@@ -1110,17 +995,12 @@ pub fn bind(
 ) -> R {
     let fd = args::fd(sockfd, "sockfd")?;
     let sa = addr::sockaddr(fd, address)?;
-    let mut layout = Layout::default();
-    let sa_at = layout.reserve::<libc::sockaddr_storage>(1);
     queue(
         ring,
         user_data,
         sys::IORING_OP_BIND,
         Keep::default(),
-        |sqe, slot| {
-            let p = Block::new(slot, &layout).put(sa_at, sa.storage);
-            prep_rw(sqe, fd, p, 0, sa.len as u64);
-        },
+        |sqe, slot| prep::bind(sqe, fd, stash(slot, sa.storage), sa.len),
     )
 }
 
@@ -1139,9 +1019,7 @@ pub fn listen(
         user_data,
         sys::IORING_OP_LISTEN,
         Keep::default(),
-        |sqe, _| {
-            prep_rw(sqe, fd, 0, backlog as u32, 0);
-        },
+        |sqe, _| prep::listen(sqe, fd, backlog),
     )
 }
 
@@ -1178,8 +1056,7 @@ pub fn waitid(
         if let Some(i) = infop {
             i.get().reset();
         }
-        prep_rw(sqe, id, 0, idtype as u32, info);
-        sqe.file_index = options as u32;
+        prep::waitid(sqe, idtype as u32, id as u32, info, options as u32, 0)
     })
 }
 
@@ -1226,6 +1103,7 @@ pub fn futex_wait(
         ring,
         user_data,
         sys::IORING_OP_FUTEX_WAIT,
+        prep::futex_wait,
         buf,
         offset,
         val,
@@ -1254,6 +1132,7 @@ pub fn futex_wake(
         ring,
         user_data,
         sys::IORING_OP_FUTEX_WAKE,
+        prep::futex_wake,
         buf,
         offset,
         val,
@@ -1263,11 +1142,13 @@ pub fn futex_wake(
     )
 }
 
+/// futex_wait and futex_wake: `build` is the builder for `opcode`.
 #[allow(clippy::too_many_arguments)]
 fn futex(
     ring: &Bound<'_, Ring>,
     user_data: u64,
     opcode: u8,
+    build: fn(&mut sys::Sqe, u64, u64, u64, u32, u32),
     buf: &Bound<'_, PyAny>,
     offset: i64,
     val: i64,
@@ -1282,9 +1163,7 @@ fn futex(
     let flags = args::flags32(flags, "flags")?;
     let (pin, addr) = futex_word(buf, offset, futex_flags)?;
     queue(ring, user_data, opcode, Keep::buf(pin), |sqe, _| {
-        prep_rw(sqe, futex_flags as i32, addr, 0, val);
-        sqe.addr3 = mask;
-        sqe.op_flags = flags;
+        build(sqe, addr, val, mask, futex_flags, flags)
     })
 }
 
