@@ -14,18 +14,27 @@
 //! - [`Engine`] (here): a ring with its SQ state and slots, the unit a
 //!   client locks: queue an op, reap completions, aim cancels.
 //!
-//! The unsafe surface, each block with its SAFETY note:
+//! The unsafe surface, each block with its SAFETY note (tests aside):
 //! 1. `sys::io_uring_setup` / `io_uring_enter` / `io_uring_register`: raw
 //!    syscalls; the pointers passed point to live memory for the call.
-//! 2. `ring::Mapping`: mmap/munmap of the SQ ring, CQ ring and SQE array,
-//!    and typed pointers into them at offsets the kernel gave.
-//! 3. `ring::RawRing`: atomic loads/stores of the kernel-shared head, tail
-//!    and flags words; SQE writes and CQE reads at masked indexes.
-//! 4. `bufring::AnonMap`: an anonymous mapping for a buffer ring, its
-//!    descriptor writes and the release-ordered tail store.
+//!    `io_uring_enter`, `io_uring_register` and `RawRing::register` are
+//!    `unsafe fn`s: their caller vouches for the argument pointer.
+//! 2. `ring::Mapping`: mmap/madvise/munmap of the SQ ring, CQ ring and SQE
+//!    array, and typed pointers into them at offsets the kernel gave.
+//! 3. `ring::RawRing`: the masks read and the SQ array filled once at
+//!    setup; atomic loads/stores of the kernel-shared head, tail and flags
+//!    words; SQE writes and CQE reads at masked indexes; closing its fd (on
+//!    a failed setup, and on drop).
+//! 4. `bufring`: `AnonMap` (mmap/madvise/munmap of a buffer ring's memory),
+//!    `BufRingMem`'s buffer addresses, descriptor writes, release-ordered
+//!    tail store and `Send`/`Sync`.
 //! 5. `slots::TokenKey::random`: `getrandom` into a local array.
 //! 6. `ring::RawRing`'s `Send`/`Sync`: the pointers are to its own mappings,
 //!    shared words are atomics, the rest is touched under the client's lock.
+//!
+//! Safe to call but trusted: [`prep`]'s builders write addresses the kernel
+//! will read or write. A client queues an op only with memory its slot keeps
+//! alive (its `Hold`, or the slot's scratch) until the final completion.
 
 pub mod bufring;
 pub mod prep;
