@@ -4,7 +4,7 @@
 //! 2. pin what the kernel will touch into a [`Keep`] (buffers) or the slot's
 //!    scratch memory (timespecs, paths, addresses);
 //! 3. `queue` with a closure that calls the op's SQE builder in
-//!    [`prep`](crate::engine::prep), liburing's `io_uring_prep_*`.
+//!    [`prep`], liburing's `io_uring_prep_*`.
 //!
 //! Each returns the `Sqe` handle, so flags can be set before submitting.
 //!

@@ -6,7 +6,7 @@
 //!    out-parameter objects of `out`) or lay it out in the slot's scratch
 //!    memory (paths, iovecs, msghdrs, addresses, `open_how`, fd arrays);
 //! 3. `queue` with a closure that calls the op's SQE builder in
-//!    [`prep`](crate::engine::prep).
+//!    [`prep`].
 //!
 //! Minimum kernels are in README.md ("Supported ops"); an op the kernel
 //! lacks completes with -EINVAL (probe with `ring.probe()`).
