@@ -21,13 +21,16 @@ tests="${UR_FAST_TESTS:-tests --ignore=tests/test_fuzz_args.py --ignore=tests/te
   --ignore=tests/test_conformance.py}"
 
 find_python() {
+    # The first candidate that runs and is that version (a pyenv shim may name a version
+    # pyenv does not have selected).
     local v=$1 p
-    if p=$(command -v "python$v" 2>/dev/null); then
-        echo "$p"
-        return
-    fi
-    for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python; do
-        [ -x "$p" ] && { echo "$p"; return; }
+    for p in "$(command -v "python$v" 2>/dev/null)" \
+        "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python; do
+        if [ -x "$p" ] && [ "$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])' \
+            2>/dev/null)" = "$v" ]; then
+            echo "$p"
+            return
+        fi
     done
     return 1
 }
@@ -44,7 +47,11 @@ for v in $versions; do
     venv="$root/py$v"
     echo "pythons: Python $v ($py): building into $venv"
     rm -rf "$venv"
-    "$py" -m venv "$venv"
+    if ! "$py" -m venv "$venv"; then
+        echo "pythons: Python $v: no venv"
+        failed+=("$v")
+        continue
+    fi
     if ! CARGO_TARGET_DIR="$root/target-py$v" "$venv/bin/python" -m pip install -q '.[test]'; then
         echo "pythons: Python $v: the build failed"
         failed+=("$v")
