@@ -14,15 +14,49 @@ touch: the ``Ring`` API (a loop has its own ring).
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import socket
 import sys
-from collections.abc import Coroutine
+import warnings
+import weakref
+from asyncio import (
+    base_events,
+    constants,
+    futures,
+    selector_events,
+    sslproto,
+    transports,
+    trsock,
+    unix_events,
+)
+from asyncio.log import logger
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from uring_rs._native import LoopCore
+from uring_rs._native import LoopCore, StreamCore
 
 __all__ = ["EventLoopPolicy", "Loop", "new_event_loop", "run"]
 
 _T = TypeVar("_T")
+
+
+# asyncio's own implementations of the cold paths, borrowed (typeshed does not describe
+# these private names, so they are typed as Any here).
+_Selector: Any = selector_events.BaseSelectorEventLoop
+_Unix: Any = unix_events._UnixSelectorEventLoop
+_selector_events: Any = selector_events
+_unix_events: Any = unix_events
+_base_events: Any = base_events
+_futures: Any = futures
+
+
+class _NoSelector:
+    """What asyncio's selector-based transports read as ``loop._selector`` (for their repr):
+    fds are watched by the ring, so no key is ever found here."""
+
+    def get_key(self, fd: Any) -> Any:
+        raise KeyError(fd)
 
 
 class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
@@ -30,6 +64,49 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     def __init__(self) -> None:
         asyncio.BaseEventLoop.__init__(self)
+        self._transports: weakref.WeakValueDictionary[int, _SocketTransport] = (
+            weakref.WeakValueDictionary()
+        )
+        # Listening fd -> what _start_serving was given.
+        self._servers: dict[int, tuple[Any, ...]] = {}
+        self._signal_handlers: dict[int, Any] = {}
+        # pid -> pidfd of children whose exit is being watched.
+        self._children: dict[int, int] = {}
+        self._selector = _NoSelector()
+        # The socketpair signal.set_wakeup_fd writes to (asyncio's self-pipe), read by the ring.
+        self._ssock: socket.socket | None = None
+        self._csock: socket.socket | None = None
+        self._make_self_pipe()
+
+    def _make_self_pipe(self) -> None:
+        self._ssock, self._csock = socket.socketpair()
+        self._ssock.setblocking(False)
+        self._csock.setblocking(False)
+        self._internal_fds += 1  # type: ignore[attr-defined]
+        self._add_reader(self._ssock.fileno(), self._read_from_self)
+
+    def _close_self_pipe(self) -> None:
+        if self._ssock is not None:
+            self._remove_reader(self._ssock.fileno())
+            self._ssock.close()
+            self._ssock = None
+        if self._csock is not None:
+            self._csock.close()
+            self._csock = None
+        self._internal_fds -= 1  # type: ignore[attr-defined]
+
+    def _read_from_self(self) -> None:
+        assert self._ssock is not None
+        while True:
+            try:
+                data = self._ssock.recv(4096)
+                if not data:
+                    break
+                self._process_self_data(data)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                break
 
     def close(self) -> None:
         """Closes the loop as asyncio's does, then cancels and drains the ring's ops."""
@@ -38,10 +115,494 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         if self.is_closed():
             return
         super().close()
+        if not sys.is_finalizing():
+            for sig in list(self._signal_handlers):
+                self.remove_signal_handler(sig)
+        elif self._signal_handlers:
+            warnings.warn(
+                f"Closing the loop {self!r} on interpreter shutdown stage, skipping signal "
+                "handlers removal",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+            self._signal_handlers.clear()
+        self._close_self_pipe()
+        self._selector = None  # type: ignore[assignment]
+        for pidfd in self._children.values():
+            os.close(pidfd)
+        self._children.clear()
+        self._servers.clear()
         self._close_core()
 
     def _process_events(self, event_list: Any) -> None:  # pragma: no cover - unused
         pass
+
+    # fd watchers and socket ops: asyncio's own, over the native _add_reader & co.
+    _ensure_fd_no_transport = _Selector._ensure_fd_no_transport
+    add_reader = _Selector.add_reader
+    remove_reader = _Selector.remove_reader
+    add_writer = _Selector.add_writer
+    remove_writer = _Selector.remove_writer
+    sock_recv = _Selector.sock_recv
+    _sock_read_done = _Selector._sock_read_done
+    _sock_recv = _Selector._sock_recv
+    sock_recv_into = _Selector.sock_recv_into
+    _sock_recv_into = _Selector._sock_recv_into
+    sock_recvfrom = _Selector.sock_recvfrom
+    _sock_recvfrom = _Selector._sock_recvfrom
+    sock_recvfrom_into = _Selector.sock_recvfrom_into
+    _sock_recvfrom_into = _Selector._sock_recvfrom_into
+    sock_sendall = _Selector.sock_sendall
+    _sock_sendall = _Selector._sock_sendall
+    sock_sendto = _Selector.sock_sendto
+    _sock_sendto = _Selector._sock_sendto
+    sock_connect = _Selector.sock_connect
+    _sock_connect = _Selector._sock_connect
+    _sock_write_done = _Selector._sock_write_done
+    _sock_connect_cb = _Selector._sock_connect_cb
+    sock_accept = _Selector.sock_accept
+    _sock_accept = _Selector._sock_accept
+    _accept_connection2 = _Selector._accept_connection2
+
+    # Signals (signal.set_wakeup_fd on the self-pipe), Unix sockets, pipes: asyncio's own.
+    _process_self_data = _Unix._process_self_data
+    add_signal_handler = _Unix.add_signal_handler
+    _handle_signal = _Unix._handle_signal
+    remove_signal_handler = _Unix.remove_signal_handler
+    _check_signal = _Unix._check_signal
+    _make_read_pipe_transport = _Unix._make_read_pipe_transport
+    _make_write_pipe_transport = _Unix._make_write_pipe_transport
+    create_unix_connection = _Unix.create_unix_connection
+    create_unix_server = _Unix.create_unix_server
+
+    def _make_datagram_transport(
+        self,
+        sock: socket.socket,
+        protocol: Any,
+        address: Any = None,
+        waiter: Any = None,
+        extra: Any = None,
+    ) -> asyncio.DatagramTransport:
+        transport: asyncio.DatagramTransport = _selector_events._SelectorDatagramTransport(
+            self, sock, protocol, address, waiter, extra
+        )
+        return transport
+
+    # Subprocesses: the child's exit is watched on a pidfd, by the ring (no watcher thread).
+    async def _make_subprocess_transport(
+        self,
+        protocol: Any,
+        args: Any,
+        shell: bool,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        extra: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        waiter = self.create_future()
+        transp = _unix_events._UnixSubprocessTransport(
+            self,
+            protocol,
+            args,
+            shell,
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            waiter=waiter,
+            extra=extra,
+            **kwargs,
+        )
+        self._watch_child(transp.get_pid(), transp)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transp.close()
+            await transp._wait()
+            raise
+        return transp
+
+    def _watch_child(self, pid: int, transp: Any) -> None:
+        pidfd = os.pidfd_open(pid)
+        self._children[pid] = pidfd
+
+        def exited() -> None:
+            self._remove_reader(pidfd)
+            self._children.pop(pid, None)
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                returncode = 255
+                logger.warning(
+                    "child process pid %d exit status already read: will report returncode 255",
+                    pid,
+                )
+            else:
+                returncode = os.waitstatus_to_exitcode(status)
+            os.close(pidfd)
+            transp._process_exited(returncode)
+
+        self._add_reader(pidfd, exited)
+
+    # Transports and servers.
+    def _make_socket_transport(
+        self,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[Any] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> _SocketTransport:
+        return _SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(
+        self,
+        rawsock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        sslcontext: Any,
+        waiter: asyncio.Future[Any] | None = None,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+        ssl_handshake_timeout: float | None = constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout: float | None = getattr(constants, "SSL_SHUTDOWN_TIMEOUT", 30.0),
+        call_connection_made: bool = True,
+    ) -> asyncio.Transport:
+        kwargs: dict[str, Any] = {"ssl_handshake_timeout": ssl_handshake_timeout}
+        if sys.version_info >= (3, 11):
+            kwargs["ssl_shutdown_timeout"] = ssl_shutdown_timeout
+        ssl_protocol = sslproto.SSLProtocol(
+            self,
+            protocol,
+            sslcontext,
+            waiter,  # type: ignore[arg-type]
+            server_side,
+            server_hostname,
+            **kwargs,
+        )
+        _SocketTransport(self, rawsock, ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
+
+    def _start_serving(
+        self,
+        protocol_factory: Any,
+        sock: socket.socket,
+        sslcontext: Any = None,
+        server: Any = None,
+        backlog: int = 100,
+        ssl_handshake_timeout: float | None = constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout: float | None = getattr(constants, "SSL_SHUTDOWN_TIMEOUT", 30.0),
+    ) -> None:
+        self._servers[sock.fileno()] = (
+            protocol_factory,
+            sock,
+            sslcontext,
+            server,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+        )
+        self._start_accept(sock.fileno())
+
+    def _stop_serving(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if fd >= 0:
+            self._stop_accept(fd)
+            self._servers.pop(fd, None)
+        sock.close()
+
+    def _accepted(self, fd: int, res: int) -> None:
+        """A connection (fd ``res``, or -errno) on listening socket ``fd``."""
+        entry = self._servers.get(fd)
+        if entry is None:
+            if res >= 0:
+                socket.socket(fileno=res).close()
+            return
+        protocol_factory, sock, sslcontext, server, hs_timeout, sd_timeout = entry
+        if res < 0:
+            err = -res
+            if err in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                self.call_exception_handler(
+                    {
+                        "message": "socket.accept() out of system resource",
+                        "exception": OSError(err, errno.errorcode.get(err, "")),
+                        "socket": trsock.TransportSocket(sock),
+                    }
+                )
+                self._stop_accept(fd)
+                self.call_later(constants.ACCEPT_RETRY_DELAY, self._start_accept, fd)
+            return
+        conn = socket.socket(sock.family, sock.type, sock.proto, fileno=res)
+        conn.setblocking(False)
+        try:
+            addr = conn.getpeername()
+        except OSError:
+            addr = None
+        if self._debug:
+            logger.debug("%r got a new connection from %r: %r", server, addr, conn)
+        extra = {"peername": addr}
+        kwargs: dict[str, Any] = {
+            "sslcontext": sslcontext,
+            "server": server,
+            "ssl_handshake_timeout": hs_timeout,
+        }
+        if sys.version_info >= (3, 11):
+            kwargs["ssl_shutdown_timeout"] = sd_timeout
+        self.create_task(self._accept_connection2(protocol_factory, conn, extra, **kwargs))
+
+
+def _server_attach(server: Any, transport: Any) -> None:
+    if sys.version_info >= (3, 13):
+        server._attach(transport)
+    else:
+        server._attach()
+
+
+def _server_detach(server: Any, transport: Any) -> None:
+    if sys.version_info >= (3, 13):
+        server._detach(transport)
+    else:
+        server._detach()
+
+
+class _SocketTransport(transports.Transport):
+    """A stream transport over a connected socket. Reads (multishot recv into the loop's
+    buffer ring), writes (one send per iteration) and flow control are native
+    (``StreamCore``); closing follows asyncio's ``_SelectorSocketTransport``."""
+
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_closing",
+        "_core",
+        "_empty_waiter",
+        "_loop",
+        "_paused",
+        "_protocol",
+        "_protocol_connected",
+        "_server",
+        "_sock",
+        "_sock_fd",
+        "write",
+    )
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.FALLBACK
+    # A slot holding the native bound method StreamCore.write: a write costs no Python frame.
+    write: Callable[[Any], None]  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        loop: Loop,
+        sock: socket.socket,
+        protocol: Any,
+        waiter: asyncio.Future[Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> None:
+        super().__init__(extra)
+        ext: dict[str, Any] = self._extra  # type: ignore[attr-defined]
+        ext["socket"] = trsock.TransportSocket(sock)
+        try:
+            ext["sockname"] = sock.getsockname()
+        except OSError:
+            ext["sockname"] = None
+        if "peername" not in ext:
+            try:
+                ext["peername"] = sock.getpeername()
+            except OSError:
+                ext["peername"] = None
+        self._loop: Loop | None = loop
+        self._sock: socket.socket | None = sock
+        self._sock_fd = sock.fileno()
+        self._protocol = protocol
+        self._protocol_connected = True
+        self._server = server
+        self._closing = False
+        self._paused = False
+        self._empty_waiter: asyncio.Future[None] | None = None
+        self._core: StreamCore = loop._new_stream(self._sock_fd, protocol, self)
+        self.write = self._core.write
+        _base_events._set_nodelay(sock)
+        if server is not None:
+            _server_attach(server, self)
+        loop._transports[self._sock_fd] = self
+        loop.call_soon(protocol.connection_made, self)
+        # Only start reading once connection_made() has run.
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(_futures._set_result_unless_cancelled, waiter, None)
+
+    def _start_reading(self) -> None:
+        if not self._closing and not self._paused:
+            self._core.resume_reading()
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        if self._loop is not None and not self._loop.is_closed() and self._sock is not None:
+            info.append("read=polling" if self.is_reading() else "read=idle")
+            size = self.get_write_buffer_size()
+            info.append(f"write=<{'polling' if size else 'idle'}, bufsize={size}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if getattr(self, "_sock", None) is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()  # type: ignore[union-attr]
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._core.set_protocol(protocol)
+        self._protocol = protocol
+        self._protocol_connected = True
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def is_reading(self) -> bool:
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        if not self.is_reading():
+            return
+        self._paused = True
+        self._core.pause_reading()
+        if self._loop is not None and self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._core.resume_reading()
+        if self._loop is not None and self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def get_write_buffer_size(self) -> int:
+        return self._core.get_write_buffer_size()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._core.get_write_buffer_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = 64 * 1024 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._core._set_limits(high, low)
+
+    @property
+    def _protocol_paused(self) -> bool:
+        return self._core._protocol_paused
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def write_eof(self) -> None:
+        if self._closing or self._core._eof:
+            return
+        self._core.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._core._close():
+            self._core._lose()
+            assert self._loop is not None
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    def _read_eof(self) -> None:
+        if self._loop is not None and self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - as asyncio's transports: any error is fatal
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if keep_open:
+            self._core.pause_reading()
+        else:
+            self.close()
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self._loop is not None and self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        elif self._loop is not None:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._core._conn_lost:
+            return
+        self._core._abort()
+        self._closing = True
+        self._core._lose()
+        assert self._loop is not None
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            self._core._lose()
+            self._core._detach()
+            if self._sock is not None:
+                self._sock.close()
+            self._sock = None
+            self._protocol = None
+            self._loop = None
+            server = self._server
+            if server is not None:
+                _server_detach(server, self)
+                self._server = None
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
+
+    def _make_empty_waiter(self) -> asyncio.Future[None]:
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        assert self._loop is not None
+        self._empty_waiter = self._loop.create_future()
+        if not self.get_write_buffer_size():
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self) -> None:
+        self._empty_waiter = None
 
 
 def new_event_loop() -> Loop:

@@ -288,6 +288,7 @@ __all__ = [
     "Siginfo",
     "Sqe",
     "Statx",
+    "StreamCore",
     "TimerHandle",
     "accept",
     "accept_multishot",
@@ -1752,16 +1753,69 @@ class LoopCore:
         """Told by ``TimerHandle.cancel()``: cancelled timers are dropped in bulk."""
     def _run_once(self) -> None:
         """One iteration: submit and wait in one ``io_uring_enter``, then run what is ready."""
-    def add_reader(self, fd: _Fd, callback: Callable[..., object], *args: object) -> None:
+    def _add_reader(self, fd: _Fd, callback: Callable[..., object], *args: object) -> Handle:
         """Calls ``callback(*args)`` whenever ``fd`` is readable (level-triggered)."""
-    def add_writer(self, fd: _Fd, callback: Callable[..., object], *args: object) -> None:
+    def _add_writer(self, fd: _Fd, callback: Callable[..., object], *args: object) -> Handle:
         """Calls ``callback(*args)`` whenever ``fd`` is writable (level-triggered)."""
-    def remove_reader(self, fd: _Fd) -> bool:
+    def _remove_reader(self, fd: _Fd) -> bool:
         """Stops watching ``fd`` for reading; whether a reader was set."""
-    def remove_writer(self, fd: _Fd) -> bool:
+    def _remove_writer(self, fd: _Fd) -> bool:
         """Stops watching ``fd`` for writing; whether a writer was set."""
+    def _add_callback(self, handle: object) -> None:
+        """Queues a handle made by asyncio itself (``events.Handle``), for signals."""
+    def _new_stream(self, fd: int, protocol: object, transport: object) -> StreamCore:
+        """The native half of a stream transport for connected socket ``fd``."""
+    def _start_accept(self, fd: int) -> None:
+        """Starts a multishot accept on listening socket ``fd``; connections go to
+        ``self._accepted(fd, conn_fd_or_minus_errno)``."""
+    def _stop_accept(self, fd: int) -> bool:
+        """Stops accepting on ``fd`` (the cancel reaches the kernel before it returns)."""
     def _close_core(self) -> None:
         """Cancels and drains the ring's ops and drops every callback (``close()`` calls it)."""
     @property
     def _ops_in_flight(self) -> int:
         """Ops in flight on the loop's ring."""
+
+@final
+class StreamCore:
+    """The native half of a stream transport: write buffer, flow control, reading."""
+
+    @property
+    def fd(self) -> int:
+        """The socket's fd."""
+    def write(self, data: Buffer) -> None:
+        """Queues ``data`` for this iteration's send (asyncio's ``Transport.write``)."""
+    def get_write_buffer_size(self) -> int:
+        """Bytes accepted and not yet sent."""
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """``(low, high)`` water marks."""
+    def _set_limits(self, high: int, low: int) -> None:
+        """Sets the water marks; pauses or resumes the protocol as the buffer stands."""
+    @property
+    def _protocol_paused(self) -> bool:
+        """Whether ``pause_writing()`` was called and not yet undone."""
+    def resume_reading(self) -> None:
+        """Starts or resumes reading (what arrived while paused comes first)."""
+    def pause_reading(self) -> None:
+        """Stops reading (data stays in the kernel)."""
+    def set_protocol(self, protocol: object) -> None:
+        """The protocol to call from now on."""
+    def write_eof(self) -> None:
+        """Shuts the write side down once the buffer is sent."""
+    @property
+    def _eof(self) -> bool:
+        """Whether ``write_eof()`` was called."""
+    def _close(self) -> bool:
+        """Stops reading; whether the buffer is empty (else connection_lost waits for it)."""
+    def _abort(self) -> None:
+        """Drops the buffer and stops reading."""
+    def _lose(self) -> None:
+        """Marks the connection lost: later writes are counted and dropped."""
+    @property
+    def _conn_lost(self) -> int:
+        """Writes dropped since the connection was lost, plus one (0: not lost)."""
+    @property
+    def _reading(self) -> bool:
+        """Whether the stream is reading."""
+    def _detach(self) -> None:
+        """Forgets the stream and cancels its ops before its socket is closed."""

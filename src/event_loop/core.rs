@@ -5,180 +5,31 @@
 //! iteration (`_run_once`: submit everything queued and wait in one
 //! `io_uring_enter`), and fd watchers (`add_reader`/`add_writer`).
 //!
-//! Owns: the loop's state and what its ops keep (`Op`). May not touch:
-//! asyncio's cold paths (connections, servers, TLS: Python), the Python
-//! `Ring` API.
+//! Owns: the iteration and the Python-visible methods (the state's layout
+//! is `state.rs`). May not touch: asyncio's cold paths (connections,
+//! servers, TLS: Python), the Python `Ring` API.
 //!
 //! Locking: the state sits behind one `Mutex`, held only around pure Rust
 //! work, never while Python code runs or the GIL is released; so a callback
 //! may call back into the loop, and `call_soon_threadsafe` from another
 //! thread only ever waits for a few instructions.
 
-use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::engine::sys::{self, KernelTimespec, Params};
-use crate::engine::{prep, Engine, Hold, RawRing, Step};
+use crate::engine::{prep, Engine, RawRing, Step};
 use crate::event_loop::handle::{Handle, TimerHandle};
-
-/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single wait, seconds.
-const MAX_WAIT: f64 = 24.0 * 3600.0;
-
-/// What an op of the loop keeps until its final completion, and what its
-/// completion means.
-#[derive(Default)]
-pub enum Op {
-    #[default]
-    None,
-    /// The read on the wake-up eventfd, into its 8-byte counter.
-    Wake(Box<u64>),
-    /// A one-shot poll for a reader (`write == false`) or writer on `fd`,
-    /// re-armed after the callback ran (level-triggered, as selectors).
-    Poll { fd: i32, write: bool },
-}
-
-impl Hold for Op {
-    fn is_empty(&self) -> bool {
-        matches!(self, Op::None)
-    }
-}
-
-/// An entry of the ready queue.
-enum Ready {
-    Handle(Py<Handle>),
-    Timer(Py<TimerHandle>),
-    /// `fd` became readable (or writable): run its current callback, then
-    /// poll again if one is still registered.
-    Watch {
-        fd: i32,
-        write: bool,
-    },
-}
-
-/// A scheduled timer in the heap: earliest `when` first, FIFO among equals.
-struct Timer {
-    when: f64,
-    seq: u64,
-    handle: Py<TimerHandle>,
-    cancelled: std::sync::Arc<AtomicBool>,
-}
-
-impl Timer {
-    fn cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
-    }
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == CmpOrdering::Equal
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Timer {
-    fn cmp(&self, o: &Self) -> CmpOrdering {
-        // Reversed: BinaryHeap is a max-heap.
-        o.when
-            .total_cmp(&self.when)
-            .then_with(|| o.seq.cmp(&self.seq))
-    }
-}
-
-#[derive(Default)]
-struct Watch {
-    reader: Option<Py<Handle>>,
-    writer: Option<Py<Handle>>,
-    /// Tokens of the polls in flight.
-    read_poll: Option<u64>,
-    write_poll: Option<u64>,
-}
-
-struct State {
-    engine: Option<Engine<Op>>,
-    ready: VecDeque<Ready>,
-    timers: BinaryHeap<Timer>,
-    /// Cancelled timers still in the heap.
-    timers_cancelled: usize,
-    seq: u64,
-    watches: HashMap<i32, Watch>,
-    wake_armed: bool,
-}
-
-#[pyclass(subclass, frozen, module = "uring_rs._native", name = "LoopCore")]
-pub struct LoopCore {
-    st: Mutex<State>,
-    /// Handles from `call_soon_threadsafe`, moved to the ready queue by the
-    /// loop thread.
-    inbox: Mutex<Vec<Py<Handle>>>,
-    has_inbox: AtomicBool,
-    /// The loop is (about to be) blocked in `io_uring_enter`: a thread that
-    /// queues work must wake it.
-    sleeping: AtomicBool,
-    wake_fd: i32,
-    stopping: AtomicBool,
-    closed: AtomicBool,
-    debug: AtomicBool,
-    clock_resolution: f64,
-    pid: u32,
-}
-
-/// CLOCK_MONOTONIC in seconds, as `time.monotonic()`.
-pub fn monotonic() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-/// asyncio's `selectors._fileobj_to_fd`: an int or an object with
-/// `fileno()`, never negative.
-fn fileobj_to_fd(obj: &Bound<'_, PyAny>) -> PyResult<i32> {
-    let fd: i64 = match obj.extract::<i64>() {
-        Ok(v) => v,
-        Err(_) => obj
-            .call_method0("fileno")
-            .map_err(|_| {
-                PyValueError::new_err(format!(
-                    "Invalid file object: {}",
-                    obj.repr().map(|r| r.to_string()).unwrap_or_default()
-                ))
-            })?
-            .extract()?,
-    };
-    if fd < 0 || fd > i32::MAX as i64 {
-        return Err(PyValueError::new_err(format!(
-            "Invalid file descriptor: {fd}"
-        )));
-    }
-    Ok(fd as i32)
-}
+use crate::event_loop::state::{
+    fileobj_to_fd, monotonic, LoopCore, Op, Ready, State, Timer, MAX_WAIT,
+};
 
 impl LoopCore {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.st.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn check_closed(&self) -> PyResult<()> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(PyRuntimeError::new_err("Event loop is closed"));
-        }
-        Ok(())
-    }
-
     /// Debug-mode checks asyncio makes (by attribute lookup, as asyncio's
     /// own methods are used).
     fn debug_checks(
@@ -278,11 +129,12 @@ impl LoopCore {
         callback: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
         write: bool,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<Handle>> {
         let core = slf.get();
         core.check_closed()?;
         let fd = fileobj_to_fd(fd)?;
         let h = Py::new(slf.py(), Self::new_handle(slf, callback, args, None)?)?;
+        let ret = h.clone_ref(slf.py());
         let old = {
             let mut st = core.lock();
             let w = st.watches.entry(fd).or_default();
@@ -300,7 +152,7 @@ impl LoopCore {
         if let Some(old) = old {
             old.get().cancelled.store(true, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(ret)
     }
 
     fn remove_watch(&self, fd: &Bound<'_, PyAny>, write: bool) -> PyResult<bool> {
@@ -360,12 +212,10 @@ impl LoopCore {
             .map(|t| (t.when - monotonic()).clamp(0.0, MAX_WAIT))
     }
 
-    /// Moves handles queued from other threads into the ready queue.
-    fn drain_inbox(&self, st: &mut State) {
-        if self.has_inbox.swap(false, Ordering::SeqCst) {
-            let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
-            st.ready.extend(inbox.drain(..).map(Ready::Handle));
-        }
+    /// Takes note that other threads' handles (already in the ready queue)
+    /// were seen.
+    fn drain_inbox(&self, _st: &mut State) {
+        self.has_inbox.store(false, Ordering::SeqCst);
     }
 
     /// Wakes the loop if it is (about to be) blocked.
@@ -383,9 +233,11 @@ impl LoopCore {
     fn submit_and_wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         let (raw, to_submit): (std::sync::Arc<RawRing>, u32) = {
             let mut st = self.lock();
-            let Some(e) = st.engine.as_mut() else {
+            if st.engine.is_none() {
                 return Err(PyRuntimeError::new_err("Event loop is closed"));
-            };
+            }
+            crate::event_loop::stream::flush_writes(&mut st);
+            let e = st.engine.as_mut().expect("checked above");
             let n = e.raw.flush_sq(&mut e.sq);
             (e.raw.clone(), n)
         };
@@ -428,6 +280,9 @@ impl LoopCore {
         };
         let mut rearm_wake = false;
         let mut fired: Vec<(i32, bool, u64)> = Vec::new();
+        let mut recvs: Vec<(usize, u32, i32, u32, bool)> = Vec::new();
+        let mut sends: Vec<(usize, u32, Vec<u8>, i32)> = Vec::new();
+        let mut accepts: Vec<(i32, i32, bool, u64)> = Vec::new();
         e.reap_ops(usize::MAX, |c, step| match step {
             Step::Last(op) => match op {
                 Op::Wake(_) => {
@@ -437,11 +292,44 @@ impl LoopCore {
                 Op::Poll { fd, write } => {
                     fired.push((fd, write, c.user_data));
                 }
+                Op::Recv { id, gen } => recvs.push((id, gen, c.res, c.flags, false)),
+                Op::Send { id, gen, data } => sends.push((id, gen, data, c.res)),
+                Op::Accept { fd } => accepts.push((fd, c.res, false, c.user_data)),
                 Op::None => {}
             },
-            Step::More(_) => {}
+            Step::More(op) => match op {
+                Op::Recv { id, gen } => recvs.push((*id, *gen, c.res, c.flags, true)),
+                Op::Accept { fd } => accepts.push((*fd, c.res, true, c.user_data)),
+                _ => {}
+            },
         });
         st.engine = Some(e);
+        for (id, gen, res, flags, more) in recvs {
+            crate::event_loop::stream::recv_done(st, id, gen, res, flags, more);
+        }
+        for (id, gen, data, res) in sends {
+            crate::event_loop::stream::send_done(st, id, gen, data, res);
+        }
+        for (fd, res, more, token) in accepts {
+            let listening = st.listeners.get(&fd).copied().flatten() == Some(token);
+            if !listening {
+                if res >= 0 {
+                    // SAFETY: an accepted fd nobody will use: ours to close.
+                    unsafe { libc::close(res) };
+                }
+                continue;
+            }
+            if !more {
+                st.listeners.insert(fd, None);
+            }
+            if res == -libc::ECANCELED {
+                continue;
+            }
+            st.ready.push_back(Ready::Accepted { fd, res });
+            if !more && res != -libc::EBADF && res != -libc::EINVAL {
+                self.arm_accept(st, fd);
+            }
+        }
         if rearm_wake {
             st.wake_armed = false;
             self.arm_wake(st);
@@ -478,6 +366,24 @@ impl LoopCore {
         }
     }
 
+    /// Queues the multishot accept of listening socket `fd`.
+    fn arm_accept(&self, st: &mut State, fd: i32) {
+        let Some(e) = st.engine.as_mut() else { return };
+        let flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32;
+        let mut r = e.queue(0, sys::IORING_OP_ACCEPT, Op::Accept { fd }, |sqe, _| {
+            prep::accept_multishot(sqe, fd, 0, 0, flags)
+        });
+        if r.is_err() {
+            crate::event_loop::stream::submit_now(e);
+            r = e.queue(0, sys::IORING_OP_ACCEPT, Op::Accept { fd }, |sqe, _| {
+                prep::accept_multishot(sqe, fd, 0, 0, flags)
+            });
+        }
+        if let Ok((_, t)) = r {
+            st.listeners.insert(fd, Some(t));
+        }
+    }
+
     /// Runs one ready entry.
     fn run_ready(slf: &Bound<'_, Self>, item: Ready) -> PyResult<()> {
         let py = slf.py();
@@ -492,6 +398,12 @@ impl LoopCore {
                 let base = t.as_super();
                 if !base.get().is_cancelled() {
                     Handle::run(base)?;
+                }
+            }
+            Ready::Foreign(h) => {
+                let h = h.bind(py);
+                if !h.getattr(pyo3::intern!(py, "_cancelled"))?.is_truthy()? {
+                    h.call_method0(pyo3::intern!(py, "_run"))?;
                 }
             }
             Ready::Watch { fd, write } => {
@@ -527,6 +439,7 @@ impl LoopCore {
                     }
                 }
             }
+            other => crate::event_loop::stream::run_stream(slf, other)?,
         }
         Ok(())
     }
@@ -579,8 +492,13 @@ impl LoopCore {
                 seq: 0,
                 watches: HashMap::new(),
                 wake_armed: false,
+                streams: Default::default(),
+                flush: Vec::new(),
+                bufring: None,
+                buf_tail: 0,
+                listeners: HashMap::new(),
             }),
-            inbox: Mutex::new(Vec::new()),
+
             has_inbox: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             wake_fd,
@@ -593,6 +511,34 @@ impl LoopCore {
         {
             let mut st = core.lock();
             core.arm_wake(&mut st);
+            // The provided-buffer ring stream recvs pick from (Linux 5.19).
+            use crate::event_loop::stream::{RECV_BUFS, RECV_BUF_SIZE, RECV_GROUP};
+            let mem =
+                crate::engine::bufring::BufRingMem::new(RECV_BUFS, RECV_BUF_SIZE).map_err(|e| {
+                    pyo3::exceptions::PyMemoryError::new_err(format!(
+                        "could not map the loop's receive buffers: {}",
+                        crate::py::error::strerror(e)
+                    ))
+                })?;
+            let mut tail = 0u16;
+            for bid in 0..RECV_BUFS {
+                mem.push(&mut tail, bid as u16);
+            }
+            mem.publish(tail);
+            let raw = st.engine.as_ref().expect("just made").raw.clone();
+            mem.register(&raw, RECV_GROUP).map_err(|e| {
+                crate::py::error::UringErr::errno(
+                    crate::py::error::Kind::SystemOutdated,
+                    e,
+                    format!(
+                        "uring_rs.Loop needs provided-buffer rings (IORING_REGISTER_PBUF_RING, \
+                         Linux 5.19): {}",
+                        crate::py::error::strerror(e)
+                    ),
+                )
+            })?;
+            st.bufring = Some(mem);
+            st.buf_tail = tail;
         }
         Ok(core)
     }
@@ -683,13 +629,21 @@ impl LoopCore {
             )?;
         }
         let h = Py::new(slf.py(), Self::new_handle(slf, callback, args, context)?)?;
-        {
-            let mut inbox = core.inbox.lock().unwrap_or_else(|p| p.into_inner());
-            inbox.push(h.clone_ref(slf.py()));
-        }
+        // The same queue as call_soon: the order of calls is kept across
+        // threads, as asyncio keeps it.
+        core.lock()
+            .ready
+            .push_back(Ready::Handle(h.clone_ref(slf.py())));
         core.has_inbox.store(true, Ordering::SeqCst);
         core.wake();
         Ok(h)
+    }
+
+    /// Queues a handle made by asyncio itself (`events.Handle`); used for
+    /// signals (`_add_callback_signalsafe`).
+    fn _add_callback(&self, handle: Py<PyAny>) {
+        self.lock().ready.push_back(Ready::Foreign(handle));
+        self.has_inbox.store(true, Ordering::SeqCst);
     }
 
     fn _write_to_self(&self) {
@@ -806,30 +760,30 @@ impl LoopCore {
     }
 
     #[pyo3(signature = (fd, callback, *args))]
-    fn add_reader(
+    fn _add_reader(
         slf: &Bound<'_, Self>,
         fd: &Bound<'_, PyAny>,
         callback: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<Handle>> {
         Self::add_watch(slf, fd, callback, args, false)
     }
 
     #[pyo3(signature = (fd, callback, *args))]
-    fn add_writer(
+    fn _add_writer(
         slf: &Bound<'_, Self>,
         fd: &Bound<'_, PyAny>,
         callback: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<Handle>> {
         Self::add_watch(slf, fd, callback, args, true)
     }
 
-    fn remove_reader(&self, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn _remove_reader(&self, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
         self.remove_watch(fd, false)
     }
 
-    fn remove_writer(&self, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn _remove_writer(&self, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
         self.remove_watch(fd, true)
     }
 
@@ -837,25 +791,66 @@ impl LoopCore {
     /// cannot be confirmed finished is kept, never freed), drops every
     /// callback and closes the ring. Called by `Loop.close()`.
     fn _close_core(&self, py: Python<'_>) {
-        let (engine, ready, timers, watches) = {
+        let (engine, ready, timers, watches, streams, bufring) = {
             let mut st = self.lock();
             (
                 st.engine.take(),
                 std::mem::take(&mut st.ready),
                 std::mem::take(&mut st.timers),
                 std::mem::take(&mut st.watches),
+                st.streams.drain(),
+                st.bufring.take(),
             )
         };
-        drop((ready, timers, watches));
-        let inbox: Vec<Py<Handle>> =
-            std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|p| p.into_inner()));
-        drop(inbox);
+        drop((ready, timers, watches, streams));
+
         if let Some(e) = engine {
-            drain(py, e);
+            if drain(py, e) {
+                drop(bufring);
+            } else {
+                // Ops not confirmed finished may still pick a buffer.
+                std::mem::forget(bufring);
+            }
         }
         if self.wake_fd >= 0 {
             // SAFETY: our own eventfd; the ring that read it is gone.
             unsafe { libc::close(self.wake_fd) };
+        }
+    }
+
+    /// The native half of a new stream transport for connected socket
+    /// `fd` (its Python half is `transport`).
+    fn _new_stream(
+        slf: &Bound<'_, Self>,
+        fd: i32,
+        protocol: &Bound<'_, PyAny>,
+        transport: &Bound<'_, PyAny>,
+    ) -> PyResult<crate::event_loop::stream::StreamCore> {
+        LoopCore::new_stream(slf, fd, protocol, transport)
+    }
+
+    /// Starts accepting on listening socket `fd` (multishot accept); each
+    /// connection calls `self._accepted(fd, conn_fd_or_minus_errno)`.
+    fn _start_accept(&self, fd: i32) -> PyResult<()> {
+        self.check_closed()?;
+        let mut st = self.lock();
+        if st.listeners.get(&fd).copied().flatten().is_none() {
+            self.arm_accept(&mut st, fd);
+        }
+        Ok(())
+    }
+
+    /// Stops accepting on `fd`; the cancel reaches the kernel before this
+    /// returns, so closing the socket then refuses new connections.
+    fn _stop_accept(&self, fd: i32) -> bool {
+        let mut st = self.lock();
+        match st.listeners.remove(&fd) {
+            Some(Some(t)) => {
+                crate::event_loop::stream::cancel(&mut st, t, true);
+                true
+            }
+            Some(None) => true,
+            None => false,
         }
     }
 
@@ -899,7 +894,7 @@ impl LoopCore {
         let what: Option<Py<PyAny>> = match &item {
             Ready::Handle(h) => Some(h.clone_ref(py).into_any()),
             Ready::Timer(t) => Some(t.clone_ref(py).into_any()),
-            Ready::Watch { .. } => None,
+            _ => None,
         };
         let t0 = monotonic();
         Self::run_ready(slf, item)?;
@@ -927,7 +922,7 @@ impl LoopCore {
 /// Close-time drain of the loop's ring: cancel everything, reap until
 /// nothing is in flight or the grace runs out; then the ring goes. What
 /// could not be confirmed finished is leaked, never freed.
-fn drain(py: Python<'_>, mut e: Engine<Op>) {
+fn drain(py: Python<'_>, mut e: Engine<Op>) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut dead = Vec::new();
     e.release_unpublished(&mut dead);
@@ -957,8 +952,10 @@ fn drain(py: Python<'_>, mut e: Engine<Op>) {
         sent = sent && r.is_ok();
     }
     drop(dead);
-    if e.slots.live() > 0 {
+    let done = e.slots.live() == 0;
+    if !done {
         std::mem::forget(e.slots.take_all());
     }
     drop(e);
+    done
 }

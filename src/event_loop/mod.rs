@@ -4,16 +4,21 @@
 //! user's callbacks and asyncio's cold paths.
 //!
 //! - `handle`: `Handle`, `TimerHandle`;
-//! - `core`: `LoopCore`, the loop state and `_run_once`.
+//! - `state`: the loop's state (ops, ready entries, timers, watches);
+//! - `core`: `LoopCore`'s iteration and Python-visible methods;
+//! - `stream`: stream transports' native half and servers' accepts.
 
 pub mod core;
 pub mod handle;
+pub mod state;
+pub mod stream;
 
 use pyo3::prelude::*;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<core::LoopCore>()?;
+    m.add_class::<state::LoopCore>()?;
     m.add_class::<handle::Handle>()?;
     m.add_class::<handle::TimerHandle>()?;
+    m.add_class::<stream::StreamCore>()?;
     Ok(())
 }

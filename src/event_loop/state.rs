@@ -1,0 +1,303 @@
+//! The loop's state: what its ops keep (`Op`), the ready queue's entries
+//! (`Ready`), timers, fd watches, and `LoopCore`'s fields. `core.rs` runs
+//! the loop over it, `stream.rs` keeps the streams in it.
+//!
+//! Owns: the data layout and the one lock. May not touch: Python code (no
+//! callback runs here).
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::engine::{Engine, Hold};
+use crate::event_loop::handle::{Handle, TimerHandle};
+
+/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single wait, seconds.
+pub(crate) const MAX_WAIT: f64 = 24.0 * 3600.0;
+
+/// What an op of the loop keeps until its final completion, and what its
+/// completion means.
+#[derive(Default)]
+pub enum Op {
+    #[default]
+    None,
+    /// The read on the wake-up eventfd, into its 8-byte counter.
+    Wake(Box<u64>),
+    /// A one-shot poll for a reader (`write == false`) or writer on `fd`,
+    /// re-armed after the callback ran (level-triggered, as selectors).
+    Poll { fd: i32, write: bool },
+    /// A stream's multishot recv (buffers from the loop's ring).
+    Recv { id: usize, gen: u32 },
+    /// A stream's send; the bytes stay here until the kernel is done.
+    Send { id: usize, gen: u32, data: Vec<u8> },
+    /// A server's multishot accept on listening socket `fd`.
+    Accept { fd: i32 },
+}
+
+impl Hold for Op {
+    fn is_empty(&self) -> bool {
+        matches!(self, Op::None)
+    }
+}
+
+/// An entry of the ready queue.
+pub enum Ready {
+    Handle(Py<Handle>),
+    Timer(Py<TimerHandle>),
+    /// `fd` became readable (or writable): run its current callback, then
+    /// poll again if one is still registered.
+    Watch {
+        fd: i32,
+        write: bool,
+    },
+    /// `len` bytes for stream `id` in provided buffer `bid`.
+    StreamData {
+        id: usize,
+        gen: u32,
+        bid: u16,
+        len: usize,
+    },
+    StreamEof {
+        id: usize,
+        gen: u32,
+    },
+    /// The multishot recv ended early: arm it again if still reading.
+    StreamRearm {
+        id: usize,
+        gen: u32,
+    },
+    StreamError {
+        id: usize,
+        gen: u32,
+        errno: i32,
+        what: &'static str,
+    },
+    /// The write buffer went under the low-water mark.
+    StreamResume {
+        id: usize,
+        gen: u32,
+    },
+    /// A closing stream's buffer is sent: connection_lost.
+    StreamDrained {
+        id: usize,
+        gen: u32,
+    },
+    /// A connection (`res` its fd, or -errno) on listening socket `fd`.
+    Accepted {
+        fd: i32,
+        res: i32,
+    },
+    /// A handle made by asyncio's own code (`events.Handle`), queued with
+    /// `_add_callback`: run through its `_run()`.
+    Foreign(Py<PyAny>),
+}
+
+/// A scheduled timer in the heap: earliest `when` first, FIFO among equals.
+pub(crate) struct Timer {
+    pub(crate) when: f64,
+    pub(crate) seq: u64,
+    pub(crate) handle: Py<TimerHandle>,
+    pub(crate) cancelled: std::sync::Arc<AtomicBool>,
+}
+
+impl Timer {
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == CmpOrdering::Equal
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        // Reversed: BinaryHeap is a max-heap.
+        o.when
+            .total_cmp(&self.when)
+            .then_with(|| o.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Watch {
+    pub(crate) reader: Option<Py<Handle>>,
+    pub(crate) writer: Option<Py<Handle>>,
+    /// Tokens of the polls in flight.
+    pub(crate) read_poll: Option<u64>,
+    pub(crate) write_poll: Option<u64>,
+}
+
+pub struct State {
+    pub engine: Option<Engine<Op>>,
+    pub ready: VecDeque<Ready>,
+    pub(crate) timers: BinaryHeap<Timer>,
+    /// Cancelled timers still in the heap.
+    pub(crate) timers_cancelled: usize,
+    pub(crate) seq: u64,
+    pub(crate) watches: HashMap<i32, Watch>,
+    pub(crate) wake_armed: bool,
+    pub streams: Streams,
+    /// Streams with buffered writes to send before the next wait.
+    pub flush: Vec<(usize, u32)>,
+    /// The provided-buffer ring the streams' recvs pick from.
+    pub bufring: Option<crate::engine::bufring::BufRingMem>,
+    pub buf_tail: u16,
+    /// Listening sockets with a multishot accept: fd -> its token.
+    pub(crate) listeners: HashMap<i32, Option<u64>>,
+}
+
+#[pyclass(subclass, frozen, module = "uring_rs._native", name = "LoopCore")]
+pub struct LoopCore {
+    pub(crate) st: Mutex<State>,
+    /// Set by `call_soon_threadsafe`: a handle was queued by some thread, so
+    /// a wait about to start must not block.
+    pub(crate) has_inbox: AtomicBool,
+    /// The loop is (about to be) blocked in `io_uring_enter`: a thread that
+    /// queues work must wake it.
+    pub(crate) sleeping: AtomicBool,
+    pub(crate) wake_fd: i32,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) closed: AtomicBool,
+    pub(crate) debug: AtomicBool,
+    pub(crate) clock_resolution: f64,
+    pub(crate) pid: u32,
+}
+
+/// CLOCK_MONOTONIC in seconds, as `time.monotonic()`.
+pub fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// asyncio's `selectors._fileobj_to_fd`: an int or an object with
+/// `fileno()`, never negative.
+pub(crate) fn fileobj_to_fd(obj: &Bound<'_, PyAny>) -> PyResult<i32> {
+    let fd: i64 = match obj.extract::<i64>() {
+        Ok(v) => v,
+        Err(_) => obj
+            .call_method0("fileno")
+            .map_err(|_| {
+                PyValueError::new_err(format!(
+                    "Invalid file object: {}",
+                    obj.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?
+            .extract()?,
+    };
+    if fd < 0 || fd > i32::MAX as i64 {
+        return Err(PyValueError::new_err(format!(
+            "Invalid file descriptor: {fd}"
+        )));
+    }
+    Ok(fd as i32)
+}
+
+impl LoopCore {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn check_closed(&self) -> PyResult<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(PyRuntimeError::new_err("Event loop is closed"));
+        }
+        Ok(())
+    }
+}
+
+/// One stream connection's state, kept in the loop's slab.
+pub struct Stream {
+    pub gen: u32,
+    pub fd: i32,
+    pub protocol: Py<PyAny>,
+    /// The Python transport: told of EOF and fatal errors.
+    pub transport: Py<PyAny>,
+    /// `protocol.data_received`, or None for a BufferedProtocol.
+    pub data_received: Option<Py<PyAny>>,
+    /// Bytes accepted by write() and not yet handed to a send.
+    pub wbuf: Vec<u8>,
+    /// Bytes in the send in flight (0: none).
+    pub sending: usize,
+    pub in_flush: bool,
+    /// The transport wants data (not paused, not closing).
+    pub reading: bool,
+    pub recv_token: Option<u64>,
+    /// Data that arrived while reading was paused, delivered on resume.
+    pub stash: Vec<Vec<u8>>,
+    pub eof_requested: bool,
+    pub eof_done: bool,
+    pub closing: bool,
+    pub conn_lost: u32,
+    pub high: usize,
+    pub low: usize,
+    pub protocol_paused: bool,
+}
+
+impl Stream {
+    pub fn buffer_size(&self) -> usize {
+        self.wbuf.len() + self.sending
+    }
+}
+
+/// The slab of streams: index + generation name one.
+#[derive(Default)]
+pub struct Streams {
+    items: Vec<Option<Stream>>,
+    gens: Vec<u32>,
+    free: Vec<usize>,
+}
+
+impl Streams {
+    pub fn insert(&mut self, mut s: Stream) -> (usize, u32) {
+        let id = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.items.push(None);
+                self.gens.push(0);
+                self.items.len() - 1
+            }
+        };
+        self.gens[id] = self.gens[id].wrapping_add(1);
+        s.gen = self.gens[id];
+        self.items[id] = Some(s);
+        (id, self.gens[id])
+    }
+
+    pub fn get_mut(&mut self, id: usize, gen: u32) -> Option<&mut Stream> {
+        self.items
+            .get_mut(id)
+            .and_then(|s| s.as_mut())
+            .filter(|s| s.gen == gen)
+    }
+
+    pub fn remove(&mut self, id: usize, gen: u32) -> Option<Stream> {
+        let ok = self.get_mut(id, gen).is_some();
+        if !ok {
+            return None;
+        }
+        self.free.push(id);
+        self.items[id].take()
+    }
+
+    pub fn drain(&mut self) -> Vec<Stream> {
+        self.free.clear();
+        self.items.iter_mut().filter_map(|s| s.take()).collect()
+    }
+}
