@@ -1,5 +1,5 @@
-//! Ops beyond the seed's (files, network, processes, futexes), in the same
-//! shape as ops.rs and with liburing's names:
+//! The ops beyond ops.rs's core set (files, network, processes, futexes),
+//! in the same shape as ops.rs and with liburing's names:
 //!
 //! 1. convert and check the arguments (nothing is queued if that fails);
 //! 2. pin what the kernel will touch into a [`Keep`] (buffers, and the
