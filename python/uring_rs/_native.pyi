@@ -377,7 +377,8 @@ class Ring:
         UringValueError: ``entries`` is 0, not a power of two, or above 32768.
         UringError: ``io_uring_setup`` failed (``PERMISSION_DENIED`` explains seccomp and the
             ``kernel.io_uring_disabled`` sysctl; ``SYSTEM_RESOURCES``: ``RLIMIT_MEMLOCK``).
-        ValueError, TypeError: a negative or non-integer argument, a refused flag.
+        ValueError: a negative argument, or a refused flag.
+        TypeError: a non-integer argument.
     """
 
     def __new__(
