@@ -162,3 +162,16 @@ def test_read_many_reports_unreadable_files(tmp_path: Path) -> None:
     out = run_example(str(EXAMPLES / "read_many.py"), str(tmp_path))
     assert out.returncode == 1
     assert "PermissionError" in out.stderr
+
+
+def test_loop_echo_streams_checks_every_echo() -> None:
+    out = run_example(str(EXAMPLES / "loop_echo_streams.py"), "--clients", "10", "--messages", "50")
+    assert out.returncode == 0, out.stderr
+    assert "500 echoes from 10 clients" in out.stdout
+    assert "on Loop" in out.stdout
+
+
+def test_loop_http_server_answers_every_request() -> None:
+    out = run_example(str(EXAMPLES / "loop_http_server.py"), "--requests", "100")
+    assert out.returncode == 0, out.stderr
+    assert "100/100 responses OK" in out.stdout

@@ -91,7 +91,28 @@ def info(out: list[str]) -> int:
         missing = [n for i, n in enumerate(uring_rs.opcode_names()) if not probe.supports(i)]
         if missing:
             out.append("not supported by this kernel: " + " ".join(missing))
+    out.append(_loop_line())
     return 0
+
+
+def _loop_line() -> str:
+    """Whether ``uring_rs.Loop`` can run here: it needs a ring and a provided-buffer ring."""
+    try:
+        loop = uring_rs.new_event_loop()
+    except UringError as exc:
+        return f"event loop (uring_rs.Loop): NOT AVAILABLE: {exc}"
+    try:
+        loop.run_until_complete(_nothing())
+    finally:
+        loop.close()
+    return (
+        "event loop (uring_rs.Loop): available "
+        "(uring_rs.run(main()), or loop_factory=uring_rs.new_event_loop)"
+    )
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _find_suite() -> Path | None:
