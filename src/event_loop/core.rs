@@ -721,23 +721,27 @@ impl LoopCore {
                 "this event loop was created before fork(): a child process must create its own",
             ));
         }
-        let timeout = {
-            let mut st = core.lock();
-            core.drain_inbox(&mut st);
-            core.wait_timeout(&mut st)
-        };
-        core.submit_and_wait(py, timeout)?;
-        let batch: Vec<Ready> = {
+        // Wait until something for Python is ready: completions the loop
+        // handles itself (a send, a cancel) do not end the iteration.
+        let batch: Vec<Ready> = loop {
+            let timeout = {
+                let mut st = core.lock();
+                core.drain_inbox(&mut st);
+                core.wait_timeout(&mut st)
+            };
+            core.submit_and_wait(py, timeout)?;
             let mut dead = Vec::new();
             let mut st = core.lock();
             core.drain_inbox(&mut st);
             core.reap(&mut st, &mut dead);
             core.expire_timers(&mut st);
             let n = st.ready.len();
-            let b = st.ready.drain(..n).collect();
+            let b: Vec<Ready> = st.ready.drain(..n).collect();
             drop(st);
             drop(dead);
-            b
+            if !b.is_empty() || timeout.is_some() || core.stopping.load(Ordering::Relaxed) {
+                break b;
+            }
         };
         let debug = core.debug.load(Ordering::Relaxed);
         let mut it = batch.into_iter();

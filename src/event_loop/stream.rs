@@ -239,37 +239,62 @@ pub fn run_stream(slf: &Bound<'_, LoopCore>, item: Ready) -> PyResult<()> {
     match item {
         Ready::StreamData { id, gen, bid, len } => {
             // Copy out of the provided buffer and give it back at once.
-            let (bytes, target) = {
-                let mut st = lp.lock();
-                let addr = st.bufring.as_ref().map(|b| b.buf_addr(bid));
-                let target = st.streams.get_mut(id, gen).map(|s| {
-                    (
-                        s.reading && s.conn_lost == 0,
-                        s.data_received.as_ref().map(|d| d.clone_ref(py)),
-                        s.protocol.clone_ref(py),
-                        s.transport.clone_ref(py),
-                    )
-                });
-                let Some(addr) = addr else { return Ok(()) };
-                // SAFETY: buffer `bid` holds `len` bytes the kernel wrote and
-                // is ours until recycled below.
-                let data = unsafe { std::slice::from_raw_parts(addr, len) }.to_vec();
-                st.recycle(bid);
-                if let Some((false, ..)) = target {
-                    // Paused: keep it for resume_reading().
-                    if let Some(s) = st.streams.get_mut(id, gen) {
-                        if s.conn_lost == 0 {
-                            s.stash.push(data);
-                        }
-                    }
-                    return Ok(());
-                }
-                (data, target)
-            };
-            let Some((_, dr, protocol, transport)) = target else {
+            let mut st = lp.lock();
+            let Some(addr) = st.bufring.as_ref().map(|b| b.buf_addr(bid)) else {
                 return Ok(());
             };
-            deliver(py, &bytes, dr, &protocol, &transport)
+            // SAFETY: buffer `bid` holds `len` bytes the kernel wrote and is
+            // ours until recycled below.
+            let data = unsafe { std::slice::from_raw_parts(addr, len) };
+            let Some(s) = st.streams.get_mut(id, gen) else {
+                st.recycle(bid);
+                return Ok(());
+            };
+            if !(s.reading && s.conn_lost == 0) {
+                // Paused (or lost): keep it for resume_reading().
+                if s.conn_lost == 0 {
+                    s.stash.push(data.to_vec());
+                }
+                st.recycle(bid);
+                return Ok(());
+            }
+            let target = (
+                s.data_received.as_ref().map(|d| d.clone_ref(py)),
+                s.protocol.clone_ref(py),
+                s.transport.clone_ref(py),
+            );
+            // The bytes object is made under the lock: creating bytes runs no
+            // Python code (bytes are not tracked by the collector), and it
+            // saves a copy.
+            let bytes = target.0.is_some().then(|| PyBytes::new(py, data));
+            let owned = if bytes.is_none() {
+                Some(data.to_vec())
+            } else {
+                None
+            };
+            st.recycle(bid);
+            drop(st);
+            let (dr, protocol, transport) = target;
+            match (dr, bytes) {
+                (Some(dr), Some(b)) => {
+                    if let Err(e) = dr.bind(py).call1((b,)) {
+                        return fatal(
+                            py,
+                            &transport,
+                            e,
+                            "Fatal error: protocol.data_received() call failed.",
+                        );
+                    }
+                    Ok(())
+                }
+                _ => deliver(
+                    py,
+                    owned.as_deref().unwrap_or_default(),
+                    None,
+                    &protocol,
+                    &transport,
+                ),
+            }
         }
         Ready::StreamEof { id, gen } => {
             let t = transport_of(slf, id, gen);
@@ -339,6 +364,20 @@ pub fn run_stream(slf: &Bound<'_, LoopCore>, item: Ready) -> PyResult<()> {
     }
 }
 
+/// Hands a protocol's exception to the transport's `_fatal_error`
+/// (KeyboardInterrupt and SystemExit go up instead).
+fn fatal(py: Python<'_>, transport: &Py<PyAny>, e: PyErr, msg: &str) -> PyResult<()> {
+    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+        || e.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
+    {
+        return Err(e);
+    }
+    transport
+        .bind(py)
+        .call_method1(pyo3::intern!(py, "_fatal_error"), (e.value(py), msg))?;
+    Ok(())
+}
+
 fn transport_of(slf: &Bound<'_, LoopCore>, id: usize, gen: u32) -> Option<Py<PyAny>> {
     let py = slf.py();
     let mut st = slf.get().lock();
@@ -377,17 +416,7 @@ fn deliver(
     protocol: &Py<PyAny>,
     transport: &Py<PyAny>,
 ) -> PyResult<()> {
-    let fatal = |e: PyErr, msg: &str| -> PyResult<()> {
-        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
-            || e.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
-        {
-            return Err(e);
-        }
-        transport
-            .bind(py)
-            .call_method1(pyo3::intern!(py, "_fatal_error"), (e.value(py), msg))?;
-        Ok(())
-    };
+    let fatal = |e: PyErr, msg: &str| fatal(py, transport, e, msg);
     if let Some(dr) = data_received {
         let b = PyBytes::new(py, data);
         if let Err(e) = dr.bind(py).call1((b,)) {
