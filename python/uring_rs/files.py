@@ -6,17 +6,32 @@ they are safe to call from any thread, and with rings of your own in flight.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
+import select
 import stat
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, overload
 
 from uring_rs._errors import IoUringError, UringError
-from uring_rs._native import AT_FDCWD, Ring, Sqe
+from uring_rs._native import (
+    AT_FDCWD,
+    IORING_ASYNC_CANCEL_ALL,
+    IORING_ASYNC_CANCEL_ANY,
+    IOSQE_IO_HARDLINK,
+    Cqe,
+    Ring,
+    Sqe,
+)
+from uring_rs._native import cancel as ops_cancel
 from uring_rs._native import openat as ops_openat
+from uring_rs._native import poll_add as ops_poll_add
 from uring_rs._native import read as ops_read
+from uring_rs._native import splice as ops_splice
 from uring_rs._native import write as ops_write
 
 if TYPE_CHECKING:
@@ -26,8 +41,12 @@ __all__ = ["ReadFilesError", "copy_file", "read_files"]
 
 _P = TypeVar("_P", bound="_StrOrBytesPath")
 
-#: Size of each slot's first read: a file that fits is read with one op, no fstat.
-_FIRST_READ = 64 * 1024
+_POLLIN = select.POLLIN
+_OPEN_FLAGS = 0
+_RING_FLAGS = 0
+_COPY_SPLICE = True
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_PIPE_MAX = 1 << 20
 
 
 if sys.version_info >= (3, 11):
@@ -81,7 +100,46 @@ def _queue(ring: Ring, fn: object, *args: object) -> Sqe:
         return fn(ring, *args)  # type: ignore[operator,no-any-return]
 
 
-_OPEN, _READ = 0, 1
+# read_files: each file goes through a slot (its fd and two buffers). user_data is
+# file index << _IDX_SHIFT | slot << 3 | stage.
+_OPEN, _READ_A, _READ_B, _POLL, _MORE, _MORE_B, _CANCEL = 0, 1, 2, 3, 4, 5, 7
+_STAGE_MASK = 7
+_MAX_SLOTS = 1 << 14
+_SLOT_MASK = _MAX_SLOTS - 1
+_IDX_SHIFT = 17
+#: Each slot's two buffers: a file that fits in the first is read with one pair of reads.
+_FIRST_READ = 64 * 1024
+
+
+class _Slot:
+    """A file being read: its descriptor, its buffers and what was read so far."""
+
+    __slots__ = (
+        "a",
+        "buf_a",
+        "buf_b",
+        "fd",
+        "filled",
+        "more",
+        "parts",
+        "polled",
+        "view_a",
+        "view_b",
+    )
+
+    def __init__(self) -> None:
+        self.buf_a = bytearray(_FIRST_READ)
+        self.buf_b = bytearray(_FIRST_READ)
+        self.view_a = memoryview(self.buf_a)
+        self.view_b = memoryview(self.buf_b)
+        self.fd = -1
+        self.a = 0  # the first read's result, until the second one completes
+        # A file larger than one pair of reads: finished pieces, and the buffer being
+        # filled (``more[:filled]`` read so far).
+        self.parts: list[bytes | memoryview] = []
+        self.more = bytearray()
+        self.filled = 0
+        self.polled = False  # a FIFO whose writer we waited for
 
 
 @overload
@@ -113,11 +171,15 @@ def read_files(
 ) -> list[bytes] | list[bytes | OSError]:
     """Reads many whole files at once; returns their contents in input order.
 
-    Up to ``max_in_flight`` files are open and being read at a time: each is an
-    ``openat`` and one read into a 64 KiB slot buffer on one ring, submitted in batches
-    (files that fill the buffer are sized with ``fstat`` and read on), then closed.
-    Files larger than 64 KiB cost one extra copy of their data (read into a buffer, then
-    copied into the ``bytes`` returned): for a few big files a plain loop is as fast.
+    The result for each path is what ``open(path, "rb").read()`` returns: reading goes on
+    until a read returns 0 bytes, whatever the file's reported size (procfs and sysfs files,
+    FIFOs, files that grow or shrink meanwhile). A FIFO is read once a writer has come, as
+    the built-in ``open`` waits for one.
+
+    Up to ``max_in_flight`` files are open and being read at a time, on one ring: each is an
+    ``openat``, then two linked reads (``IOSQE_IO_HARDLINK``) into the slot's two 64 KiB
+    buffers at the file position (the second confirms the end of a file that fit in the
+    first), then a plain ``close``. Larger files are read on in pairs of reads.
 
     A path that cannot be read gives the ``OSError`` the built-in ``open``/``read``
     would raise (``FileNotFoundError``, ``IsADirectoryError``, ``PermissionError``...,
@@ -125,98 +187,40 @@ def read_files(
     ``ReadFilesError`` is raised listing all failures; with ``return_exceptions=True``
     the exception takes the path's place in the returned list instead.
     A path that is not ``str``/``bytes``/``os.PathLike`` raises ``TypeError`` up front.
+    If the call is interrupted (an exception from a signal handler, such as
+    ``KeyboardInterrupt``), every descriptor it opened is closed before it propagates.
     """
     names = [os.fspath(p) for p in paths]
     for name in names:
         if (b"\0" if isinstance(name, bytes) else "\0") in name:  # type: ignore[operator]
             raise ValueError("embedded null byte")
+    if not isinstance(max_in_flight, int) or isinstance(max_in_flight, bool):
+        raise TypeError(f"max_in_flight must be an int, not {type(max_in_flight).__name__}")
     if max_in_flight < 1:
         raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
     n = len(names)
     if n == 0:
         return []
     results: list[bytes | OSError | None] = [None] * n
-    slots = min(max_in_flight, n, _MAX_SLOTS)
-    # Between two submits at most one SQE per slot (an open or a read) and one open per
-    # slot freed: the SQ never overflows (_queue still guards against it).
-    entries = min(_next_pow2(2 * slots + 2), 32768)
-    bufs = [bytearray(_FIRST_READ) for _ in range(slots)]
-    views = [memoryview(b) for b in bufs]
-    fds = [-1] * slots
-    free = list(range(slots - 1, -1, -1))
-    big: dict[int, _Big] = {}  # slot -> a file larger than its first read
-    next_i = active = 0
-    # user_data: file index << 16 | slot << 2 | stage
-    with Ring(entries, cq_entries=2 * entries) as ring:
-        copy_cqes, submit = ring.copy_cqes, ring.submit
-
-        def slow(ud: int, res: int) -> bool:
-            """A failed open/read, or a read of a file larger than the slot buffer.
-            Returns True when the file is finished (its slot to be closed and freed)."""
-            i, s = ud >> 16, (ud >> 2) & _SLOT_MASK
-            if res < 0:
-                results[i] = OSError(-res, os.strerror(-res), names[i])
-                big.pop(s, None)
-                return True
-            b = big.get(s)
-            if b is None:  # the slot buffer is full: size the file, read on
-                size = os.fstat(fds[s]).st_size
-                b = big[s] = _Big(bytearray(max(size + 1, 2 * _FIRST_READ)))
-                b.data[:res] = bufs[s]
-                b.got = res
-            elif res == 0 or b.got + res < len(b.data):
-                # end of file (a short read of a regular file is its end)
-                results[i] = memoryview(b.data)[: b.got + res].tobytes()
-                del big[s]
-                return True
-            else:
-                b.got += res
-                b.data.extend(bytes(len(b.data)))  # full, and the ring let go: grow
-            _queue(ring, ops_read, ud, fds[s], memoryview(b.data)[b.got :], b.got)
-            return False
-
-        while next_i < n or active:
-            while free and next_i < n:
-                s = free.pop()
-                ud = next_i << 16 | s << 2 | _OPEN
-                try:
-                    ops_openat(ring, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
-                except UringError:
-                    _queue(ring, ops_openat, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
-                next_i += 1
-                active += 1
-            submit(1)
-            for cqe in copy_cqes():
-                ud, res = cqe.user_data, cqe.res
-                stage = ud & 3
-                if stage == _READ:
-                    s = (ud >> 2) & _SLOT_MASK
-                    if 0 <= res < _FIRST_READ and s not in big:  # the whole file in one read
-                        results[ud >> 16] = views[s][:res].tobytes()
-                    elif not slow(ud, res):
-                        continue
-                    # The read is complete: nothing in flight uses the fd. A plain close
-                    # costs less than a ring op and its completion.
-                    os.close(fds[s])
-                    free.append(s)
-                    active -= 1
-                elif stage == _OPEN:
-                    s = (ud >> 2) & _SLOT_MASK
-                    if res >= 0:
-                        fds[s] = res
-                        try:
-                            ops_read(ring, ud | _READ, res, bufs[s], 0)
-                        except UringError:
-                            _queue(ring, ops_read, ud | _READ, res, bufs[s], 0)
-                    else:
-                        slow(ud, res)
-                        free.append(s)
-                        active -= 1
+    nslots = min(max_in_flight, n, _MAX_SLOTS)
+    # Between two submits each slot queues at most two SQEs (its pair of reads, or an open
+    # and nothing else): the SQ never overflows (_queue still guards against it).
+    entries = min(_next_pow2(2 * nslots + 2), 32768)
+    slots = [_Slot() for _ in range(nslots)]
+    free = list(range(nslots - 1, -1, -1))
+    with Ring(entries, _RING_FLAGS, cq_entries=2 * entries) as ring:
+        try:
+            _read_files_loop(ring, names, results, slots, free)
+        except BaseException:
+            _abort(ring, slots)
+            raise
     if return_exceptions:
         return [r if r is not None else b"" for r in results]
     failures = [(i, e) for i, e in enumerate(results) if isinstance(e, OSError)]
     if failures:
-        shown = ", ".join(f"{names[i]!r} ({type(e).__name__}: {e.strerror})" for i, e in failures[:5])
+        shown = ", ".join(
+            f"{names[i]!r} ({type(e).__name__}: {e.strerror})" for i, e in failures[:5]
+        )
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
         err = ReadFilesError(
             f"{len(failures)} of {n} files could not be read: {shown}{more}",
@@ -227,18 +231,162 @@ def read_files(
     return [b for b in results if isinstance(b, bytes)]
 
 
-_MAX_SLOTS = 1 << 14
-_SLOT_MASK = _MAX_SLOTS - 1
+def _read_files_loop(
+    ring: Ring,
+    names: list[Any],
+    results: list[bytes | OSError | None],
+    slots: list[_Slot],
+    free: list[int],
+) -> None:
+    n = len(names)
+    submit, peek_cqes, cq_advance = ring.submit, ring.peek_cqes, ring.cq_advance
+    hardlink = IOSQE_IO_HARDLINK
+    next_i = active = 0
+
+    def read_pair(ud: int, slot: _Slot, first: Any, a_stage: int) -> None:
+        # Both at the file position: the second goes on where the first ended, and it
+        # runs whatever the first returned (a hard link survives a short read).
+        try:
+            ops_read(ring, ud | a_stage, slot.fd, first, -1).flags = hardlink
+        except UringError:
+            submit()  # room for both, so the pair goes in one submit
+            ops_read(ring, ud | a_stage, slot.fd, first, -1).flags = hardlink
+        ops_read(ring, ud | (a_stage + 1), slot.fd, slot.buf_b, -1)
+
+    def fail(i: int, res: int) -> None:
+        results[i] = OSError(-res, os.strerror(-res), names[i])
+
+    while next_i < n or active:
+        while free and next_i < n:
+            s = free.pop()
+            ud = next_i << _IDX_SHIFT | s << 3 | _OPEN
+            _queue(
+                ring, ops_openat, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0
+            ).flags = _OPEN_FLAGS
+            next_i += 1
+            active += 1
+        submit(1)
+        # Peeked, then consumed, then handled: an exception from a signal handler (which
+        # runs after a call returns) finds every completion either still in the ring or
+        # in `cqes`, so _abort/_rescue see each descriptor an open produced.
+        cqes = peek_cqes()
+        try:
+            cq_advance(len(cqes))
+            for cqe in cqes:
+                ud, res = cqe.user_data, cqe.res
+                stage = ud & _STAGE_MASK
+                slot = slots[(ud >> 3) & _SLOT_MASK]
+                base = ud & ~_STAGE_MASK
+                if stage in (_READ_A, _MORE):
+                    slot.a = res
+                    continue
+                if stage == _READ_B:
+                    a = slot.a
+                    if res == 0 and a > 0:  # the common case: the file fit, the end confirmed
+                        results[ud >> _IDX_SHIFT] = slot.view_a[:a].tobytes()
+                    elif a < 0 or res < 0:
+                        fail(ud >> _IDX_SHIFT, a if a < 0 else res)
+                    elif res == 0:  # nothing at all: empty, or a FIFO nobody wrote to yet
+                        if not slot.polled and stat.S_ISFIFO(os.fstat(slot.fd).st_mode):
+                            # The built-in open() waits for a writer: so do we. POLLHUP comes
+                            # once a writer has come and gone, POLLIN when it wrote.
+                            slot.polled = True
+                            _queue(ring, ops_poll_add, base | _POLL, slot.fd, _POLLIN)
+                            continue
+                        results[ud >> _IDX_SHIFT] = b""
+                    else:  # more than one buffer: read on
+                        slot.parts = [slot.view_a[:a].tobytes(), slot.view_b[:res].tobytes()]
+                        slot.more, slot.filled = bytearray(), 0
+                        _read_more(base, slot, read_pair)
+                        continue
+                elif stage == _MORE_B:
+                    a = slot.a
+                    if a < 0 or res < 0:
+                        fail(ud >> _IDX_SHIFT, a if a < 0 else res)
+                    elif res:
+                        slot.filled += a
+                        more, filled = slot.more, slot.filled
+                        if filled + res <= len(more):  # B's bytes follow A's in the file
+                            more[filled : filled + res] = slot.view_b[:res]
+                            slot.filled += res
+                        else:
+                            slot.parts += (memoryview(more)[:filled], slot.view_b[:res].tobytes())
+                            slot.more, slot.filled = bytearray(), 0
+                        _read_more(base, slot, read_pair)
+                        continue
+                    else:
+                        slot.parts.append(memoryview(slot.more)[: slot.filled + a])
+                        results[ud >> _IDX_SHIFT] = b"".join(slot.parts)
+                elif stage == _OPEN:
+                    if res >= 0:
+                        slot.fd = res
+                        read_pair(base, slot, slot.buf_a, _READ_A)
+                        continue
+                    fail(ud >> _IDX_SHIFT, res)
+                    free.append((ud >> 3) & _SLOT_MASK)
+                    active -= 1
+                    continue
+                else:  # _POLL: a writer came; read again from where we are
+                    if res < 0:
+                        fail(ud >> _IDX_SHIFT, res)
+                    else:
+                        read_pair(base, slot, slot.buf_a, _READ_A)
+                        continue
+                # The file is finished: nothing in flight uses its fd. A plain close costs
+                # less than a ring op and its completion.
+                fd, slot.fd = slot.fd, -1
+                os.close(fd)
+                if slot.parts:
+                    slot.parts, slot.more = [], bytearray()
+                slot.polled = False
+                free.append((ud >> 3) & _SLOT_MASK)
+                active -= 1
+        except BaseException:
+            _rescue(cqes, slots)
+            raise
 
 
-class _Big:
-    """A file larger than its slot buffer, read into a growing buffer."""
+def _read_more(base: int, slot: _Slot, read_pair: Any) -> None:
+    """Queues the next pair of reads of a file larger than its slot's buffers: into the
+    rest of the buffer being filled, or a new one for what the file's reported size says
+    is left (at least what was read so far: sizes that lie grow it geometrically), then
+    into the slot's second buffer."""
+    if slot.filled >= len(slot.more):
+        if slot.more:
+            slot.parts.append(memoryview(slot.more))
+        got = sum(len(p) for p in slot.parts)
+        left = os.fstat(slot.fd).st_size - got
+        slot.more, slot.filled = bytearray(max(left, got, _FIRST_READ)), 0
+    read_pair(base, slot, memoryview(slot.more)[slot.filled :], _MORE)
 
-    __slots__ = ("data", "got")
 
-    def __init__(self, data: bytearray) -> None:
-        self.data = data
-        self.got = 0
+def _rescue(cqes: list[Cqe], slots: list[_Slot]) -> None:
+    """Records the descriptors the opens among ``cqes`` produced in their slots (again,
+    for those already handled: an open's file cannot finish within its own batch)."""
+    for cqe in cqes:
+        if cqe.user_data & _STAGE_MASK == _OPEN and cqe.res >= 0:
+            slots[(cqe.user_data >> 3) & _SLOT_MASK].fd = cqe.res
+
+
+def _abort(ring: Ring, slots: list[_Slot]) -> None:
+    """After an exception (a signal handler's, ``MemoryError``): cancels what is in flight,
+    closes descriptors that opens in flight still produce, then every slot's."""
+    try:
+        ring.submit()
+        # Its completion's res is a count, never a descriptor: a stage of its own.
+        ops_cancel(ring, _CANCEL, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY)
+        ring.submit()
+        deadline = time.monotonic() + 2.0
+        while ring.in_flight and time.monotonic() < deadline:
+            _rescue(ring.copy_cqes(wait_nr=1, timeout=0.05), slots)
+    except BaseException:  # noqa: BLE001 - the first exception is the one to raise
+        pass
+    finally:
+        for slot in slots:
+            if slot.fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(slot.fd)
+                slot.fd = -1
 
 
 def copy_file(
@@ -249,16 +397,21 @@ def copy_file(
     depth: int = 4,
     follow_symlinks: bool = True,
 ) -> _P:
-    """Copies the contents of ``src`` to ``dst`` with pipelined io_uring reads and writes.
+    """Copies the contents of ``src`` to ``dst`` through io_uring, pipelined.
 
     The semantics are ``shutil.copyfile``'s: only the data is copied, not the mode,
     owner or times (a new ``dst`` gets ``0o666 & ~umask``; an existing one keeps its
     mode and is truncated); ``shutil.SameFileError`` if both name the same file,
     ``shutil.SpecialFileError`` for a named pipe, a symlink copied as a symlink with
-    ``follow_symlinks=False``; ``dst`` is returned. Up to ``depth`` chunks of
-    ``chunk_size`` bytes are in flight: reads at increasing offsets, each followed by
-    the write of what it read at the same offset. Sources that are not regular files
-    are copied sequentially.
+    ``follow_symlinks=False``; ``dst`` is returned. The copy is what reading ``src`` until
+    a read returns 0 bytes gives, whatever size it reports (procfs reports 0, sysfs 4096).
+
+    Between regular files, up to ``depth`` chunks of ``chunk_size`` bytes are in flight at
+    increasing offsets, each moved by ``IORING_OP_SPLICE`` into a pipe of its own and out
+    to the same offset of ``dst`` (one copy in the kernel, as ``sendfile``; the splices
+    run in parallel on the kernel's workers). Chunks larger than 1 MiB, or pipes that
+    cannot be made that large, use reads and writes through buffers instead. Other
+    sources and destinations (devices, files reporting size 0) are copied sequentially.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -283,28 +436,26 @@ def copy_file(
         link: Any = os.readlink(src_any)
         os.symlink(link, dst)
         return dst
-    sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        sst = os.fstat(sfd)
-        if stat.S_ISDIR(sst.st_mode):
-            src_name: Any = os.fspath(src)
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src_name)
+    # Unbuffered file objects own their descriptors from the moment the kernel returns
+    # them (an exception from a signal handler cannot leak one), and they raise what
+    # shutil.copyfile's open() calls raise (IsADirectoryError for a directory source).
+    with open(src, "rb", buffering=0) as fsrc:
         try:
-            dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            fdst = open(dst, "wb", buffering=0)  # noqa: SIM115 - closed by the with below
         except IsADirectoryError as e:  # as shutil: a less confusing error (bpo-43219)
             if not os.path.exists(dst):
                 raise FileNotFoundError(f"Directory does not exist: {dst!s}") from e
             raise
-        try:
+        with fdst:
+            sfd, dfd = fsrc.fileno(), fdst.fileno()
+            sst = os.fstat(sfd)
             dregular = stat.S_ISREG(os.fstat(dfd).st_mode)
-            if stat.S_ISREG(sst.st_mode) and dregular:
-                _copy_pipelined(sfd, dfd, sst.st_size, chunk_size, depth, src, dst)
+            if stat.S_ISREG(sst.st_mode) and sst.st_size > 0 and dregular:
+                depth = max(1, min(depth, -(-sst.st_size // chunk_size)))
+                use_splice = _COPY_SPLICE and chunk_size <= _PIPE_MAX
+                _copy_pipelined(sfd, dfd, chunk_size, depth, src, dst, use_splice)
             else:
                 _copy_sequential(sfd, dfd, chunk_size, src, dst)
-        finally:
-            os.close(dfd)
-    finally:
-        os.close(sfd)
     return dst
 
 
@@ -321,80 +472,146 @@ def _check(res: int, filename: _StrOrBytesPath) -> int:
     return res
 
 
+def _splice_pipes(pipes: list[tuple[int, int]], count: int, size: int) -> bool:
+    """Adds ``count`` pipes of ``size`` bytes each (``F_SETPIPE_SZ``) to ``pipes``, which
+    the caller closes; False if the pipe size cannot be set that high
+    (``/proc/sys/fs/pipe-max-size``, ``RLIMIT_...``)."""
+    # One call creates and records them all: no bytecode runs in between, so no signal
+    # handler can raise while a new pipe is in no list.
+    pipes.extend(map(os.pipe2, [os.O_CLOEXEC] * count))
+    try:
+        return all(fcntl.fcntl(w, _F_SETPIPE_SZ, size) >= size for _, w in pipes)
+    except OSError:
+        return False
+
+
+class _Chunk:
+    """One of the copy's ``depth`` slots: a chunk of the source at ``off`` moving through
+    a buffer (or a pipe) to the destination at the same offset."""
+
+    __slots__ = ("buf", "done_in", "filled", "off", "pending", "pipe", "want")
+
+    def __init__(self, buf: bytearray | None, pipe: tuple[int, int] | None) -> None:
+        self.buf = buf
+        self.pipe = pipe
+        self.off = 0  # the chunk's offset in both files
+        self.want = 0  # its length
+        self.filled = 0  # bytes of it read so far (into buf[0:] or the pipe)
+        self.pending = 0  # bytes read and not yet written
+        self.done_in = False  # its reads are over (full, or the end of the source)
+
+
 def _copy_pipelined(
     sfd: int,
     dfd: int,
-    size: int,
     chunk: int,
     depth: int,
     src: _StrOrBytesPath,
     dst: _StrOrBytesPath,
+    use_splice: bool,
 ) -> None:
-    """Up to ``depth`` chunks in flight; buffer ``k`` cycles read -> write -> read."""
-    depth = max(1, min(depth, -(-size // chunk) if size else 1))
-    entries = _next_pow2(2 * depth)
-    bufs = [bytearray(chunk) for _ in range(depth)]
-    # per buffer: offset of its chunk, bytes read into it, bytes of it written
-    off = [0] * depth
-    filled = [0] * depth
-    written = [0] * depth
-    end = size  # read chunks below `end`; grows if the file grew meanwhile
+    """Copies ``sfd`` to ``dfd`` (both regular) with ``depth`` chunks in flight.
+
+    Each chunk is read (or spliced into its pipe) at its offset, and what came is
+    written (or spliced out of the pipe) at the same offset; a short read reads the rest
+    of the chunk. Only a read of 0 bytes ends the source (at that chunk's offset plus
+    what it had): the reported size is only where planning starts, and chunks go on past
+    it until a read finds the end. Anything written past the end (the source shrank
+    while chunks beyond ran) is truncated away at the end, so the copy is what a
+    sequential read until EOF gives, as for ``shutil.copyfile``.
+    """
+    pipes: list[tuple[int, int]] = []
+    eof = -1  # the source's end, once a read found it
     next_off = 0
     busy = 0
-    with Ring(entries) as ring:
+    high = 0  # the end of what was written
+    try:
+        if use_splice and _splice_pipes(pipes, depth, chunk):
+            slots = [_Chunk(None, p) for p in pipes]
+        else:
+            slots = [_Chunk(bytearray(chunk), None) for _ in range(depth)]
+        with Ring(_next_pow2(2 * depth), cq_entries=_next_pow2(4 * depth)) as ring:
 
-        def start_read(k: int) -> None:
-            nonlocal next_off, busy
-            off[k], filled[k], written[k] = next_off, 0, 0
-            want = min(chunk, end - next_off)
-            next_off += want
-            busy += 1
-            _queue(ring, ops_read, k << 1, sfd, memoryview(bufs[k])[:want], off[k])
+            def read_in(k: int) -> None:
+                c = slots[k]
+                at, n = c.off + c.filled, c.want - c.filled
+                if c.pipe is not None:
+                    _queue(ring, ops_splice, k << 1, sfd, at, c.pipe[1], -1, n)
+                else:
+                    assert c.buf is not None
+                    view = memoryview(c.buf)[c.filled : c.want]
+                    _queue(ring, ops_read, k << 1, sfd, view, at)
 
-        while True:
+            def write_out(k: int) -> None:
+                c = slots[k]
+                at = c.off + c.filled - c.pending
+                if c.pipe is not None:
+                    _queue(ring, ops_splice, k << 1 | 1, c.pipe[0], -1, dfd, at, c.pending)
+                else:
+                    assert c.buf is not None
+                    view = memoryview(c.buf)[c.filled - c.pending : c.filled]
+                    _queue(ring, ops_write, k << 1 | 1, dfd, view, at)
+
+            def start(k: int) -> bool:
+                nonlocal next_off, busy
+                if eof >= 0:
+                    return False
+                c = slots[k]
+                c.off, c.want, c.filled, c.pending, c.done_in = next_off, chunk, 0, 0, False
+                next_off += chunk
+                busy += 1
+                read_in(k)
+                return True
+
             for k in range(depth):
-                if next_off < end:
-                    start_read(k)
+                start(k)
             while busy:
                 ring.submit(wait_nr=1)
                 for cqe in ring.copy_cqes():
                     k, is_write = cqe.user_data >> 1, cqe.user_data & 1
+                    c = slots[k]
                     if is_write:
-                        written[k] += _check(cqe.res, dst)
-                        if written[k] < filled[k]:  # short write: the rest
-                            view = memoryview(bufs[k])[written[k] : filled[k]]
-                            _queue(ring, ops_write, k << 1 | 1, dfd, view, off[k] + written[k])
-                            continue
-                        busy -= 1
-                        if next_off < end:
-                            start_read(k)
+                        w = _check(cqe.res, dst)
+                        if w == 0:
+                            raise OSError(errno.EIO, "write returned 0", os.fspath(dst))
+                        c.pending -= w
+                        high = max(high, c.off + c.filled - c.pending)
+                        if c.pending:
+                            write_out(k)  # a short write: the rest
+                        elif not c.done_in:
+                            read_in(k)  # the rest of a chunk that was read short
+                        else:
+                            busy -= 1
+                            start(k)
                         continue
                     n = _check(cqe.res, src)
-                    want = min(chunk, end - off[k])
-                    if n == 0:  # the file shrank: its end is here
-                        end = min(end, off[k] + filled[k])
-                        next_off = min(next_off, end)
-                        if filled[k] == 0:
-                            busy -= 1
-                            continue
+                    if n == 0:  # the end of the source
+                        end = c.off + c.filled
+                        eof = end if eof < 0 else min(eof, end)
+                        c.done_in = True
                     else:
-                        filled[k] += n
-                        if filled[k] < want:  # short read: read the rest of the chunk
-                            view = memoryview(bufs[k])[filled[k] : want]
-                            _queue(ring, ops_read, k << 1, sfd, view, off[k] + filled[k])
-                            continue
-                    view = memoryview(bufs[k])[: filled[k]]
-                    _queue(ring, ops_write, k << 1 | 1, dfd, view, off[k])
-            grown = os.fstat(sfd).st_size
-            if grown <= end:  # as shutil, which reads until a read returns nothing
-                break
-            end = grown
+                        c.filled += n
+                        c.pending += n
+                        c.done_in = c.filled >= c.want
+                    if c.pending:
+                        write_out(k)
+                    else:
+                        busy -= 1
+                        start(k)
+        if high > eof >= 0:
+            os.ftruncate(dfd, eof)  # chunks past a source that shrank meanwhile
+    finally:
+        while pipes:
+            r, w = pipes.pop()
+            os.close(r)
+            os.close(w)
 
 
 def _copy_sequential(
     sfd: int, dfd: int, chunk: int, src: _StrOrBytesPath, dst: _StrOrBytesPath
 ) -> None:
-    """For devices and other non-regular files: read, write, repeat, at the file positions."""
+    """Read, write, repeat, at the file positions, until a read returns 0: for sources
+    whose size says nothing (procfs reports 0), devices, and non-regular destinations."""
     buf = bytearray(chunk)
     with Ring(4) as ring:
         while True:

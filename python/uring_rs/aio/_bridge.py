@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from uring_rs import _native
 from uring_rs._errors import IoUringError, UringError
-from uring_rs._native import AT_FDCWD, IOSQE_IO_LINK, Ring, Sqe
+from uring_rs._native import AT_FDCWD, IOSQE_IO_HARDLINK, IOSQE_IO_LINK, Ring, Sqe
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -516,6 +516,41 @@ class AioRing:
     def _forget(self, fn: Callable[..., Sqe], *args: Any) -> None:
         """Queues an op whose completion nobody waits for (submitted with the next batch)."""
         self._queue(fn, *args)
+
+    async def _op_pair(
+        self,
+        fn1: Callable[..., Sqe],
+        args1: tuple[Any, ...],
+        fn2: Callable[..., Sqe],
+        args2: tuple[Any, ...],
+    ) -> tuple[int, int]:
+        """Runs two ops hard-linked (``IOSQE_IO_HARDLINK``): the second starts when the
+        first completed, whatever its result (a short read included), and both go to the
+        kernel in one submit. Returns both results. Cancelling cancels both."""
+        ring = self._check()
+        if ring.sq_space_left() < _LINKED_PAIR:
+            ring = await self._reserve(_LINKED_PAIR)
+        ud1, ud2 = next(self._ud), next(self._ud)
+        sqe = fn1(ring, ud1, *args1)  # if this raises, nothing was queued
+        try:
+            fn2(ring, ud2, *args2)
+        except BaseException:
+            fut = self._track(ud1)  # the first is queued alone and unlinked: cancel it
+            fut.cancel()
+            self._schedule_submit()
+            self._abandon(ud1, fut, False, True)
+            raise
+        sqe.flags |= IOSQE_IO_HARDLINK  # only now: never link an unrelated op queued next
+        self._schedule_submit()
+        fut1, fut2 = self._track(ud1), self._track(ud2)
+        try:
+            res1 = await fut1
+            res2 = await fut2
+        except asyncio.CancelledError:
+            self._abandon(ud1, fut1, False, True)
+            self._abandon(ud2, fut2, False, True)
+            raise
+        return res1, res2
 
     async def _op_timeout(
         self, timeout: float | None, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False

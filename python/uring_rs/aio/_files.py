@@ -16,12 +16,13 @@ import io
 import locale
 import os
 import re
+import select
 import stat
 import sys
 import warnings
-from collections.abc import Awaitable, Generator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, TypeVar, Union, overload
 
 from uring_rs.aio._bridge import AioRing, _close_quietly, _raise_for, get_ring, ops
 
@@ -58,6 +59,48 @@ __all__ = [
 #: Default size of a file's read-ahead / write-behind buffer. Larger than ``io``'s 8 KiB:
 #: one io_uring round trip costs a loop iteration, so fewer, larger ops win.
 DEFAULT_BUFFER_SIZE = 64 * 1024
+#: Reads at least this large go straight into the ``bytes`` they return (``_Fresh``).
+_FRESH_MIN = 16 * 1024
+#: The read that confirms the end of a file read whole (it may find more: then read on).
+_SPARE = 16 * 1024
+
+
+class _Fresh:
+    """A new ``bytes`` object for a read to fill, with no copy afterwards.
+
+    ``io.BytesIO.getbuffer()`` exports the ``bytes`` object a ``BytesIO`` keeps its data
+    in, writable; once that view is released, ``getvalue()`` hands out that same object
+    (shrunk in place to what was read). The ring keeps ``view`` alive and pinned until
+    the read's completion has been consumed, so a cancelled read still lands in memory
+    that is alive; then this object is simply dropped.
+    """
+
+    __slots__ = ("_bio", "size", "view")
+
+    def __init__(self, size: int) -> None:
+        self._bio = io.BytesIO()
+        self._bio.seek(size - 1)
+        self._bio.write(b"\0")
+        self.size = size
+        self.view = self._bio.getbuffer()
+
+    def take(self, got: int) -> bytes:
+        """The first ``got`` bytes read, as ``bytes``; call once the read completed."""
+        try:
+            self.view.release()
+        except BufferError:  # still exported (not expected once the read completed)
+            return self.view[:got].tobytes()
+        if got < self.size:
+            self._bio.truncate(got)
+        return self._bio.getvalue()
+
+
+def _split_after(data: AnyStr, sep: AnyStr) -> list[AnyStr]:
+    """``data`` (which ends with ``sep``) cut just after each ``sep``."""
+    parts = data.split(sep)
+    parts.pop()
+    return [p + sep for p in parts]
+
 
 _UNIVERSAL_NL = re.compile(r"\r\n|\r|\n")
 
@@ -167,6 +210,10 @@ class AsyncBinaryFile:
         self._rpos = 0
         self._wbuf = bytearray()  # write-behind, to go at offset _wstart
         self._wstart = 0
+        # `async for`: the complete lines of _rbuf[_rpos:_batch_end], served one by one
+        # from _line_it without touching _rpos/_pos; _settle() accounts for them.
+        self._line_it: Iterator[bytes] | None = None
+        self._batch_end = 0
 
     # ---- plain methods ---------------------------------------------------------------
 
@@ -198,6 +245,8 @@ class AsyncBinaryFile:
         return f"<uring_rs.aio.{type(self).__name__} name={self.name!r} mode={self.mode!r}>"
 
     def _check_open(self) -> None:
+        if self._line_it is not None:
+            self._settle()
         if self._closed:
             raise ValueError("I/O operation on closed file.")
 
@@ -219,11 +268,17 @@ class AsyncBinaryFile:
     async def _raw_read(self, n: int) -> bytes:
         """One read of up to ``n`` bytes at the end of the read-ahead buffer."""
         at = self._pos + len(self._rbuf) - self._rpos
-        buf = bytearray(n)  # fresh: a cancelled read may still land in it
-        got = await self._ring._op(ops.read, self._fd, buf, at if self._seekable else -1)
+        if n < _FRESH_MIN:
+            buf = bytearray(n)  # fresh: a cancelled read may still land in it
+            got = await self._ring._op(ops.read, self._fd, buf, at if self._seekable else -1)
+            if got < 0:
+                _raise_for(got)
+            return bytes(buf) if got == n else memoryview(buf)[:got].tobytes()
+        fresh = _Fresh(n)
+        got = await self._ring._op(ops.read, self._fd, fresh.view, at if self._seekable else -1)
         if got < 0:
             _raise_for(got)
-        return bytes(buf) if got == n else memoryview(buf)[:got].tobytes()
+        return fresh.take(got)
 
     async def _write_all(self, data: bytes, offset: int) -> int:
         view = memoryview(data)
@@ -324,32 +379,49 @@ class AsyncBinaryFile:
         return self._take(size)
 
     async def readall(self) -> bytes:
-        """Reads to end of file."""
+        """Reads to end of file: until a read returns 0 bytes, as the built-in ``read()``
+        does, whatever size the file reports (procfs and sysfs files, FIFOs, devices,
+        files that grow or shrink meanwhile)."""
         self._check_readable()
         if self._wbuf:
             await self._flush_writes()
-        parts = [self._take(len(self._rbuf) - self._rpos)]
+        parts = []
+        if self._rpos < len(self._rbuf):
+            parts.append(self._take(len(self._rbuf) - self._rpos))
+        left = max(self._size_hint - self._pos, 0) if self._regular else 0
+        if left:
+            # One read of what the size says is left, into the bytes object returned, and
+            # hard-linked to it one more read just past it that confirms the end.
+            fresh, spare = _Fresh(left), bytearray(_SPARE)
+            at = self._offset(self._pos)
+            got, more = await self._ring._op_pair(
+                ops.read,
+                (self._fd, fresh.view, at),
+                ops.read,
+                (self._fd, spare, at + left if at >= 0 else -1),
+            )
+            _raise_for(got)
+            parts.append(fresh.take(got))
+            self._pos += got
+            if got == left or at < 0:  # the spare read follows what the first one read
+                if _raise_for(more) == 0:
+                    self._size_hint = self._pos
+                    return parts[0] if len(parts) == 1 else b"".join(parts)
+                parts.append(bytes(memoryview(spare)[:more]))
+                self._pos += more
+        # The size was wrong, or is unknown: read on until a read returns nothing, in
+        # reads that grow with what was read so far.
+        done = sum(len(p) for p in parts)
+        while True:
+            chunk = await self._raw_read(max(self._buffer_size or DEFAULT_BUFFER_SIZE, done))
+            if not chunk:
+                break
+            parts.append(chunk)
+            self._pos += len(chunk)
+            done += len(chunk)
         if self._regular:
-            # One read of the remaining size (+1): a short read of a regular file is
-            # its end (io_uring retries short buffered reads itself).
-            left = max(self._size_hint - self._pos, 0)
-            want = left + 1
-            while True:
-                chunk = await self._raw_read(want)
-                parts.append(chunk)
-                self._pos += len(chunk)
-                if len(chunk) < want:
-                    break
-                want = max(want, DEFAULT_BUFFER_SIZE) * 2
             self._size_hint = self._pos
-        else:
-            while True:
-                chunk = await self._raw_read(self._buffer_size or DEFAULT_BUFFER_SIZE)
-                if not chunk:
-                    break
-                parts.append(chunk)
-                self._pos += len(chunk)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def readinto(self, b: Buffer) -> int:
         """Reads into ``b`` until it is full or the file ends; returns the count.
@@ -427,14 +499,60 @@ class AsyncBinaryFile:
             if 0 < hint <= total:
                 return lines
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """Iterates over lines (``async for line in f``): the complete lines already in
+        the read-ahead buffer are served without a round trip through the loop; only a
+        refill awaits a read."""
+        self._check_readable()
+        return self._iter_lines()
 
     async def __anext__(self) -> bytes:
+        """The next line, or ``StopAsyncIteration`` at end of file."""
         line = await self.readline()
         if not line:
             raise StopAsyncIteration
         return line
+
+    async def _iter_lines(self) -> AsyncGenerator[bytes, None]:
+        while True:
+            it = self._line_batch()
+            if it is None:
+                line = await self.readline()  # refills the buffer
+                if not line:
+                    return
+                yield line
+            else:
+                for line in it:
+                    yield line
+
+    def _line_batch(self) -> Iterator[bytes] | None:
+        """Splits the buffered complete lines for ``async for``, or None if there are none
+        (or writes are pending: ``readline`` flushes them)."""
+        self._check_readable()
+        if self._wbuf:
+            return None
+        buf, start = self._rbuf, self._rpos
+        end = buf.rfind(b"\n", start) + 1
+        if end <= start:
+            return None
+        chunk = buf[start:end] if start or end < len(buf) else buf
+        # bytes.splitlines also splits at "\r": only when there is none is it exact.
+        lines = chunk.splitlines(True) if b"\r" not in chunk else _split_after(chunk, b"\n")
+        it = iter(lines)
+        self._line_it, self._batch_end = it, end
+        return it
+
+    def _settle(self) -> None:
+        """Accounts for the lines ``async for`` took from the current batch, and ends it
+        (exhausting its iterator: a generator still holding it gets nothing more)."""
+        it, self._line_it = self._line_it, None
+        assert it is not None
+        rest = list(it)
+        taken = self._batch_end - self._rpos - sum(map(len, rest))
+        self._rpos += taken
+        self._pos += taken
+        if self._rpos >= len(self._rbuf):
+            self._drop_read_buffer()
 
     # ---- writing ---------------------------------------------------------------------
 
@@ -522,6 +640,8 @@ class AsyncBinaryFile:
     async def close(self) -> None:
         """Flushes and closes. The descriptor is closed even if the flush fails or the
         task is cancelled meanwhile."""
+        if self._line_it is not None:
+            self._settle()
         if self._closed:
             return
         try:
@@ -597,6 +717,10 @@ class AsyncTextFile:
         self._decoder_factory = codecs.getincrementaldecoder(encoding)
         self._encoder = codecs.getincrementalencoder(encoding)(errors)
         self._chunk = max(buffer._buffer_size, 8192)
+        # `async for` serves lines split in batches when a line ends only at "\n".
+        self._fast_lines = newline is None or newline == "\n"
+        self._line_it: Iterator[str] | None = None
+        self._batch_end = 0
         self._reset_decoder(buffer._pos)
         if buffer._writable and buffer._pos != 0:
             self._encoder.setstate(0)  # no BOM in the middle of a file
@@ -679,9 +803,13 @@ class AsyncTextFile:
         return out
 
     def _prepare_read(self) -> None:
+        if self._line_it is not None:
+            self._settle()
         self.buffer._check_readable()
 
     async def _prepare_write(self) -> None:
+        if self._line_it is not None:
+            self._settle()
         self.buffer._check_writable()
         if self._dpos < len(self._dbuf) or not self._decoder_clean() or self._snap_bytes:
             # Discard read-ahead: move the binary position back to the caller's.
@@ -754,14 +882,58 @@ class AsyncTextFile:
             if 0 < hint <= total:
                 return lines
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[str]:
+        """Iterates over lines (``async for line in f``): the complete lines already
+        decoded are served without a round trip through the loop; only a refill awaits
+        a read."""
+        self._prepare_read()
+        return self._iter_lines()
 
     async def __anext__(self) -> str:
+        """The next line, or ``StopAsyncIteration`` at end of file."""
         line = await self.readline()
         if not line:
             raise StopAsyncIteration
         return line
+
+    async def _iter_lines(self) -> AsyncGenerator[str, None]:
+        while True:
+            it = self._line_batch()
+            if it is None:
+                line = await self.readline()  # decodes one more chunk
+                if not line:
+                    return
+                yield line
+            else:
+                for line in it:
+                    yield line
+
+    def _line_batch(self) -> Iterator[str] | None:
+        """Splits the decoded complete lines for ``async for``, or None if there are none
+        (or newline="" / "\r" / "\r\n", or writes are pending: ``readline`` handles them)."""
+        self._prepare_read()
+        if not self._fast_lines or self.buffer._wbuf:
+            return None
+        buf, start = self._dbuf, self._dpos
+        end = buf.rfind("\n", start) + 1
+        if end <= start:
+            return None
+        chunk = buf[start:end] if start or end < len(buf) else buf
+        # str.splitlines also splits at "\r", "\x0b", "\x0c", "\x1c".."\x1e", "\x85",
+        # "\u2028", "\u2029": it is exact only when it finds one line per "\n".
+        lines = chunk.splitlines(True)
+        if len(lines) != chunk.count("\n"):
+            lines = _split_after(chunk, "\n")
+        it = iter(lines)
+        self._line_it, self._batch_end = it, end
+        return it
+
+    def _settle(self) -> None:
+        """Accounts for the lines ``async for`` took from the current batch, and ends it."""
+        it, self._line_it = self._line_it, None
+        assert it is not None
+        rest = list(it)
+        self._dpos = self._batch_end - sum(map(len, rest))
 
     # ---- writing ---------------------------------------------------------------------
 
@@ -821,6 +993,8 @@ class AsyncTextFile:
         return best
 
     async def tell(self) -> int:
+        if self._line_it is not None:
+            self._settle()
         self.buffer._check_open()
         if not self.buffer._seekable:
             raise io.UnsupportedOperation("underlying stream is not seekable")
@@ -829,6 +1003,8 @@ class AsyncTextFile:
         return self._cookie()
 
     async def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
+        if self._line_it is not None:
+            self._settle()
         self.buffer._check_open()
         if not self.buffer._seekable:
             raise io.UnsupportedOperation("underlying stream is not seekable")
@@ -855,6 +1031,8 @@ class AsyncTextFile:
     # ---- closing ---------------------------------------------------------------------
 
     async def close(self) -> None:
+        if self._line_it is not None:
+            self._settle()
         if self.buffer.closed:
             return
         try:
@@ -970,6 +1148,16 @@ async def _open(
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        if (
+            stat.S_ISFIFO(st.st_mode)
+            and not isinstance(file, int)
+            and m.flags & os.O_ACCMODE == os.O_RDONLY
+        ):
+            # The built-in open() of a FIFO for reading waits for a writer; io_uring's
+            # openat does not (it tries without blocking first, which succeeds), and a
+            # read would then find the end at once. Wait (cancellably) until a writer
+            # has written, or has come and gone (POLLHUP: the end, as for open().read()).
+            _raise_for(await r._op(ops.poll_add, fd, select.POLLIN), name)
         if buffering == 1 and m.binary:
             warnings.warn(
                 "line buffering (buffering=1) isn't supported in binary mode, the default "
