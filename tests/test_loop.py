@@ -288,3 +288,76 @@ def test_forked_child_cannot_use_the_parents_loop_but_can_make_its_own(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     loop.run_until_complete(asyncio.sleep(0))
+
+
+def test_cancelled_sock_recv_loses_no_data_and_never_leaks_it_to_a_new_socket(
+    loop: uring_rs.Loop,
+) -> None:
+    async def main() -> None:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.send(b"first")
+        # The recv is queued; cancelling it submits it and its cancel at once. It finds
+        # the bytes already there, so they must come back on the next call.
+        task = asyncio.ensure_future(loop.sock_recv(a, 100))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        b.send(b"second")
+        got = b""
+        while len(got) < len(b"firstsecond"):
+            got += await asyncio.wait_for(loop.sock_recv(a, 100), 5)
+        assert got == b"firstsecond"
+        # Stash something for `a`, close it, and reuse its fd number: nothing stashed for
+        # the old socket may reach the new one.
+        b.send(b"stale")
+        task = asyncio.ensure_future(loop.sock_recv(a, 100))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        fd = a.fileno()
+        a.close()
+        b.close()
+        c, d = socket.socketpair()
+        c.setblocking(False)
+        assert fd in (c.fileno(), d.fileno())
+        mine, peer = (c, d) if c.fileno() == fd else (d, c)
+        mine.setblocking(False)
+        peer.send(b"fresh")
+        assert await asyncio.wait_for(loop.sock_recv(mine, 100), 5) == b"fresh"
+        c.close()
+        d.close()
+
+    loop.run_until_complete(main())
+
+
+def test_sock_ops_over_tcp(loop: uring_rs.Loop) -> None:
+    async def main() -> None:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        srv.setblocking(False)
+        cli = socket.socket()
+        cli.setblocking(False)
+        accept = asyncio.ensure_future(loop.sock_accept(srv))
+        await loop.sock_connect(cli, srv.getsockname())
+        conn, addr = await accept
+        assert addr == cli.getsockname()
+        payload = os.urandom(1 << 20)
+        send = asyncio.ensure_future(loop.sock_sendall(cli, payload))
+        got = bytearray()
+        buf = bytearray(65536)
+        while len(got) < len(payload):
+            n = await loop.sock_recv_into(conn, buf)
+            assert n > 0
+            got += buf[:n]
+        await send
+        assert bytes(got) == payload
+        cli.close()
+        assert await loop.sock_recv(conn, 10) == b""
+        conn.close()
+        srv.close()
+
+    loop.run_until_complete(asyncio.wait_for(main(), 10))

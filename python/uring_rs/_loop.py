@@ -69,6 +69,8 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         )
         # Listening fd -> what _start_serving was given.
         self._servers: dict[int, tuple[Any, ...]] = {}
+        # fd -> the socket whose cancelled sock_* calls stashed what they received.
+        self._stash_owners: dict[int, weakref.ref[socket.socket]] = {}
         self._signal_handlers: dict[int, Any] = {}
         # pid -> pidfd of children whose exit is being watched.
         self._children: dict[int, int] = {}
@@ -144,25 +146,17 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
     remove_reader = _Selector.remove_reader
     add_writer = _Selector.add_writer
     remove_writer = _Selector.remove_writer
-    sock_recv = _Selector.sock_recv
     _sock_read_done = _Selector._sock_read_done
-    _sock_recv = _Selector._sock_recv
-    sock_recv_into = _Selector.sock_recv_into
-    _sock_recv_into = _Selector._sock_recv_into
-    sock_recvfrom = _Selector.sock_recvfrom
-    _sock_recvfrom = _Selector._sock_recvfrom
-    sock_recvfrom_into = _Selector.sock_recvfrom_into
-    _sock_recvfrom_into = _Selector._sock_recvfrom_into
     sock_sendall = _Selector.sock_sendall
     _sock_sendall = _Selector._sock_sendall
-    sock_sendto = _Selector.sock_sendto
-    _sock_sendto = _Selector._sock_sendto
-    sock_connect = _Selector.sock_connect
-    _sock_connect = _Selector._sock_connect
+    if sys.version_info >= (3, 11):  # asyncio's UDP sock_* calls are new in 3.11
+        sock_recvfrom = _Selector.sock_recvfrom
+        _sock_recvfrom = _Selector._sock_recvfrom
+        sock_recvfrom_into = _Selector.sock_recvfrom_into
+        _sock_recvfrom_into = _Selector._sock_recvfrom_into
+        sock_sendto = _Selector.sock_sendto
+        _sock_sendto = _Selector._sock_sendto
     _sock_write_done = _Selector._sock_write_done
-    _sock_connect_cb = _Selector._sock_connect_cb
-    sock_accept = _Selector.sock_accept
-    _sock_accept = _Selector._sock_accept
     _accept_connection2 = _Selector._accept_connection2
 
     # Signals (signal.set_wakeup_fd on the self-pipe), Unix sockets, pipes: asyncio's own.
@@ -248,6 +242,73 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
             transp._process_exited(returncode)
 
         self._add_reader(pidfd, exited)
+
+    # sock_recv, sock_recv_into, sock_accept and sock_connect: one ring op each, resolving a
+    # future; a cancelled call's op is cancelled before the CancelledError goes on, and what
+    # it received anyway is kept for the next call on that socket.
+    def _check_sock(self, sock: socket.socket) -> None:
+        _base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+
+    def _sock_fd(self, sock: socket.socket) -> int:
+        """``sock``'s fd, after dropping what cancelled calls stashed for another socket that
+        had the same fd number."""
+        fd = sock.fileno()
+        owner = self._stash_owners.get(fd)
+        if owner is not None and owner() is not sock:
+            del self._stash_owners[fd]
+            self._forget_stash(fd)
+        return fd
+
+    async def _sock_op(self, fut: asyncio.Future[_T], token: int | None, sock: socket.socket) -> _T:
+        if token is None:
+            return fut.result()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._cancel_op(token)
+            self._stash_owners[sock.fileno()] = weakref.ref(sock)
+            raise
+
+    async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
+        """Receives up to ``n`` bytes from ``sock`` (one recv on the ring)."""
+        self._check_sock(sock)
+        fut: asyncio.Future[bytes] = self.create_future()
+        return await self._sock_op(fut, self._sock_recv_op(fut, self._sock_fd(sock), n), sock)
+
+    async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
+        """Receives into ``buf`` (pinned until the recv completes); returns the byte count."""
+        self._check_sock(sock)
+        fut: asyncio.Future[int] = self.create_future()
+        token = self._sock_recv_into_op(fut, self._sock_fd(sock), buf)
+        return await self._sock_op(fut, token, sock)
+
+    async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
+        """Accepts a connection on listening socket ``sock``: ``(conn, address)``."""
+        self._check_sock(sock)
+        fut: asyncio.Future[int] = self.create_future()
+        fd = await self._sock_op(fut, self._sock_accept_op(fut, self._sock_fd(sock)), sock)
+        conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+        conn.setblocking(False)
+        try:
+            address = conn.getpeername()
+        except OSError:
+            address = None
+        return conn, address
+
+    async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+        """Connects ``sock`` to ``address`` (resolved first for INET sockets)."""
+        self._check_sock(sock)
+        if sock.family == socket.AF_INET or (
+            _base_events._HAS_IPv6 and sock.family == socket.AF_INET6
+        ):
+            resolved = await self._ensure_resolved(  # type: ignore[attr-defined]
+                address, family=sock.family, type=sock.type, proto=sock.proto, loop=self
+            )
+            _, _, _, _, address = resolved[0]
+        fut: asyncio.Future[None] = self.create_future()
+        await self._sock_op(fut, self._sock_connect_op(fut, self._sock_fd(sock), address), sock)
 
     # Transports and servers.
     def _make_socket_transport(

@@ -1771,6 +1771,19 @@ class LoopCore:
         ``self._accepted(fd, conn_fd_or_minus_errno)``."""
     def _stop_accept(self, fd: int) -> bool:
         """Stops accepting on ``fd`` (the cancel reaches the kernel before it returns)."""
+    def _sock_recv_op(self, fut: object, fd: int, n: int) -> int | None:
+        """Queues a recv of up to ``n`` bytes on ``fd`` resolving ``fut``; the op's token, or
+        None when bytes a cancelled call left resolved it at once."""
+    def _sock_recv_into_op(self, fut: object, fd: int, buf: Buffer) -> int | None:
+        """Queues a recv into ``buf`` (pinned until done) resolving ``fut`` with the count."""
+    def _sock_accept_op(self, fut: object, fd: int) -> int | None:
+        """Queues an accept on ``fd`` resolving ``fut`` with the new fd."""
+    def _sock_connect_op(self, fut: object, fd: int, address: object) -> int | None:
+        """Starts a connect of ``fd`` to a resolved ``address`` resolving ``fut``."""
+    def _cancel_op(self, token: int) -> None:
+        """Cancels op ``token`` at once (the kernel lets go of its file before it returns)."""
+    def _forget_stash(self, fd: int) -> None:
+        """Forgets what cancelled calls on ``fd`` received anyway."""
     def _close_core(self) -> None:
         """Cancels and drains the ring's ops and drops every callback (``close()`` calls it)."""
     @property

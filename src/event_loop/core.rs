@@ -283,6 +283,7 @@ impl LoopCore {
         let mut recvs: Vec<(usize, u32, i32, u32, bool)> = Vec::new();
         let mut sends: Vec<(usize, u32, Vec<u8>, i32)> = Vec::new();
         let mut accepts: Vec<(i32, i32, bool, u64)> = Vec::new();
+        let mut socks: Vec<(Op, i32)> = Vec::new();
         e.reap_ops(usize::MAX, |c, step| match step {
             Step::Last(op) => match op {
                 Op::Wake(_) => {
@@ -296,6 +297,7 @@ impl LoopCore {
                 Op::Send { id, gen, data } => sends.push((id, gen, data, c.res)),
                 Op::Accept { fd } => accepts.push((fd, c.res, false, c.user_data)),
                 Op::None => {}
+                sock => socks.push((sock, c.res)),
             },
             Step::More(op) => match op {
                 Op::Recv { id, gen } => recvs.push((*id, *gen, c.res, c.flags, true)),
@@ -309,6 +311,9 @@ impl LoopCore {
         }
         for (id, gen, data, res) in sends {
             crate::event_loop::stream::send_done(st, id, gen, data, res);
+        }
+        for (op, res) in socks {
+            crate::event_loop::sock::done(st, op, res);
         }
         for (fd, res, more, token) in accepts {
             let listening = st.listeners.get(&fd).copied().flatten() == Some(token);
@@ -399,6 +404,9 @@ impl LoopCore {
                 if !base.get().is_cancelled() {
                     Handle::run(base)?;
                 }
+            }
+            Ready::SockDone { fut, fd, result } => {
+                crate::event_loop::sock::resolve(slf, fut, fd, result)?;
             }
             Ready::Foreign(h) => {
                 let h = h.bind(py);
@@ -497,6 +505,7 @@ impl LoopCore {
                 bufring: None,
                 buf_tail: 0,
                 listeners: HashMap::new(),
+                stash: Default::default(),
             }),
 
             has_inbox: AtomicBool::new(false),
@@ -856,6 +865,56 @@ impl LoopCore {
             Some(None) => true,
             None => false,
         }
+    }
+
+    // The sock_* ops (sock.rs).
+
+    /// Queues a recv of up to `n` bytes on `fd` resolving `fut`; the op's
+    /// token, or None if stashed data already resolved it.
+    fn _sock_recv_op(
+        &self,
+        py: Python<'_>,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        n: usize,
+    ) -> PyResult<Option<u64>> {
+        self.sock_recv_op(py, fut, fd, n)
+    }
+
+    /// Queues a recv into `buf` resolving `fut` with the byte count.
+    fn _sock_recv_into_op(
+        &self,
+        py: Python<'_>,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        buf: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<u64>> {
+        self.sock_recv_into_op(py, fut, fd, buf)
+    }
+
+    /// Queues an accept on `fd` resolving `fut` with the new fd.
+    fn _sock_accept_op(&self, fut: &Bound<'_, PyAny>, fd: i32) -> PyResult<Option<u64>> {
+        self.sock_accept_op(fut, fd)
+    }
+
+    /// Queues a connect of `fd` to a resolved `address` resolving `fut`.
+    fn _sock_connect_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        address: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<u64>> {
+        self.sock_connect_op(fut, fd, address)
+    }
+
+    /// Cancels op `token` now (the kernel lets go of its file first).
+    fn _cancel_op(&self, token: u64) {
+        self.cancel_token_now(token)
+    }
+
+    /// Forgets what cancelled calls stashed for `fd`.
+    fn _forget_stash(&self, fd: i32) {
+        self.forget_stash(fd)
     }
 
     /// Ops in flight on the loop's ring (diagnostics and tests).

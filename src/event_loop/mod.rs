@@ -6,10 +6,12 @@
 //! - `handle`: `Handle`, `TimerHandle`;
 //! - `state`: the loop's state (ops, ready entries, timers, watches);
 //! - `core`: `LoopCore`'s iteration and Python-visible methods;
-//! - `stream`: stream transports' native half and servers' accepts.
+//! - `stream`: stream transports' native half and servers' accepts;
+//! - `sock`: the `sock_*` coroutines' ring ops.
 
 pub mod core;
 pub mod handle;
+pub mod sock;
 pub mod state;
 pub mod stream;
 

@@ -29,13 +29,47 @@ pub enum Op {
     Wake(Box<u64>),
     /// A one-shot poll for a reader (`write == false`) or writer on `fd`,
     /// re-armed after the callback ran (level-triggered, as selectors).
-    Poll { fd: i32, write: bool },
+    Poll {
+        fd: i32,
+        write: bool,
+    },
     /// A stream's multishot recv (buffers from the loop's ring).
-    Recv { id: usize, gen: u32 },
+    Recv {
+        id: usize,
+        gen: u32,
+    },
     /// A stream's send; the bytes stay here until the kernel is done.
-    Send { id: usize, gen: u32, data: Vec<u8> },
+    Send {
+        id: usize,
+        gen: u32,
+        data: Vec<u8>,
+    },
     /// A server's multishot accept on listening socket `fd`.
-    Accept { fd: i32 },
+    Accept {
+        fd: i32,
+    },
+    /// `sock_recv`: the bytes land in `buf`.
+    SockRecv {
+        fut: Py<PyAny>,
+        fd: i32,
+        buf: Vec<u8>,
+    },
+    /// `sock_recv_into`: the caller's buffer, pinned.
+    SockRecvInto {
+        fut: Py<PyAny>,
+        fd: i32,
+        pin: crate::py::keep::PinnedBuf,
+    },
+    SockAccept {
+        fut: Py<PyAny>,
+        fd: i32,
+    },
+    /// `sock_connect`: the address the kernel reads.
+    SockConnect {
+        fut: Py<PyAny>,
+        fd: i32,
+        addr: Box<crate::py::addr::SockAddr>,
+    },
 }
 
 impl Hold for Op {
@@ -94,6 +128,12 @@ pub enum Ready {
     /// A handle made by asyncio's own code (`events.Handle`), queued with
     /// `_add_callback`: run through its `_run()`.
     Foreign(Py<PyAny>),
+    /// A sock op finished: resolve its future.
+    SockDone {
+        fut: Py<PyAny>,
+        fd: i32,
+        result: SockResult,
+    },
 }
 
 /// A scheduled timer in the heap: earliest `when` first, FIFO among equals.
@@ -154,6 +194,8 @@ pub struct State {
     /// The provided-buffer ring the streams' recvs pick from.
     pub bufring: Option<crate::engine::bufring::BufRingMem>,
     pub buf_tail: u16,
+    /// What cancelled sock calls received anyway, per socket.
+    pub stash: Stash,
     /// Listening sockets with a multishot accept: fd -> its token.
     pub(crate) listeners: HashMap<i32, Option<u64>>,
 }
@@ -300,4 +342,23 @@ impl Streams {
         self.free.clear();
         self.items.iter_mut().filter_map(|s| s.take()).collect()
     }
+}
+
+/// What a completed sock op hands its future.
+pub enum SockResult {
+    Bytes(Vec<u8>),
+    /// `recv_into`: the byte count (the pin is dropped with the op).
+    Count(i32),
+    /// `accept`: the new fd.
+    Fd(i32),
+    /// `connect`: done.
+    Unit,
+    Errno(i32),
+}
+
+/// Stashed results of cancelled calls, per socket fd.
+#[derive(Default)]
+pub struct Stash {
+    pub data: HashMap<i32, VecDeque<Vec<u8>>>,
+    pub fds: HashMap<i32, VecDeque<i32>>,
 }

@@ -1,0 +1,251 @@
+//! The loop's `sock_*` coroutines' native half: one ring op per call
+//! (recv, recv_into, accept, connect), whose completion resolves the
+//! coroutine's future. A call cancelled after its op completed anyway
+//! leaves the bytes (or the accepted fd) in a per-socket stash that the
+//! next call on that socket takes first, so nothing is lost.
+//!
+//! Owns: the sock ops and the stash. May not touch: streams, the
+//! iteration (core.rs hands completions here).
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::engine::{prep, sys};
+use crate::event_loop::state::{LoopCore, Op, Ready, SockResult, State};
+use crate::event_loop::stream::{cancel, submit_now};
+use crate::py::keep::PinnedBuf;
+
+fn queue(st: &mut State, op: Op, prep_fn: impl FnOnce(&mut sys::Sqe)) -> Option<u64> {
+    let e = st.engine.as_mut()?;
+    if e.space_left() == 0 {
+        submit_now(e);
+    }
+    e.queue(0, op_code(&op), op, |sqe, _| prep_fn(sqe))
+        .ok()
+        .map(|(_, t)| t)
+}
+
+fn op_code(op: &Op) -> u8 {
+    match op {
+        Op::SockRecv { .. } | Op::SockRecvInto { .. } => sys::IORING_OP_RECV,
+        Op::SockAccept { .. } => sys::IORING_OP_ACCEPT,
+        Op::SockConnect { .. } => sys::IORING_OP_CONNECT,
+        _ => sys::IORING_OP_NOP,
+    }
+}
+
+/// A finished sock op: queue the future's resolution.
+pub fn done(st: &mut State, op: Op, res: i32) {
+    let (fut, fd, result) = match op {
+        Op::SockRecv { fut, fd, mut buf } => {
+            let r = if res >= 0 {
+                buf.truncate(res as usize);
+                SockResult::Bytes(buf)
+            } else {
+                SockResult::Errno(-res)
+            };
+            (fut, fd, r)
+        }
+        Op::SockRecvInto { fut, fd, pin } => {
+            drop(pin);
+            let r = if res >= 0 {
+                SockResult::Count(res)
+            } else {
+                SockResult::Errno(-res)
+            };
+            (fut, fd, r)
+        }
+        Op::SockAccept { fut, fd } => {
+            let r = if res >= 0 {
+                SockResult::Fd(res)
+            } else {
+                SockResult::Errno(-res)
+            };
+            (fut, fd, r)
+        }
+        Op::SockConnect { fut, fd, .. } => {
+            let r = if res >= 0 {
+                SockResult::Unit
+            } else {
+                SockResult::Errno(-res)
+            };
+            (fut, fd, r)
+        }
+        _ => return,
+    };
+    st.ready.push_back(Ready::SockDone { fut, fd, result });
+}
+
+/// Resolves a sock op's future, or stashes what a cancelled call got.
+pub fn resolve(
+    slf: &Bound<'_, LoopCore>,
+    fut: Py<PyAny>,
+    fd: i32,
+    result: SockResult,
+) -> PyResult<()> {
+    let py = slf.py();
+    let f = fut.bind(py);
+    if f.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
+        // Cancelled: keep what arrived for the next call on this socket.
+        let mut st = slf.get().lock();
+        match result {
+            SockResult::Bytes(b) if !b.is_empty() => {
+                st.stash.data.entry(fd).or_default().push_back(b)
+            }
+            SockResult::Fd(conn) => st.stash.fds.entry(fd).or_default().push_back(conn),
+            _ => {}
+        }
+        return Ok(());
+    }
+    match result {
+        SockResult::Bytes(b) => {
+            f.call_method1(pyo3::intern!(py, "set_result"), (PyBytes::new(py, &b),))?
+        }
+        SockResult::Count(n) => f.call_method1(pyo3::intern!(py, "set_result"), (n,))?,
+        SockResult::Fd(conn) => f.call_method1(pyo3::intern!(py, "set_result"), (conn,))?,
+        SockResult::Unit => f.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?,
+        SockResult::Errno(e) => {
+            let exc = crate::py::error::os_error(e);
+            f.call_method1(pyo3::intern!(py, "set_exception"), (exc.value(py),))?
+        }
+    };
+    Ok(())
+}
+
+impl LoopCore {
+    /// Queues a recv of up to `n` bytes on `fd` resolving `fut`; returns the
+    /// op's token, or None if stashed data already resolved it.
+    pub(crate) fn sock_recv_op(
+        &self,
+        py: Python<'_>,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        n: usize,
+    ) -> PyResult<Option<u64>> {
+        self.check_closed()?;
+        let mut st = self.lock();
+        if let Some(q) = st.stash.data.get_mut(&fd) {
+            if let Some(mut b) = q.pop_front() {
+                let rest = if b.len() > n {
+                    Some(b.split_off(n))
+                } else {
+                    None
+                };
+                if let Some(r) = rest {
+                    q.push_front(r);
+                }
+                drop(st);
+                fut.call_method1("set_result", (PyBytes::new(py, &b),))?;
+                return Ok(None);
+            }
+        }
+        let mut buf = vec![0u8; n];
+        let (addr, len) = (buf.as_mut_ptr() as u64, n.min(u32::MAX as usize) as u32);
+        let op = Op::SockRecv {
+            fut: fut.clone().unbind(),
+            fd,
+            buf,
+        };
+        Ok(queue(&mut st, op, |sqe| prep::recv(sqe, fd, addr, len, 0)))
+    }
+
+    /// Queues a recv into `buf` (pinned until it completes) resolving `fut`
+    /// with the byte count; None if stashed data already resolved it.
+    pub(crate) fn sock_recv_into_op(
+        &self,
+        py: Python<'_>,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        buf: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<u64>> {
+        self.check_closed()?;
+        let pin = PinnedBuf::get(buf, true, "buf")?;
+        let mut st = self.lock();
+        if let Some(q) = st.stash.data.get_mut(&fd) {
+            if let Some(mut b) = q.pop_front() {
+                let n = b.len().min(pin.len());
+                // SAFETY: the pin holds `pin.len()` writable bytes; n fits.
+                unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), pin.ptr(), n) };
+                if n < b.len() {
+                    q.push_front(b.split_off(n));
+                }
+                drop(st);
+                drop(pin);
+                fut.call_method1("set_result", (n,))?;
+                let _ = py;
+                return Ok(None);
+            }
+        }
+        let (addr, len) = (pin.ptr() as u64, pin.len().min(u32::MAX as usize) as u32);
+        let op = Op::SockRecvInto {
+            fut: fut.clone().unbind(),
+            fd,
+            pin,
+        };
+        Ok(queue(&mut st, op, |sqe| prep::recv(sqe, fd, addr, len, 0)))
+    }
+
+    /// Queues an accept on listening socket `fd` resolving `fut` with the
+    /// new fd; None if a stashed connection already resolved it.
+    pub(crate) fn sock_accept_op(&self, fut: &Bound<'_, PyAny>, fd: i32) -> PyResult<Option<u64>> {
+        self.check_closed()?;
+        let mut st = self.lock();
+        if let Some(conn) = st.stash.fds.get_mut(&fd).and_then(|q| q.pop_front()) {
+            drop(st);
+            fut.call_method1("set_result", (conn,))?;
+            return Ok(None);
+        }
+        let op = Op::SockAccept {
+            fut: fut.clone().unbind(),
+            fd,
+        };
+        let flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32;
+        Ok(queue(&mut st, op, |sqe| prep::accept(sqe, fd, 0, 0, flags)))
+    }
+
+    /// Queues a connect of `fd` to `address` (already resolved) resolving
+    /// `fut`.
+    pub(crate) fn sock_connect_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        address: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<u64>> {
+        self.check_closed()?;
+        let sa = Box::new(crate::py::addr::sockaddr(fd, address)?);
+        let (addr, len) = (&sa.storage as *const libc::sockaddr_storage as u64, sa.len);
+        let mut st = self.lock();
+        let op = Op::SockConnect {
+            fut: fut.clone().unbind(),
+            fd,
+            addr: sa,
+        };
+        let token = queue(&mut st, op, |sqe| prep::connect(sqe, fd, addr, len));
+        // The connection attempt starts now, as a connect(2) call would: the
+        // peer may be waiting for it before this loop iterates again.
+        if let Some(e) = st.engine.as_mut() {
+            submit_now(e);
+        }
+        Ok(token)
+    }
+
+    /// Cancels op `token` at once: the kernel lets go of its socket before
+    /// this returns (a close that follows really closes it).
+    pub(crate) fn cancel_token_now(&self, token: u64) {
+        let mut st = self.lock();
+        cancel(&mut st, token, true);
+    }
+
+    /// Forgets what was stashed for `fd` (the socket is being closed); an
+    /// accepted connection nobody took is closed.
+    pub(crate) fn forget_stash(&self, fd: i32) {
+        let mut st = self.lock();
+        st.stash.data.remove(&fd);
+        if let Some(q) = st.stash.fds.remove(&fd) {
+            for conn in q {
+                // SAFETY: an accepted fd nobody took: ours to close.
+                unsafe { libc::close(conn) };
+            }
+        }
+    }
+}
