@@ -7,12 +7,19 @@ The package, by concern (each module's docstring says what it owns and may not t
 - ``_files``: ``open``, ``AsyncBinaryFile``, ``AsyncTextFile``, ``read_bytes``... (uses
   ``_bridge``).
 - ``_sockets``: ``sock_recv``, ``sock_sendall``, ``sock_accept``... (uses ``_bridge``).
+- ``os`` (with ``ospath`` as ``os.path``) and ``tempfile``: aiofiles' ``aiofiles.os``,
+  ``aiofiles.os.path`` and ``aiofiles.tempfile``, same names (use ``_bridge``, ``_files``).
+
+``stat`` is ``os.stat`` (``await aio.stat(path)``: ``statx`` on the shared ring).
 
 This module only re-exports; see ``uring_rs.aio._bridge`` for how a ring serves a loop.
 """
 
 from __future__ import annotations
 
+from uring_rs.aio import os as os  # aiofiles.os; not in __all__: it would shadow os
+from uring_rs.aio import ospath as ospath
+from uring_rs.aio import tempfile as tempfile  # aiofiles.tempfile; the same
 from uring_rs.aio._bridge import AioRing, get_ring
 from uring_rs.aio._bridge import _new_eventfd as _new_eventfd  # tests check its flags
 from uring_rs.aio._bridge import ops as ops  # the op functions, as before the split
@@ -33,6 +40,7 @@ from uring_rs.aio._sockets import (
     sock_recv_into,
     sock_sendall,
 )
+from uring_rs.aio.os import stat
 
 __all__ = [
     "AioRing",
@@ -47,6 +55,7 @@ __all__ = [
     "sock_recv",
     "sock_recv_into",
     "sock_sendall",
+    "stat",
     "write_bytes",
     "write_text",
 ]

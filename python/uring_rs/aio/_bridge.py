@@ -273,6 +273,7 @@ class AioRing:
         # fork(): the child inherits this object, the eventfd and (through the loop) the
         # epoll instance, all shared with the parent. Only this pid may act on them.
         self._pid = os.getpid()
+        self._probe: frozenset[int] | None = None
 
     # ---- state -----------------------------------------------------------------------
 
@@ -298,6 +299,13 @@ class AioRing:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"pending={len(self._ops)}"
         return f"<uring_rs.aio.AioRing sq_entries={self._ring.sq_entries} {state}>"
+
+    def _supports(self, opcode: int) -> bool:
+        """Whether the kernel has ``opcode`` (probed once per ring)."""
+        probe = self._probe
+        if probe is None:
+            probe = self._probe = frozenset(self._ring.probe())
+        return opcode in probe
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> _LoopRings:
         _refuse_inherited(loop)
@@ -775,11 +783,14 @@ class AioRing:
             dir_fd, name, flags = path, "", flags | _AT_EMPTY_PATH
         else:
             name = os.fspath(path)
-            if (b"\0" if isinstance(name, bytes) else "\0") in name:
+            if isinstance(name, bytes):
+                if b"\0" in name:
+                    raise ValueError("stat: embedded null character in path")  # os's words
+            elif "\0" in name:
                 raise ValueError("embedded null byte")
         sx = _native.Statx()
         res = await self._op(ops.statx, dir_fd, name, flags, _STATX_BASIC_STATS, sx)
-        _raise_for(res, None if isinstance(path, int) else name)  # as os.stat names it
+        _raise_for(res, None if isinstance(path, int) else name)
         return os.stat_result(
             (sx.mode, sx.ino, sx.dev, sx.nlink, sx.uid, sx.gid, sx.size,
              int(sx.atime), int(sx.mtime), int(sx.ctime)),

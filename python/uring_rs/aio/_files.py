@@ -11,6 +11,7 @@ fast path; imports only ``uring_rs.aio._bridge`` from this package.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import io
 import locale
@@ -24,6 +25,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator,
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, TypeVar, Union, overload
 
+from uring_rs._native import AT_FDCWD
 from uring_rs.aio._bridge import AioRing, _close_quietly, _raise_for, get_ring, ops
 
 if TYPE_CHECKING:
@@ -214,6 +216,10 @@ class AsyncBinaryFile:
         # from _line_it without touching _rpos/_pos; _settle() accounts for them.
         self._line_it: Iterator[bytes] | None = None
         self._batch_end = 0
+        # Paths to unlink (aio.tempfile.NamedTemporaryFile, delete=True): once closed,
+        # or (delete_on_close=False) at the end of its `async with`, else when collected.
+        self._unlink_path: Any = None
+        self._unlink_later: Any = None
 
     # ---- plain methods ---------------------------------------------------------------
 
@@ -648,15 +654,22 @@ class AsyncBinaryFile:
             await self._flush_writes()
         finally:
             self._closed = True
-            if self._closefd:
-                if self._writable:
-                    await self._ring.close_fd(self._fd)  # its error is the caller's to see
-                else:
-                    # A read-only file: every op on it has completed (a cancelled one was
-                    # submitted at once, so the kernel holds its own reference), and its
-                    # close cannot lose data. A plain close costs less than a ring round
-                    # trip and leaves the descriptor closed when close() returns.
-                    os.close(self._fd)
+            try:
+                if self._closefd:
+                    if self._writable:
+                        await self._ring.close_fd(self._fd)  # its error is the caller's
+                    else:
+                        # A read-only file: every op on it has completed (a cancelled one
+                        # was submitted at once, so the kernel holds its own reference),
+                        # and its close cannot lose data. A plain close costs less than a
+                        # ring round trip and leaves the descriptor closed on return.
+                        os.close(self._fd)
+            finally:
+                path, self._unlink_path = self._unlink_path, None
+                if path is not None:
+                    res = await self._ring._op(ops.unlinkat, AT_FDCWD, path, 0)
+                    if res < 0 and res != -errno.ENOENT:
+                        _raise_for(res, path)
 
     async def __aenter__(self) -> Self:
         return self
@@ -670,6 +683,10 @@ class AsyncBinaryFile:
         await self.close()
 
     def __del__(self) -> None:
+        later = getattr(self, "_unlink_later", None)
+        if later is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(later)
         if getattr(self, "_closed", True) or not self._closefd:
             return
         self._closed = True
@@ -684,6 +701,9 @@ class AsyncBinaryFile:
             pass
         finally:
             _close_quietly(self._fd)
+            if self._unlink_path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._unlink_path)
 
 
 class AsyncTextFile:
