@@ -102,8 +102,7 @@ impl<K: Hold> Engine<K> {
         let Some((pos, sqe)) = self.raw.get_sqe(&mut self.sq) else {
             return Err(Box::new(keep));
         };
-        let token = self.slots.alloc(user_data, opcode, keep);
-        let slot = self.slots.get_mut(token).expect("slot just allocated");
+        let (slot, token) = self.slots.alloc_slot(user_data, opcode, keep);
         sqe.opcode = opcode;
         sqe.user_data = token;
         prep(sqe, slot);
@@ -121,6 +120,7 @@ impl<K: Hold> Engine<K> {
     /// when `consume`, a final completion releases its op's slot into
     /// `dead`. Only a completion the token proves to be a live op's own
     /// releases anything.
+    #[inline]
     pub fn translate(
         slots: &mut Slots<K>,
         c: &sys::Cqe,
@@ -137,15 +137,17 @@ impl<K: Hold> Engine<K> {
                 makes_fd: false,
                 own: false,
             }),
-            Origin::Op { user_data, .. } => {
-                let (buf_group, makes_fd) = slots
-                    .get(c.user_data)
-                    .map_or((None, false), |s| (s.buf_group, s.makes_fd));
-                if consume {
-                    if let Some(k) = slots.finish(c) {
-                        if !k.is_empty() {
-                            dead.push(k);
-                        }
+            Origin::Op {
+                index,
+                user_data,
+                last,
+            } => {
+                let slot = slots.slot_at(index);
+                let (buf_group, makes_fd) = (slot.buf_group, slot.makes_fd);
+                if consume && last {
+                    let k = slots.finish_at(index, c);
+                    if !k.is_empty() {
+                        dead.push(k);
                     }
                 }
                 Some(Completion {
@@ -193,15 +195,14 @@ impl<K: Hold> Engine<K> {
         for i in 0..n {
             let c = self.raw.cqe(i);
             match self.slots.origin(&c) {
-                Origin::Op { last: false, .. } => {
-                    if let Some(slot) = self.slots.get_mut(c.user_data) {
-                        f(&c, Step::More(&mut slot.keep));
-                    }
-                }
-                Origin::Op { last: true, .. } => {
-                    if let Some(k) = self.slots.finish(&c) {
-                        f(&c, Step::Last(k));
-                    }
+                Origin::Op {
+                    index, last: false, ..
+                } => f(&c, Step::More(&mut self.slots.slot_at(index).keep)),
+                Origin::Op {
+                    index, last: true, ..
+                } => {
+                    let k = self.slots.finish_at(index, &c);
+                    f(&c, Step::Last(k));
                 }
                 Origin::Internal | Origin::Foreign => {}
             }

@@ -118,9 +118,13 @@ impl<K> Slot<K> {
 
 /// How a CQE relates to this ring's ops.
 pub enum Origin {
-    /// Produced by the live op the token names: its user_data, whether the
-    /// completion is its last.
-    Op { user_data: u64, last: bool },
+    /// Produced by the live op the token names: its slot index, its
+    /// user_data, whether the completion is its last.
+    Op {
+        index: usize,
+        user_data: u64,
+        last: bool,
+    },
     /// One of the ring's own internal ops (close-time cancels): not shown.
     Internal,
     /// Nothing this ring issued (a `msg_ring` post with a raw value, or a
@@ -180,6 +184,7 @@ impl TokenKey {
 
     /// The keyed permutation of u64 (xor, odd multiply, xor-shift: each step
     /// invertible).
+    #[inline]
     fn encode(&self, mut x: u64) -> u64 {
         x ^= self.0[0];
         x = x.wrapping_mul(M1);
@@ -189,6 +194,7 @@ impl TokenKey {
         x ^ self.0[1]
     }
 
+    #[inline]
     fn decode(&self, y: u64) -> u64 {
         let mut x = y ^ self.0[1];
         x ^= x >> 32;
@@ -239,6 +245,7 @@ impl<K: Hold> Slots<K> {
     }
 
     /// (index, generation) of a token this ring made, or None.
+    #[inline]
     fn split(&self, token: u64) -> Option<(u32, u32)> {
         let plain = self.key.decode(token);
         (plain >> 48 == CHECK).then_some((plain as u32, ((plain >> 32) & 0xffff) as u32))
@@ -246,6 +253,12 @@ impl<K: Hold> Slots<K> {
 
     /// Takes a free slot for an op with `user_data`; returns its token.
     pub fn alloc(&mut self, user_data: u64, opcode: u8, keep: K) -> u64 {
+        self.alloc_slot(user_data, opcode, keep).1
+    }
+
+    /// `alloc`, also giving the new slot (no token decode to find it).
+    #[inline]
+    pub fn alloc_slot(&mut self, user_data: u64, opcode: u8, keep: K) -> (&mut Slot<K>, u64) {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -269,8 +282,9 @@ impl<K: Hold> Slots<K> {
         slot.on_done = OnDone::Nothing;
         slot.scratch_taken = false;
         let generation = slot.generation;
+        let token = self.token(index, generation);
         self.live += 1;
-        self.token(index, generation)
+        (&mut self.slots[index as usize], token)
     }
 
     /// The live slot a token names, if any.
@@ -289,19 +303,36 @@ impl<K: Hold> Slots<K> {
             .filter(|s| s.live && s.generation == generation)
     }
 
-    /// What a CQE's user_data says about its origin.
+    /// The index of the live slot a token names (one decode).
+    #[inline]
+    fn live_index(&self, token: u64) -> Option<usize> {
+        let (index, generation) = self.split(token)?;
+        let s = self.slots.get(index as usize)?;
+        (s.live && s.generation == generation).then_some(index as usize)
+    }
+
+    /// What a CQE's user_data says about its origin (the token is decoded
+    /// once; `Origin::Op` carries the slot index for `finish_at`).
+    #[inline]
     pub fn origin(&self, cqe: &sys::Cqe) -> Origin {
         match self.split(cqe.user_data) {
             Some((index, _)) if index >= INTERNAL_BASE => Origin::Internal,
-            Some(_) => match self.get(cqe.user_data) {
-                Some(slot) => Origin::Op {
-                    user_data: slot.user_data,
+            Some((index, generation)) => match self.slots.get(index as usize) {
+                Some(s) if s.live && s.generation == generation => Origin::Op {
+                    index: index as usize,
+                    user_data: s.user_data,
                     last: cqe.flags & sys::IORING_CQE_F_MORE == 0,
                 },
-                None => Origin::Foreign,
+                _ => Origin::Foreign,
             },
             None => Origin::Foreign,
         }
+    }
+
+    /// The live slot at `index` (from `Origin::Op`).
+    #[inline]
+    pub fn slot_at(&mut self, index: usize) -> &mut Slot<K> {
+        &mut self.slots[index]
     }
 
     /// Consumes one CQE of a live op: on its last completion, applies the
@@ -311,29 +342,41 @@ impl<K: Hold> Slots<K> {
         if cqe.flags & sys::IORING_CQE_F_MORE != 0 {
             return None;
         }
-        let on_done = self.get(cqe.user_data)?.on_done;
-        if let OnDone::Retarget { target, user_data } = on_done {
+        let index = self.live_index(cqe.user_data)?;
+        Some(self.finish_at(index, cqe))
+    }
+
+    /// `finish` for the live slot at `index`, the CQE being its last.
+    #[inline]
+    pub fn finish_at(&mut self, index: usize, cqe: &sys::Cqe) -> K {
+        if let OnDone::Retarget { target, user_data } = self.slots[index].on_done {
             if cqe.res >= 0 {
                 if let Some(t) = self.get_mut(target) {
                     t.user_data = user_data;
                 }
             }
         }
-        let mut keep = self.release(cqe.user_data)?;
+        let mut keep = self.release_at(index);
         keep.finished(cqe.res);
-        Some(keep)
+        keep
+    }
+
+    /// Frees the live slot at `index`; returns what it kept.
+    #[inline]
+    fn release_at(&mut self, index: usize) -> K {
+        let slot = &mut self.slots[index];
+        slot.live = false;
+        let keep = std::mem::take(&mut slot.keep);
+        self.free.push(index as u32);
+        self.live -= 1;
+        keep
     }
 
     /// Frees a live slot; returns what it kept, for the caller to drop once
     /// the state lock is released.
     pub fn release(&mut self, token: u64) -> Option<K> {
-        let (index, _) = self.split(token)?;
-        let slot = self.get_mut(token)?;
-        slot.live = false;
-        let keep = std::mem::take(&mut slot.keep);
-        self.free.push(index);
-        self.live -= 1;
-        Some(keep)
+        let index = self.live_index(token)?;
+        Some(self.release_at(index))
     }
 
     /// Ops in flight (queued and not yet finally completed).

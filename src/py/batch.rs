@@ -278,7 +278,7 @@ pub fn queue_many(
         }
         for i in 0..n {
             let (_, sqe) = raw.get_sqe(sq).expect("space checked above");
-            let token = slots.alloc(
+            let (slot, token) = slots.alloc_slot(
                 user_data + i as u64,
                 opcode,
                 crate::py::batch::keep_for(py, &holder),
@@ -287,9 +287,7 @@ pub fn queue_many(
             sqe.user_data = token;
             prep(i, sqe);
             debug_assert_eq!(sqe.opcode, opcode, "the builder's opcode is the slot's");
-            if let Some(slot) = slots.get_mut(token) {
-                slot.note_sqe(sqe);
-            }
+            slot.note_sqe(sqe);
         }
         true
     })?;

@@ -203,10 +203,12 @@ impl Drop for PinnedBuf {
 pub struct Keep {
     pub buf: Option<PinnedBuf>,
     pub obj: Option<Py<PyAny>>,
-    pub bufs: Vec<PinnedBuf>,
+    /// Several buffers (readv, writev, sendmsg): boxed, so the common
+    /// one-buffer keep stays small (it is moved in and out of a slot per op).
+    pub bufs: Option<Box<Vec<PinnedBuf>>>,
     /// A message this op (an `IORING_OP_MSG_RING`) posts to another ring:
     /// if the post never happens, the target's slot for it is given back.
-    pub msg: Option<MessageLink>,
+    pub msg: Option<Box<MessageLink>>,
 }
 
 impl Keep {
@@ -217,7 +219,7 @@ impl Keep {
         }
     }
     pub fn is_empty(&self) -> bool {
-        self.buf.is_none() && self.obj.is_none() && self.bufs.is_empty() && self.msg.is_none()
+        self.buf.is_none() && self.obj.is_none() && self.bufs.is_none() && self.msg.is_none()
     }
 
     /// Shows the garbage collector what this keeps alive, as far as that is
@@ -228,7 +230,11 @@ impl Keep {
         visit: &pyo3::PyVisit<'_>,
         all: bool,
     ) -> Result<(), pyo3::PyTraverseError> {
-        for b in self.buf.iter().chain(self.bufs.iter()) {
+        for b in self
+            .buf
+            .iter()
+            .chain(self.bufs.iter().flat_map(|v| v.iter()))
+        {
             b.traverse(visit)?;
         }
         if all {
@@ -249,3 +255,8 @@ impl Hold for Keep {
         }
     }
 }
+
+// A keep is moved into a slot and out again for every op: kept to two cache
+// lines, it is copied inline rather than through memmove (measured: 13% of
+// a batch of NOPs when it grew to 152 bytes).
+const _: () = assert!(std::mem::size_of::<Keep>() <= 128);

@@ -820,7 +820,7 @@ pub fn msg_ring(
                 fd,
                 token,
                 Keep {
-                    msg: Some(link),
+                    msg: Some(Box::new(link)),
                     ..Default::default()
                 },
             )

@@ -165,7 +165,7 @@ fn rw_vectored(
     let flags = args::flags32(flags, "flags")?;
     let (pins, iov) = buffers_arg(buffers, opcode == sys::IORING_OP_READV)?;
     let keep = Keep {
-        bufs: pins,
+        bufs: Some(Box::new(pins)),
         ..Default::default()
     };
     queue(ring, user_data, opcode, keep, |sqe, slot| {
@@ -865,7 +865,7 @@ fn sendmsg_impl(
     let name_at = layout.reserve::<libc::sockaddr_storage>(usize::from(sa.is_some()));
     let control_at = layout.reserve::<u8>(control.len());
     let keep = Keep {
-        bufs: pins,
+        bufs: Some(Box::new(pins)),
         ..Default::default()
     };
     queue(ring, user_data, opcode, keep, |sqe, slot| {
@@ -916,7 +916,7 @@ pub fn recvmsg(
         None => (None, None),
     };
     let keep = Keep {
-        bufs: pins,
+        bufs: Some(Box::new(pins)),
         obj: claim,
         ..Default::default()
     };
