@@ -72,6 +72,9 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         # fd -> the socket whose cancelled sock_* calls stashed what they received.
         self._stash_owners: dict[int, weakref.ref[socket.socket]] = {}
         self._signal_handlers: dict[int, Any] = {}
+        # Listening Unix sockets whose path to remove when they stop serving (3.13's
+        # create_unix_server(cleanup_socket=True) records them here): socket -> st_ino.
+        self._unix_server_sockets: dict[socket.socket, int] = {}
         # pid -> pidfd of children whose exit is being watched.
         self._children: dict[int, int] = {}
         self._selector = _NoSelector()
@@ -373,11 +376,21 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._start_accept(sock.fileno())
 
     def _stop_serving(self, sock: socket.socket) -> None:
+        path = sock.getsockname() if sock in self._unix_server_sockets else None
         fd = sock.fileno()
         if fd >= 0:
             self._stop_accept(fd)
             self._servers.pop(fd, None)
         sock.close()
+        if path is not None:
+            prev_ino = self._unix_server_sockets.pop(sock)
+            try:
+                if os.stat(path).st_ino == prev_ino:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
 
     def _accepted(self, fd: int, res: int) -> None:
         """A connection (fd ``res``, or -errno) on listening socket ``fd``."""
