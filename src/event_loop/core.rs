@@ -306,11 +306,13 @@ impl LoopCore {
             },
         });
         st.engine = Some(e);
-        for (id, gen, res, flags, more) in recvs {
-            crate::event_loop::stream::recv_done(st, id, gen, res, flags, more);
-        }
+        // Sends first: a write error (a reset peer) is reported before the end
+        // of stream the same reset causes on the read side.
         for (id, gen, data, res) in sends {
             crate::event_loop::stream::send_done(st, id, gen, data, res);
+        }
+        for (id, gen, res, flags, more) in recvs {
+            crate::event_loop::stream::recv_done(st, id, gen, res, flags, more);
         }
         for (op, res) in socks {
             crate::event_loop::sock::done(st, op, res);

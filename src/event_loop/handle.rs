@@ -15,7 +15,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
 /// A callback with its arguments and context.
-#[pyclass(subclass, frozen, freelist = 256, module = "uring_rs", name = "Handle")]
+// No freelist: TimerHandle subclasses Handle, and a freelist class may not be
+// subclassed (its tp_free would keep subclass blocks).
+#[pyclass(subclass, frozen, module = "uring_rs", name = "Handle")]
 pub struct Handle {
     pub(crate) callback: Py<PyAny>,
     pub(crate) args: Py<PyTuple>,

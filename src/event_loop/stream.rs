@@ -297,7 +297,14 @@ pub fn run_stream(slf: &Bound<'_, LoopCore>, item: Ready) -> PyResult<()> {
             }
         }
         Ready::StreamEof { id, gen } => {
-            let t = transport_of(slf, id, gen);
+            // Not after the connection was lost (an error came first).
+            let t = {
+                let mut st = lp.lock();
+                st.streams
+                    .get_mut(id, gen)
+                    .filter(|s| s.conn_lost == 0)
+                    .map(|s| s.transport.clone_ref(py))
+            };
             if let Some(t) = t {
                 t.bind(py).call_method0(pyo3::intern!(py, "_read_eof"))?;
             }
