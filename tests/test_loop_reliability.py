@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _loops import FACTORIES, fd_targets, loop_kinds, open_fds, rss_kib, run_on
+from _loops import FACTORIES, LOOPS, fd_targets, loop_kinds, open_fds, rss_kib, run_on
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -1147,29 +1147,10 @@ def test_cancelling_a_task_blocked_in_each_awaitable_leaves_the_loop_usable(
         run_on(kind, main())
 
 
-# ------------------------------------------------- loop bugs found here (strict xfails)
+# ------------------------------------- bugs found here in uring_rs.Loop, fixed since
 
 
-def uring_rs_bug(reason: str) -> list[Any]:
-    """``LOOPS`` with the ``uring_rs`` case a strict xfail: asyncio's loop passes it."""
-    return [
-        "asyncio",
-        pytest.param(
-            "uring_rs",
-            marks=pytest.mark.xfail(strict=True, reason=f"uring_rs.Loop bug: {reason}"),
-        ),
-    ]
-
-
-@pytest.mark.parametrize(
-    "kind",
-    uring_rs_bug(
-        "remove_reader/remove_writer of a socket closed after add_reader/add_writer raise "
-        "ValueError('Invalid file descriptor: -1') instead of removing the watcher "
-        "(asyncio's selector finds the registration by the object); the watcher stays "
-        "(AnyIO's UNIX socket streams close the socket, then remove_reader)"
-    ),
-)
+@pytest.mark.parametrize("kind", LOOPS)
 def test_remove_reader_and_writer_of_a_socket_closed_since(kind: str) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -1190,24 +1171,9 @@ def test_remove_reader_and_writer_of_a_socket_closed_since(kind: str) -> None:
         run_on(kind, main())
 
 
-REFCYCLE = (
-    "a failed sock_connect/sock_recv leaves its exception in a reference cycle (exception "
-    "-> traceback -> _sock_op/sock_* frame -> future -> exception): asyncio's "
-    "selector_events clears the future in a finally to break it (CPython gh-124859; "
-    "AnyIO's test_happy_eyeballs_refcycles checks it)"
-)
-
-
 @pytest.mark.parametrize(
     ("kind", "call"),
-    [
-        *[("asyncio", call) for call in ("sock_connect", "sock_recv", "sock_sendall")],
-        *[
-            pytest.param("uring_rs", call, marks=uring_rs_bug(REFCYCLE)[1].marks)
-            for call in ("sock_connect", "sock_recv")
-        ],
-        ("uring_rs", "sock_sendall"),
-    ],
+    [(kind, call) for kind in LOOPS for call in ("sock_connect", "sock_recv", "sock_sendall")],
 )
 def test_a_failed_sock_call_leaves_no_reference_cycle_through_its_future(
     kind: str, call: str

@@ -264,34 +264,46 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
             self._forget_stash(fd)
         return fd
 
-    async def _sock_op(self, fut: asyncio.Future[_T], token: int | None, sock: socket.socket) -> _T:
-        if token is None:
-            return fut.result()
+    async def _sock_op(
+        self, start: Callable[[asyncio.Future[Any]], int | None], sock: socket.socket
+    ) -> Any:
+        """Runs one sock op: ``start(fut)`` queues it (its token, or None when it resolved
+        ``fut`` at once). The future is dropped before an exception leaves, so the
+        exception's traceback does not keep it (and itself) alive in a cycle."""
+        fut: asyncio.Future[Any] | None = self.create_future()
+        assert fut is not None
         try:
-            return await fut
-        except asyncio.CancelledError:
-            self._cancel_op(token)
-            self._stash_owners[sock.fileno()] = weakref.ref(sock)
-            raise
+            token = start(fut)
+            if token is None:
+                return fut.result()
+            try:
+                return await fut
+            except asyncio.CancelledError:
+                self._cancel_op(token)
+                self._stash_owners[sock.fileno()] = weakref.ref(sock)
+                raise
+        finally:
+            fut = None
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receives up to ``n`` bytes from ``sock`` (one recv on the ring)."""
         self._check_sock(sock)
-        fut: asyncio.Future[bytes] = self.create_future()
-        return await self._sock_op(fut, self._sock_recv_op(fut, self._sock_fd(sock), n), sock)
+        fd = self._sock_fd(sock)
+        data: bytes = await self._sock_op(lambda f: self._sock_recv_op(f, fd, n), sock)
+        return data
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receives into ``buf`` (pinned until the recv completes); returns the byte count."""
         self._check_sock(sock)
-        fut: asyncio.Future[int] = self.create_future()
-        token = self._sock_recv_into_op(fut, self._sock_fd(sock), buf)
-        return await self._sock_op(fut, token, sock)
+        fd = self._sock_fd(sock)
+        count: int = await self._sock_op(lambda f: self._sock_recv_into_op(f, fd, buf), sock)
+        return count
 
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
         """Accepts a connection on listening socket ``sock``: ``(conn, address)``."""
         self._check_sock(sock)
-        fut: asyncio.Future[int] = self.create_future()
-        fd = await self._sock_op(fut, self._sock_accept_op(fut, self._sock_fd(sock)), sock)
+        lfd = self._sock_fd(sock)
+        fd: int = await self._sock_op(lambda f: self._sock_accept_op(f, lfd), sock)
         conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
         conn.setblocking(False)
         try:
@@ -310,8 +322,8 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
                 address, family=sock.family, type=sock.type, proto=sock.proto, loop=self
             )
             _, _, _, _, address = resolved[0]
-        fut: asyncio.Future[None] = self.create_future()
-        await self._sock_op(fut, self._sock_connect_op(fut, self._sock_fd(sock), address), sock)
+        fd = self._sock_fd(sock)
+        await self._sock_op(lambda f: self._sock_connect_op(f, fd, address), sock)
 
     # Transports and servers.
     def _make_socket_transport(

@@ -132,12 +132,18 @@ impl LoopCore {
     ) -> PyResult<Py<Handle>> {
         let core = slf.get();
         core.check_closed()?;
+        let obj = fd.clone().unbind();
         let fd = fileobj_to_fd(fd)?;
         let h = Py::new(slf.py(), Self::new_handle(slf, callback, args, None)?)?;
         let ret = h.clone_ref(slf.py());
         let old = {
             let mut st = core.lock();
             let w = st.watches.entry(fd).or_default();
+            let prev_obj = if write {
+                w.write_obj.replace(obj)
+            } else {
+                w.read_obj.replace(obj)
+            };
             let (slot, armed) = if write {
                 (&mut w.writer, w.write_poll.is_some())
             } else {
@@ -147,28 +153,45 @@ impl LoopCore {
             if !armed {
                 Self::arm_poll(&mut st, fd, write);
             }
-            old
+            (old, prev_obj)
         };
+        // Dropped outside the lock: releasing them may run Python code.
+        let (old, _prev_obj) = old;
         if let Some(old) = old {
             old.get().cancelled.store(true, Ordering::Relaxed);
         }
         Ok(ret)
     }
 
-    fn remove_watch(&self, fd: &Bound<'_, PyAny>, write: bool) -> PyResult<bool> {
-        let fd = fileobj_to_fd(fd)?;
+    fn remove_watch(&self, fileobj: &Bound<'_, PyAny>, write: bool) -> PyResult<bool> {
         if self.closed.load(Ordering::Relaxed) {
             return Ok(false);
         }
         let old = {
             let mut st = self.lock();
+            let fd = match fileobj_to_fd(fileobj) {
+                Ok(fd) => fd,
+                // A file object closed since it was added: find it by identity.
+                Err(e) => {
+                    let found = st.watches.iter().find_map(|(fd, w)| {
+                        let o = if write { &w.write_obj } else { &w.read_obj };
+                        o.as_ref()
+                            .is_some_and(|o| o.as_ptr() == fileobj.as_ptr())
+                            .then_some(*fd)
+                    });
+                    match found {
+                        Some(fd) => fd,
+                        None => return Err(e),
+                    }
+                }
+            };
             let Some(w) = st.watches.get_mut(&fd) else {
                 return Ok(false);
             };
-            let (old, poll) = if write {
-                (w.writer.take(), w.write_poll.take())
+            let (old, poll, obj) = if write {
+                (w.writer.take(), w.write_poll.take(), w.write_obj.take())
             } else {
-                (w.reader.take(), w.read_poll.take())
+                (w.reader.take(), w.read_poll.take(), w.read_obj.take())
             };
             if w.reader.is_none()
                 && w.writer.is_none()
@@ -180,8 +203,10 @@ impl LoopCore {
             if let Some(t) = poll {
                 Self::cancel_op(&mut st, t);
             }
-            old
+            (old, obj)
         };
+        // Dropped outside the lock: releasing the object may run Python code.
+        let (old, _obj) = old;
         match old {
             Some(h) => {
                 h.get().cancelled.store(true, Ordering::Relaxed);

@@ -177,6 +177,10 @@ pub(crate) struct Watch {
     /// Tokens of the polls in flight.
     pub(crate) read_poll: Option<u64>,
     pub(crate) write_poll: Option<u64>,
+    /// The objects add_reader / add_writer were given: a socket closed since
+    /// (fileno -1) is still found by identity, as asyncio's selectors do.
+    pub(crate) read_obj: Option<Py<PyAny>>,
+    pub(crate) write_obj: Option<Py<PyAny>>,
 }
 
 pub struct State {
