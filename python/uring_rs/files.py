@@ -42,8 +42,6 @@ __all__ = ["ReadFilesError", "copy_file", "read_files"]
 _P = TypeVar("_P", bound="_StrOrBytesPath")
 
 _POLLIN = select.POLLIN
-_OPEN_FLAGS = 0
-_RING_FLAGS = 0
 _COPY_SPLICE = True
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _PIPE_MAX = 1 << 20
@@ -208,7 +206,7 @@ def read_files(
     entries = min(_next_pow2(2 * nslots + 2), 32768)
     slots = [_Slot() for _ in range(nslots)]
     free = list(range(nslots - 1, -1, -1))
-    with Ring(entries, _RING_FLAGS, cq_entries=2 * entries) as ring:
+    with Ring(entries, cq_entries=2 * entries) as ring:
         try:
             _read_files_loop(ring, names, results, slots, free)
         except BaseException:
@@ -260,9 +258,10 @@ def _read_files_loop(
         while free and next_i < n:
             s = free.pop()
             ud = next_i << _IDX_SHIFT | s << 3 | _OPEN
-            _queue(
-                ring, ops_openat, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0
-            ).flags = _OPEN_FLAGS
+            try:
+                ops_openat(ring, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
+            except UringError:
+                _queue(ring, ops_openat, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
             next_i += 1
             active += 1
         submit(1)
@@ -276,15 +275,30 @@ def _read_files_loop(
                 ud, res = cqe.user_data, cqe.res
                 stage = ud & _STAGE_MASK
                 slot = slots[(ud >> 3) & _SLOT_MASK]
-                base = ud & ~_STAGE_MASK
-                if stage in (_READ_A, _MORE):
+                if stage == _READ_A or stage == _MORE:  # noqa: SIM109 - faster than `in`
                     slot.a = res
+                    continue
+                if stage == _READ_B and res == 0 and slot.a > 0:
+                    # the common case: the file fit in the first buffer, its end confirmed
+                    results[ud >> _IDX_SHIFT] = slot.view_a[: slot.a].tobytes()
+                    fd, slot.fd = slot.fd, -1
+                    os.close(fd)
+                    free.append((ud >> 3) & _SLOT_MASK)
+                    active -= 1
+                    continue
+                base = ud & ~_STAGE_MASK
+                if stage == _OPEN and res >= 0:
+                    slot.fd = res
+                    try:
+                        ops_read(ring, base | _READ_A, res, slot.buf_a, -1).flags = hardlink
+                    except UringError:
+                        submit()  # room for both, so the pair goes in one submit
+                        ops_read(ring, base | _READ_A, res, slot.buf_a, -1).flags = hardlink
+                    ops_read(ring, base | _READ_B, res, slot.buf_b, -1)
                     continue
                 if stage == _READ_B:
                     a = slot.a
-                    if res == 0 and a > 0:  # the common case: the file fit, the end confirmed
-                        results[ud >> _IDX_SHIFT] = slot.view_a[:a].tobytes()
-                    elif a < 0 or res < 0:
+                    if a < 0 or res < 0:
                         fail(ud >> _IDX_SHIFT, a if a < 0 else res)
                     elif res == 0:  # nothing at all: empty, or a FIFO nobody wrote to yet
                         if not slot.polled and stat.S_ISFIFO(os.fstat(slot.fd).st_mode):
@@ -317,11 +331,7 @@ def _read_files_loop(
                     else:
                         slot.parts.append(memoryview(slot.more)[: slot.filled + a])
                         results[ud >> _IDX_SHIFT] = b"".join(slot.parts)
-                elif stage == _OPEN:
-                    if res >= 0:
-                        slot.fd = res
-                        read_pair(base, slot, slot.buf_a, _READ_A)
-                        continue
+                elif stage == _OPEN:  # failed
                     fail(ud >> _IDX_SHIFT, res)
                     free.append((ud >> 3) & _SLOT_MASK)
                     active -= 1
