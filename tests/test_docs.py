@@ -123,10 +123,6 @@ def test_no_user_facing_text_speaks_of_the_projects_history() -> None:
     assert hits == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops.poll_remove's Rust doc comment (what help() shows) speaks of 'the seed'",
-)
 def test_no_runtime_docstring_speaks_of_the_projects_history() -> None:
     native = uring_rs._native
     hits = []

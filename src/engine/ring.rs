@@ -166,8 +166,8 @@ impl RawRing {
         } else {
             Some(Mapping::new(fd, cq_len, sys::IORING_OFF_CQ_RING).map_err(SetupError::Mmap)?)
         };
-        // The SQE array is its own mapping, sized by the SQE count (the seed
-        // unmapped it with the ring's size).
+        // The SQE array is its own mapping, sized by the SQE count (and
+        // unmapped with that size, not the ring's).
         let sqes_map = Mapping::new(fd, p.sq_entries as usize * sqe_size, sys::IORING_OFF_SQES)
             .map_err(SetupError::Mmap)?;
         let cq = cq_map.as_ref().unwrap_or(&sq_map);

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
 
-/// The seed's 19 error kinds (its `None` is `Ok` here).
+/// The 19 error kinds of `IoUringError` (no error is `Ok` here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     EntriesZero,
@@ -59,7 +59,7 @@ impl Kind {
         }
     }
 
-    /// `io_uring_setup(2)` errnos, as the seed maps them.
+    /// The kind for an `io_uring_setup(2)` errno.
     pub fn from_setup_errno(errno: i32) -> Kind {
         match errno {
             libc::EFAULT => Kind::ParamsOutsideAccessibleAddressSpace,
@@ -73,7 +73,7 @@ impl Kind {
         }
     }
 
-    /// `io_uring_enter(2)` errnos, as the seed maps them, plus EBUSY.
+    /// The kind for an `io_uring_enter(2)` errno (EBUSY included).
     pub fn from_enter_errno(errno: i32) -> Kind {
         match errno {
             libc::EAGAIN => Kind::SystemResources,

@@ -418,8 +418,8 @@ pub fn poll_add(
     )
 }
 
-/// Removes the in-flight poll queued with `target_user_data` (the kernel's
-/// meaning; the seed took an fd and events instead).
+/// Removes the in-flight poll queued with `target_user_data`, as the kernel's
+/// IORING_OP_POLL_REMOVE does (it names the poll by user_data, not by fd).
 #[pyfunction]
 pub fn poll_remove(
     ring: &Bound<'_, Ring>,
