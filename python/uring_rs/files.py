@@ -23,6 +23,7 @@ from uring_rs._native import (
     IORING_ASYNC_CANCEL_ALL,
     IORING_ASYNC_CANCEL_ANY,
     IOSQE_IO_HARDLINK,
+    IOSQE_IO_LINK,
     Cqe,
     Ring,
     Sqe,
@@ -499,7 +500,18 @@ class _Chunk:
     """One of the copy's ``depth`` slots: a chunk of the source at ``off`` moving through
     a buffer (or a pipe) to the destination at the same offset."""
 
-    __slots__ = ("buf", "done_in", "filled", "off", "pending", "pipe", "want")
+    __slots__ = (
+        "buf",
+        "cancelled",
+        "done_in",
+        "filled",
+        "linked",
+        "off",
+        "pending",
+        "pipe",
+        "reading",
+        "want",
+    )
 
     def __init__(self, buf: bytearray | None, pipe: tuple[int, int] | None) -> None:
         self.buf = buf
@@ -509,6 +521,9 @@ class _Chunk:
         self.filled = 0  # bytes of it read so far (into buf[0:] or the pipe)
         self.pending = 0  # bytes read and not yet written
         self.done_in = False  # its reads are over (full, or the end of the source)
+        self.linked = False  # a write is linked to the read in flight (or its result)
+        self.reading = False  # a read is in flight
+        self.cancelled = False  # the linked write came back -ECANCELED before the read
 
 
 def _copy_pipelined(
@@ -540,17 +555,28 @@ def _copy_pipelined(
             slots = [_Chunk(None, p) for p in pipes]
         else:
             slots = [_Chunk(bytearray(chunk), None) for _ in range(depth)]
-        with Ring(_next_pow2(2 * depth), cq_entries=_next_pow2(4 * depth)) as ring:
+        # Between two submits each chunk queues at most a read and its linked write.
+        entries = _next_pow2(2 * depth + 2)
+        with Ring(entries, cq_entries=2 * entries) as ring:
 
             def read_in(k: int) -> None:
+                # The read, and linked to it (IOSQE_IO_LINK) the write of all it asked
+                # for: a full read (the rule) goes on to its write with no round trip; a
+                # short one fails the link, the write comes back -ECANCELED, and what
+                # was read is written then.
                 c = slots[k]
                 at, n = c.off + c.filled, c.want - c.filled
+                if ring.sq_space_left() < 2:
+                    ring.submit()
                 if c.pipe is not None:
-                    _queue(ring, ops_splice, k << 1, sfd, at, c.pipe[1], -1, n)
+                    ops_splice(ring, k << 1, sfd, at, c.pipe[1], -1, n).flags = IOSQE_IO_LINK
+                    ops_splice(ring, k << 1 | 1, c.pipe[0], -1, dfd, at, n)
                 else:
                     assert c.buf is not None
                     view = memoryview(c.buf)[c.filled : c.want]
-                    _queue(ring, ops_read, k << 1, sfd, view, at)
+                    ops_read(ring, k << 1, sfd, view, at).flags = IOSQE_IO_LINK
+                    ops_write(ring, k << 1 | 1, dfd, view, at)
+                c.linked = c.reading = True
 
             def write_out(k: int) -> None:
                 c = slots[k]
@@ -561,6 +587,15 @@ def _copy_pipelined(
                     assert c.buf is not None
                     view = memoryview(c.buf)[c.filled - c.pending : c.filled]
                     _queue(ring, ops_write, k << 1 | 1, dfd, view, at)
+
+            def after_read(k: int) -> None:
+                """A short read whose linked write was cancelled: write what it read."""
+                nonlocal busy
+                if slots[k].pending:
+                    write_out(k)
+                else:  # nothing: the end of the source
+                    busy -= 1
+                    start(k)
 
             def start(k: int) -> bool:
                 nonlocal next_off, busy
@@ -581,6 +616,14 @@ def _copy_pipelined(
                     k, is_write = cqe.user_data >> 1, cqe.user_data & 1
                     c = slots[k]
                     if is_write:
+                        if c.linked:  # the write linked to a read
+                            c.linked = False
+                            if cqe.res == -errno.ECANCELED:  # the read came short
+                                if c.reading:  # its completion is still to come
+                                    c.cancelled = True
+                                else:
+                                    after_read(k)
+                                continue
                         w = _check(cqe.res, dst)
                         if w == 0:
                             raise OSError(errno.EIO, "write returned 0", os.fspath(dst))
@@ -594,6 +637,7 @@ def _copy_pipelined(
                             busy -= 1
                             start(k)
                         continue
+                    c.reading = False
                     n = _check(cqe.res, src)
                     if n == 0:  # the end of the source
                         end = c.off + c.filled
@@ -603,11 +647,11 @@ def _copy_pipelined(
                         c.filled += n
                         c.pending += n
                         c.done_in = c.filled >= c.want
-                    if c.pending:
-                        write_out(k)
-                    else:
-                        busy -= 1
-                        start(k)
+                    # The linked write runs (a full read) or comes back cancelled (a
+                    # short one): either way its completion carries the chunk on.
+                    if c.cancelled:
+                        c.cancelled = False
+                        after_read(k)
         if high > eof >= 0:
             os.ftruncate(dfd, eof)  # chunks past a source that shrank meanwhile
     finally:
