@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
-from collections.abc import Coroutine, Iterator
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import uring_rs
@@ -87,6 +86,3 @@ def fd_targets(fds: set[int]) -> dict[int, str]:
         with contextlib.suppress(OSError):
             out[fd] = os.readlink(f"/proc/self/fd/{fd}")
     return out
-
-
-PY39 = sys.version_info < (3, 10)
