@@ -96,6 +96,24 @@ _LINKED_PAIR = 2
 _NO_TIMEOUT = 1e15
 
 
+# The pid, for the hot paths' fork check (a syscall per op would cost): refreshed in a
+# child by the interpreter's at-fork hook. Teardown (_shutdown, aclose) and binding ask
+# the kernel (os.getpid), so even a fork that bypasses os.fork() cannot make a child
+# remove the parent's loop registration.
+_PID = [os.getpid()]
+
+
+def _refresh_pid() -> None:
+    _PID[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)
+
+
+def _pid_now() -> int:
+    return _PID[0]
+
+
 def _raise_for(res: int, filename: Any = None) -> int:
     """``res`` if it is >= 0, else the ``OSError`` subclass ``os`` raises for ``-res``."""
     if res >= 0:
@@ -324,7 +342,7 @@ class AioRing:
         """The ring, bound to the running loop; raises if closed or used from elsewhere."""
         if self._closed:
             raise RuntimeError("this AioRing is closed")
-        if self._pid != os.getpid():
+        if self._pid != _pid_now():
             raise RuntimeError(
                 "this AioRing belongs to the parent process (fork()): run a new loop in the "
                 "child, where uring_rs.aio.get_ring() gives a ring of its own"
@@ -406,7 +424,7 @@ class AioRing:
 
     def _submit_soon(self) -> None:
         self._submit_scheduled = False
-        if self._closed or self._pid != os.getpid():
+        if self._closed or self._pid != _pid_now():
             return
         try:
             self._submit_now()
@@ -442,7 +460,7 @@ class AioRing:
     # ---- completion ------------------------------------------------------------------
 
     def _on_eventfd(self) -> None:
-        if self._closed or self._pid != os.getpid():
+        if self._closed or self._pid != _pid_now():
             # A forked child running its copy of the loop: reading the shared eventfd
             # would take the parent's wakeup. Nothing to do (and no remove_reader: the
             # epoll instance is the parent's too).

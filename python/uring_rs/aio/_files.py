@@ -396,18 +396,25 @@ class AsyncBinaryFile:
             parts.append(self._take(len(self._rbuf) - self._rpos))
         left = max(self._size_hint - self._pos, 0) if self._regular else 0
         if left:
-            # One read of what the size says is left, into the bytes object returned, and
-            # hard-linked to it one more read just past it that confirms the end.
-            fresh, spare = _Fresh(left), bytearray(_SPARE)
+            # One read of what the size says is left (large ones straight into the bytes
+            # object returned), and hard-linked to it one more read just past it that
+            # confirms the end.
+            fresh = _Fresh(left) if left >= _FRESH_MIN else None
+            small = bytearray(left) if fresh is None else None
+            spare = bytearray(_SPARE)
             at = self._offset(self._pos)
             got, more = await self._ring._op_pair(
                 ops.read,
-                (self._fd, fresh.view, at),
+                (self._fd, fresh.view if fresh is not None else small, at),
                 ops.read,
                 (self._fd, spare, at + left if at >= 0 else -1),
             )
             _raise_for(got)
-            parts.append(fresh.take(got))
+            if fresh is not None:
+                parts.append(fresh.take(got))
+            else:
+                assert small is not None
+                parts.append(bytes(small) if got == left else bytes(memoryview(small)[:got]))
             self._pos += got
             if got == left or at < 0:  # the spare read follows what the first one read
                 if _raise_for(more) == 0:
