@@ -302,6 +302,7 @@ class AioRing:
 
     @property
     def closed(self) -> bool:
+        """Whether the ring is closed."""
         return self._closed
 
     @property
@@ -716,6 +717,7 @@ class AioRing:
                     _close_quietly(cqe.res)
 
     async def __aenter__(self) -> Self:
+        """Binds the ring to the running loop and returns it."""
         self._check()
         return self
 
@@ -725,6 +727,7 @@ class AioRing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """``await aclose()``: cancels what is in flight and closes the ring."""
         await self.aclose()
 
     # ---- ops: files ------------------------------------------------------------------
@@ -782,6 +785,7 @@ class AioRing:
         return _raise_for(await self._op(ops.writev, fd, list(buffers), offset))
 
     async def fsync(self, fd: _Fd, *, datasync: bool = False) -> None:
+        """``fsync`` (``fdatasync`` with ``datasync=True``) of ``fd`` on the ring."""
         flags = _native.IORING_FSYNC_DATASYNC if datasync else 0
         _raise_for(await self._op(ops.fsync, fd, flags))
 
@@ -870,16 +874,19 @@ class AioRing:
     async def sock_recv(
         self, sock: socket.socket, n: int, *, timeout: float | None = None
     ) -> bytes:
+        """``loop.sock_recv``: up to ``n`` bytes (``b""`` at end of stream)."""
         return await self.recv(sock, n, timeout=timeout)
 
     async def sock_recv_into(
         self, sock: socket.socket, buf: Buffer, *, timeout: float | None = None
     ) -> int:
+        """``loop.sock_recv_into``: receives into ``buf``; returns the count."""
         return await self.recv_into(sock, buf, timeout=timeout)
 
     async def sock_sendall(
         self, sock: socket.socket, data: Buffer, *, timeout: float | None = None
     ) -> None:
+        """``loop.sock_sendall``: sends all of ``data``; ``timeout`` bounds the whole call."""
         await self.sendall(sock, data, timeout=timeout)
 
     async def sock_accept(

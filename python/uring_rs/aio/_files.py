@@ -225,25 +225,31 @@ class AsyncBinaryFile:
 
     @property
     def closed(self) -> bool:
+        """Whether the file is closed."""
         return self._closed
 
     def fileno(self) -> int:
+        """The file descriptor."""
         self._check_open()
         return self._fd
 
     def readable(self) -> bool:
+        """Whether the file was opened for reading."""
         self._check_open()
         return self._readable
 
     def writable(self) -> bool:
+        """Whether the file was opened for writing."""
         self._check_open()
         return self._writable
 
     def seekable(self) -> bool:
+        """Whether the file supports ``seek`` (not a pipe, socket or terminal)."""
         self._check_open()
         return self._seekable
 
     def isatty(self) -> bool:
+        """Whether the file is a terminal."""
         self._check_open()
         return os.isatty(self._fd)
 
@@ -501,6 +507,7 @@ class AsyncBinaryFile:
             self._rpos = 0
 
     async def readlines(self, hint: int = -1) -> list[bytes]:
+        """Reads lines until the end of file, or until they total ``hint`` bytes."""
         lines: list[bytes] = []
         total = 0
         while True:
@@ -592,6 +599,7 @@ class AsyncBinaryFile:
         return len(data)
 
     async def writelines(self, lines: Iterable[Buffer]) -> None:
+        """Writes each of ``lines`` (no line separators are added)."""
         for line in lines:
             await self.write(line)
 
@@ -608,6 +616,7 @@ class AsyncBinaryFile:
     # ---- position --------------------------------------------------------------------
 
     async def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Moves the position (``os.SEEK_SET``, ``SEEK_CUR``, ``SEEK_END``); returns it."""
         self._check_open()
         await self._flush_writes()
         if not self._seekable:
@@ -634,6 +643,7 @@ class AsyncBinaryFile:
         return new
 
     async def tell(self) -> int:
+        """The position."""
         self._check_open()
         return self._pos
 
@@ -679,6 +689,7 @@ class AsyncBinaryFile:
                         _raise_for(res, path)
 
     async def __aenter__(self) -> Self:
+        """Returns the file."""
         return self
 
     async def __aexit__(
@@ -687,6 +698,7 @@ class AsyncBinaryFile:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """``await close()``."""
         await self.close()
 
     def __del__(self) -> None:
@@ -754,32 +766,40 @@ class AsyncTextFile:
 
     @property
     def name(self) -> Any:
+        """The name the file was opened with (or its descriptor)."""
         return self.buffer.name
 
     @property
     def closed(self) -> bool:
+        """Whether the file is closed."""
         return self.buffer.closed
 
     @property
     def newlines(self) -> str | tuple[str, ...] | None:
+        """The newlines seen so far (universal newlines mode), else None."""
         dec = self._decoder
         if isinstance(dec, io.IncrementalNewlineDecoder):
             return dec.newlines
         return None
 
     def fileno(self) -> int:
+        """The file descriptor."""
         return self.buffer.fileno()
 
     def readable(self) -> bool:
+        """Whether the file was opened for reading."""
         return self.buffer.readable()
 
     def writable(self) -> bool:
+        """Whether the file was opened for writing."""
         return self.buffer.writable()
 
     def seekable(self) -> bool:
+        """Whether the file supports ``seek``."""
         return self.buffer.seekable()
 
     def isatty(self) -> bool:
+        """Whether the file is a terminal."""
         return self.buffer.isatty()
 
     def __repr__(self) -> str:
@@ -847,6 +867,7 @@ class AsyncTextFile:
     # ---- reading ---------------------------------------------------------------------
 
     async def read(self, size: int | None = -1) -> str:
+        """Reads up to ``size`` characters (all of the rest when ``size`` is -1 or None)."""
         self._prepare_read()
         await self.buffer._flush_writes()
         if size is None or size < 0:
@@ -861,6 +882,7 @@ class AsyncTextFile:
         return self._take(size)
 
     async def readline(self, size: int | None = -1) -> str:
+        """Reads one line (newline translated as ``newline`` says), at most ``size`` characters."""
         self._prepare_read()
         await self.buffer._flush_writes()
         limit = -1 if size is None else size
@@ -898,6 +920,7 @@ class AsyncTextFile:
         return -1 if i < 0 else i + len(nl)
 
     async def readlines(self, hint: int = -1) -> list[str]:
+        """Reads lines until the end of file, or until they total ``hint`` characters."""
         lines: list[str] = []
         total = 0
         while True:
@@ -965,6 +988,7 @@ class AsyncTextFile:
     # ---- writing ---------------------------------------------------------------------
 
     async def write(self, s: str) -> int:
+        """Writes ``s`` (encoded, ``"\\n"`` translated); returns ``len(s)``."""
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         await self._prepare_write()
@@ -978,16 +1002,20 @@ class AsyncTextFile:
         return length
 
     async def writelines(self, lines: Iterable[str]) -> None:
+        """Writes each of ``lines``."""
         for line in lines:
             await self.write(line)
 
     async def flush(self) -> None:
+        """Writes buffered data to the file (not to disk: see ``fsync``)."""
         await self.buffer.flush()
 
     async def fsync(self, *, datasync: bool = False) -> None:
+        """Flushes, then ``fsync`` (``fdatasync`` with ``datasync=True``) on the ring."""
         await self.buffer.fsync(datasync=datasync)
 
     async def truncate(self, size: int | None = None) -> int:
+        """Truncates to ``size`` (default: the position); returns the new size."""
         await self.flush()
         if size is None:
             size = await self.tell()
@@ -1020,6 +1048,7 @@ class AsyncTextFile:
         return best
 
     async def tell(self) -> int:
+        """An opaque cookie for the position (a byte offset ``seek`` accepts)."""
         if self._line_it is not None:
             self._settle()
         self.buffer._check_open()
@@ -1030,6 +1059,7 @@ class AsyncTextFile:
         return self._cookie()
 
     async def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
+        """Moves to a ``tell()`` cookie, or ``seek(0, 1)`` / ``seek(0, 2)``; returns it."""
         if self._line_it is not None:
             self._settle()
         self.buffer._check_open()
@@ -1058,6 +1088,8 @@ class AsyncTextFile:
     # ---- closing ---------------------------------------------------------------------
 
     async def close(self) -> None:
+        """Flushes (ends the encoding) and closes; the descriptor is closed even if that
+        fails."""
         if self._line_it is not None:
             self._settle()
         if self.buffer.closed:
@@ -1071,6 +1103,7 @@ class AsyncTextFile:
             await self.buffer.close()
 
     async def __aenter__(self) -> Self:
+        """Returns the file."""
         return self
 
     async def __aexit__(
@@ -1079,6 +1112,7 @@ class AsyncTextFile:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """``await close()``."""
         await self.close()
 
 

@@ -418,6 +418,7 @@ class AsyncSpooledTemporaryFile:
             yield line
 
     async def __aenter__(self) -> Self:
+        """Returns the file."""
         return self
 
     async def __aexit__(
@@ -426,6 +427,7 @@ class AsyncSpooledTemporaryFile:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """``await close()``."""
         await self.close()
 
 
