@@ -8,7 +8,8 @@ AnyIO's own per-test timeout of 20 s).
 
 Every test that passes on asyncio's loop must pass on uring_rs.Loop, except those in
 ``KNOWN``: loop bugs, each with a minimal reproducer in tests/test_loop_reliability.py
-(a strict xfail). A known test that passes fails this test until it leaves the list.
+(a strict xfail while it is open). A known test that passes fails this test until it
+leaves the list.
 """
 
 from __future__ import annotations
@@ -36,26 +37,11 @@ DEPS = [
     "uring_rs",
 ]
 
-_REMOVE_READER = (
-    "remove_reader/remove_writer of a socket closed since add_reader raise ValueError "
-    "(test_remove_reader_and_writer_of_a_socket_closed_since)"
-)
-_REFCYCLE = (
-    "a failed sock_connect keeps its exception in a cycle through its future "
-    "(test_a_failed_sock_call_leaves_no_reference_cycle_through_its_future)"
-)
-
-# The node id up to its parameters -> the loop bug that makes it fail on uring_rs.
-KNOWN = {
-    "tests/test_sockets.py::TestUNIXStream::test_close_during_receive": _REMOVE_READER,
-    "tests/test_sockets.py::TestUNIXStream::test_close_during_send": _REMOVE_READER,
-    "tests/test_sockets.py::TestUNIXStream::test_close_after_cancelled_io": _REMOVE_READER,
-    "tests/test_sockets.py::TestUNIXDatagramSocket::test_close_during_receive": _REMOVE_READER,
-    "tests/test_sockets.py::TestConnectedUNIXDatagramSocket::test_close_during_receive": (
-        _REMOVE_READER
-    ),
-    "tests/test_sockets.py::TestTCPStream::test_happy_eyeballs_refcycles": _REFCYCLE,
-}
+# The node id up to its parameters -> the loop bug that makes it fail on uring_rs.Loop,
+# each with a reproducer in tests/test_loop_reliability.py. Empty: the two found here
+# (remove_reader of a closed socket, 13 UNIX socket tests; a failed sock_connect's
+# exception kept in a cycle through its future, test_happy_eyeballs_refcycles) are fixed.
+KNOWN: dict[str, str] = {}
 
 
 def _python() -> str:
