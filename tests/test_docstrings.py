@@ -113,7 +113,6 @@ def test_every_public_python_name_has_a_docstring(module_name: str) -> None:
     assert python_names_without_docstrings(module_name) == []
 
 
-@pytest.mark.xfail(strict=True, reason="uring_rs.aio still has undocumented methods")
 def test_every_public_name_of_aio_has_a_docstring() -> None:
     assert python_names_without_docstrings("uring_rs.aio") == []
 
