@@ -424,10 +424,10 @@ def copy_file(
     Between regular files, up to ``depth`` chunks of ``chunk_size`` bytes are in flight at
     increasing offsets, each moved by ``IORING_OP_SPLICE`` into a pipe of its own and out
     to the same offset of ``dst`` (one copy in the kernel, as ``sendfile``; the splices
-    run in parallel on the kernel's workers), in splices of at most 256 KiB, each write
-    linked to its read. If pipes cannot be sized so (``F_SETPIPE_SZ``), reads and writes
-    go through buffers instead. Other sources and destinations (devices, files reporting
-    size 0) are copied sequentially.
+    run in parallel on the kernel's workers), each write linked to its read; splices move
+    at most 256 KiB, so ``chunk_size`` is capped there. If pipes cannot be sized so
+    (``F_SETPIPE_SZ``), reads and writes go through buffers instead. Other sources and
+    destinations (devices, files reporting size 0) are copied sequentially.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -557,6 +557,9 @@ def _copy_pipelined(
     high = 0  # the end of what was written
     try:
         if use_splice and _splice_pipes(pipes, depth, min(chunk, _SPLICE_SEGMENT)):
+            # Chunks of at most a segment, at consecutive offsets: writes that land in
+            # `depth` regions a megabyte apart were the slow mode too.
+            chunk = min(chunk, _SPLICE_SEGMENT)
             slots = [_Chunk(None, p) for p in pipes]
         else:
             slots = [_Chunk(bytearray(chunk), None) for _ in range(depth)]
