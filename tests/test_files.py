@@ -102,7 +102,8 @@ def test_read_files_error_is_an_exception_group(tmp_path: Path) -> None:
     caught = namespace["catch"](lambda: read_files([tmp_path / "missing", tmp_path]))
     assert [type(e) for e in caught] == [FileNotFoundError, IsADirectoryError]
     assert isinstance(
-        _error(read_files, [tmp_path / "missing"]), BaseExceptionGroup  # noqa: F821
+        _error(read_files, [tmp_path / "missing"]),
+        BaseExceptionGroup,  # noqa: F821
     )
 
 
