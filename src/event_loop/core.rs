@@ -26,7 +26,7 @@ use crate::engine::sys::{self, KernelTimespec, Params};
 use crate::engine::{prep, Engine, RawRing, Step};
 use crate::event_loop::handle::{Handle, TimerHandle};
 use crate::event_loop::state::{
-    fileobj_to_fd, monotonic, LoopCore, Op, Ready, State, Timer, MAX_WAIT,
+    cancel, fileobj_to_fd, monotonic, queue_op, LoopCore, Op, Ready, State, Timer, MAX_WAIT,
 };
 
 impl LoopCore {
@@ -68,58 +68,28 @@ impl LoopCore {
         if st.wake_armed {
             return;
         }
-        let Some(e) = st.engine.as_mut() else { return };
         let mut counter = Box::new(0u64);
         let addr = &mut *counter as *mut u64 as u64;
         let fd = self.wake_fd;
-        if e.queue(0, sys::IORING_OP_READ, Op::Wake(counter), |sqe, _| {
+        let queued = queue_op(st, sys::IORING_OP_READ, Op::Wake(counter), |sqe| {
             prep::read(sqe, fd, addr, 8, u64::MAX)
-        })
-        .is_ok()
-        {
-            st.wake_armed = true;
-        }
+        });
+        st.wake_armed = queued.is_some();
     }
 
     /// Queues a one-shot poll for `fd`'s reader or writer.
     fn arm_poll(st: &mut State, fd: i32, write: bool) {
-        let Some(e) = st.engine.as_mut() else { return };
         let events = if write { libc::POLLOUT } else { libc::POLLIN } as u32;
-        let op = sys::IORING_OP_POLL_ADD;
-        let token = match e.queue(0, op, Op::Poll { fd, write }, |sqe, _| {
+        let Some(token) = queue_op(st, sys::IORING_OP_POLL_ADD, Op::Poll { fd, write }, |sqe| {
             prep::poll_add(sqe, fd, events, false)
-        }) {
-            Ok((_, t)) => t,
-            Err(_) => {
-                // SQ full: submit what is queued and retry once.
-                let n = e.raw.flush_sq(&mut e.sq);
-                let _ = e.raw.enter(n, 0, 0, None);
-                match e.queue(0, op, Op::Poll { fd, write }, |sqe, _| {
-                    prep::poll_add(sqe, fd, events, false)
-                }) {
-                    Ok((_, t)) => t,
-                    Err(_) => return,
-                }
-            }
+        }) else {
+            return;
         };
         let w = st.watches.entry(fd).or_default();
         if write {
             w.write_poll = Some(token);
         } else {
             w.read_poll = Some(token);
-        }
-    }
-
-    /// Cancels a poll in flight (its completion is then ignored).
-    fn cancel_op(st: &mut State, token: u64) {
-        if let Some(e) = st.engine.as_mut() {
-            if e.space_left() == 0 {
-                let n = e.raw.flush_sq(&mut e.sq);
-                let _ = e.raw.enter(n, 0, 0, None);
-            }
-            let _ = e.queue(0, sys::IORING_OP_ASYNC_CANCEL, Op::None, |sqe, _| {
-                prep::cancel(sqe, token, 0)
-            });
         }
     }
 
@@ -201,7 +171,7 @@ impl LoopCore {
                 st.watches.remove(&fd);
             }
             if let Some(t) = poll {
-                Self::cancel_op(&mut st, t);
+                cancel(&mut st, t, false);
             }
             (old, obj)
         };
@@ -400,18 +370,10 @@ impl LoopCore {
 
     /// Queues the multishot accept of listening socket `fd`.
     fn arm_accept(&self, st: &mut State, fd: i32) {
-        let Some(e) = st.engine.as_mut() else { return };
         let flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32;
-        let mut r = e.queue(0, sys::IORING_OP_ACCEPT, Op::Accept { fd }, |sqe, _| {
+        if let Some(t) = queue_op(st, sys::IORING_OP_ACCEPT, Op::Accept { fd }, |sqe| {
             prep::accept_multishot(sqe, fd, 0, 0, flags)
-        });
-        if r.is_err() {
-            crate::event_loop::stream::submit_now(e);
-            r = e.queue(0, sys::IORING_OP_ACCEPT, Op::Accept { fd }, |sqe, _| {
-                prep::accept_multishot(sqe, fd, 0, 0, flags)
-            });
-        }
-        if let Ok((_, t)) = r {
+        }) {
             st.listeners.insert(fd, Some(t));
         }
     }
@@ -886,7 +848,7 @@ impl LoopCore {
         let mut st = self.lock();
         match st.listeners.remove(&fd) {
             Some(Some(t)) => {
-                crate::event_loop::stream::cancel(&mut st, t, true);
+                cancel(&mut st, t, true);
                 true
             }
             Some(None) => true,

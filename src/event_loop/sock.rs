@@ -11,18 +11,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::engine::{prep, sys};
+use crate::event_loop::state::{cancel, queue_op, submit_now};
 use crate::event_loop::state::{LoopCore, Op, Ready, SockResult, State};
-use crate::event_loop::stream::{cancel, submit_now};
 use crate::py::keep::PinnedBuf;
 
 fn queue(st: &mut State, op: Op, prep_fn: impl FnOnce(&mut sys::Sqe)) -> Option<u64> {
-    let e = st.engine.as_mut()?;
-    if e.space_left() == 0 {
-        submit_now(e);
-    }
-    e.queue(0, op_code(&op), op, |sqe, _| prep_fn(sqe))
-        .ok()
-        .map(|(_, t)| t)
+    queue_op(st, op_code(&op), op, prep_fn)
 }
 
 fn op_code(op: &Op) -> u8 {

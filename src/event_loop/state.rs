@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::engine::{Engine, Hold};
+use crate::engine::{prep, sys, Engine, Hold};
 use crate::event_loop::handle::{Handle, TimerHandle};
 
 /// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single wait, seconds.
@@ -253,6 +253,46 @@ pub(crate) fn fileobj_to_fd(obj: &Bound<'_, PyAny>) -> PyResult<i32> {
         )));
     }
     Ok(fd as i32)
+}
+
+/// Submits what is queued (the SQ is full, or a cancel must act now).
+pub fn submit_now(e: &mut Engine<Op>) {
+    let n = e.raw.flush_sq(&mut e.sq);
+    // GETEVENTS runs deferred task work too (DEFER_TASKRUN), so a cancelled
+    // op really lets go of its file before this returns.
+    let _ = e.raw.enter(n, 0, sys::IORING_ENTER_GETEVENTS, None);
+}
+
+/// Queues one op on the loop's ring, submitting what is queued first if
+/// the SQ is full; its token, or None if the loop is closed (or the kernel
+/// consumes nothing).
+pub fn queue_op(
+    st: &mut State,
+    opcode: u8,
+    op: Op,
+    prep_sqe: impl FnOnce(&mut sys::Sqe),
+) -> Option<u64> {
+    let e = st.engine.as_mut()?;
+    if e.space_left() == 0 {
+        submit_now(e);
+    }
+    e.queue(0, opcode, op, |sqe, _| prep_sqe(sqe))
+        .ok()
+        .map(|(_, t)| t)
+}
+
+/// Cancels op `token`; with `now`, submits at once so the kernel drops
+/// the file reference before the caller goes on (a close that follows must
+/// really close). Its completion is ignored.
+pub fn cancel(st: &mut State, token: u64, now: bool) {
+    queue_op(st, sys::IORING_OP_ASYNC_CANCEL, Op::None, |sqe| {
+        prep::cancel(sqe, token, 0)
+    });
+    if now {
+        if let Some(e) = st.engine.as_mut() {
+            submit_now(e);
+        }
+    }
 }
 
 impl LoopCore {

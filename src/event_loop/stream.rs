@@ -15,9 +15,9 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::engine::prep;
 use crate::engine::sys;
-use crate::engine::{prep, Engine};
-use crate::event_loop::state::{LoopCore, Op, Ready, State, Stream};
+use crate::event_loop::state::{cancel, queue_op, submit_now, LoopCore, Op, Ready, State, Stream};
 
 /// The provided-buffer group the loop's recvs pick from.
 pub const RECV_GROUP: u16 = 0;
@@ -49,46 +49,9 @@ impl StreamCore {
 
 /// Queues the multishot recv of stream `id`.
 pub fn arm_recv(st: &mut State, id: usize, gen: u32, fd: i32) -> Option<u64> {
-    let e = st.engine.as_mut()?;
-    let r = e.queue(0, sys::IORING_OP_RECV, Op::Recv { id, gen }, |sqe, _| {
+    queue_op(st, sys::IORING_OP_RECV, Op::Recv { id, gen }, |sqe| {
         prep::recv_multishot(sqe, fd, RECV_GROUP, 0)
-    });
-    match r {
-        Ok((_, t)) => Some(t),
-        Err(_) => {
-            submit_now(e);
-            e.queue(0, sys::IORING_OP_RECV, Op::Recv { id, gen }, |sqe, _| {
-                prep::recv_multishot(sqe, fd, RECV_GROUP, 0)
-            })
-            .ok()
-            .map(|(_, t)| t)
-        }
-    }
-}
-
-/// Submits what is queued (the SQ is full, or a cancel must act now).
-pub fn submit_now(e: &mut Engine<Op>) {
-    let n = e.raw.flush_sq(&mut e.sq);
-    // GETEVENTS runs deferred task work too (DEFER_TASKRUN), so a cancelled
-    // op really lets go of its file before this returns.
-    let _ = e.raw.enter(n, 0, sys::IORING_ENTER_GETEVENTS, None);
-}
-
-/// Cancels op `token`; with `now`, submits at once so the kernel drops
-/// the file reference before the caller goes on (a close that follows must
-/// really close).
-pub fn cancel(st: &mut State, token: u64, now: bool) {
-    if let Some(e) = st.engine.as_mut() {
-        if e.space_left() == 0 {
-            submit_now(e);
-        }
-        let _ = e.queue(0, sys::IORING_OP_ASYNC_CANCEL, Op::None, |sqe, _| {
-            prep::cancel(sqe, token, 0)
-        });
-        if now {
-            submit_now(e);
-        }
-    }
+    })
 }
 
 /// Before the iteration's wait: one send per stream with buffered data and
@@ -718,11 +681,11 @@ impl StreamCore {
                 }
                 if s.sending > 0 || s.recv_token.is_some() {
                     // Cancel the send too, by fd.
+                    let fd = s.fd;
+                    queue_op(&mut st, sys::IORING_OP_ASYNC_CANCEL, Op::None, |sqe| {
+                        prep::cancel_fd(sqe, fd, sys::IORING_ASYNC_CANCEL_ALL)
+                    });
                     if let Some(e) = st.engine.as_mut() {
-                        let fd = s.fd;
-                        let _ = e.queue(0, sys::IORING_OP_ASYNC_CANCEL, Op::None, |sqe, _| {
-                            prep::cancel_fd(sqe, fd, sys::IORING_ASYNC_CANCEL_ALL)
-                        });
                         submit_now(e);
                     }
                 }
