@@ -241,6 +241,60 @@ impl<K: Hold> Engine<K> {
         self.sq.sqe_tail = self.sq.sqe_head;
     }
 
+    /// The close-time drain: forgets the ops never published, then cancels
+    /// everything in flight (again every 100 ms) and reaps until nothing is
+    /// in flight or `grace` runs out. Each batch of reaped completions and the
+    /// keeps they released go to `settle`; `wait(raw, to_submit, flags, ts)`
+    /// is the blocking `io_uring_enter` (a client releases its interpreter
+    /// lock around it). Returns whether every op was confirmed finished;
+    /// if not, the slots are leaked (never freed: the kernel may still write
+    /// into what they keep). EEXIST from the wait (a SINGLE_ISSUER ring whose
+    /// issuer thread exited: the kernel refuses every other thread for good)
+    /// ends it at once.
+    pub fn drain(
+        &mut self,
+        grace: std::time::Duration,
+        mut settle: impl FnMut(Vec<Completion>, Vec<K>),
+        mut wait: impl FnMut(&RawRing, u32, u32, Option<sys::KernelTimespec>) -> Result<u32, i32>,
+    ) -> bool {
+        use std::time::{Duration, Instant};
+        let ext_arg = self.raw.features & sys::IORING_FEAT_EXT_ARG != 0;
+        let mut dead = Vec::new();
+        self.release_unpublished(&mut dead);
+        settle(Vec::new(), dead);
+        let deadline = Instant::now() + grace;
+        let mut cancel_sent_at: Option<Instant> = None;
+        loop {
+            let (mut out, mut dead) = (Vec::new(), Vec::new());
+            self.reap(usize::MAX, true, &mut out, &mut dead);
+            let live = self.slots.live();
+            let resend = cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
+            if live > 0 && resend && self.queue_cancel_all() {
+                cancel_sent_at = Some(Instant::now());
+            }
+            let pending = self.raw.flush_sq(&mut self.sq);
+            settle(out, dead);
+            if live == 0 || Instant::now() >= deadline {
+                break;
+            }
+            let mut flags = sys::IORING_ENTER_GETEVENTS;
+            self.raw.sq_ring_needs_enter(&mut flags);
+            let ts = ext_arg.then_some(sys::KernelTimespec {
+                tv_sec: 0,
+                tv_nsec: 20_000_000,
+            });
+            let raw = self.raw.clone();
+            if wait(&raw, pending, flags, ts) == Err(libc::EEXIST) {
+                break;
+            }
+        }
+        if self.slots.live() > 0 {
+            std::mem::forget(self.slots.take_all());
+            return false;
+        }
+        true
+    }
+
     /// Queues the close-time cancel of everything in flight (internal
     /// token); false if the SQ is full.
     pub fn queue_cancel_all(&mut self) -> bool {

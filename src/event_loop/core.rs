@@ -975,39 +975,9 @@ impl LoopCore {
 /// nothing is in flight or the grace runs out; then the ring goes. What
 /// could not be confirmed finished is leaked, never freed.
 fn drain(py: Python<'_>, mut e: Engine<Op>) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut dead = Vec::new();
-    e.release_unpublished(&mut dead);
-    let mut sent = false;
-    loop {
-        e.reap_ops(usize::MAX, |_, step| {
-            if let Step::Last(op) = step {
-                dead.push(op);
-            }
-        });
-        if e.slots.live() == 0 || std::time::Instant::now() >= deadline {
-            break;
-        }
-        if !sent && e.queue_cancel_all() {
-            sent = true;
-        }
-        let n = e.raw.flush_sq(&mut e.sq);
-        let raw = e.raw.clone();
-        let ts = KernelTimespec {
-            tv_sec: 0,
-            tv_nsec: 20_000_000,
-        };
-        let r = py.detach(|| raw.enter(n, 1, sys::IORING_ENTER_GETEVENTS, Some(ts)));
-        if r == Err(libc::EEXIST) {
-            break;
-        }
-        sent = sent && r.is_ok();
-    }
-    drop(dead);
-    let done = e.slots.live() == 0;
-    if !done {
-        std::mem::forget(e.slots.take_all());
-    }
-    drop(e);
-    done
+    e.drain(
+        std::time::Duration::from_secs(5),
+        |_, dead| drop(dead),
+        |raw, pending, flags, ts| py.detach(|| raw.enter(pending, 1, flags, ts)),
+    )
 }

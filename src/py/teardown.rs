@@ -7,12 +7,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use crate::engine::sys::{self, KernelTimespec};
 use crate::engine::{Completion, Engine};
 use crate::py::keep::Keep;
 use crate::py::ring::{Held, Issuer, Ring, MESSAGE_SLOT};
@@ -149,50 +148,22 @@ fn close_fds(cqes: &[Completion]) {
 /// never freeing memory the kernel may write), closing fds that discarded
 /// completions carried; then unmaps and closes.
 fn drain_and_close(py: Python<'_>, mut engine: Engine<Keep>, held: Held) {
-    let ext_arg = engine.raw.features & sys::IORING_FEAT_EXT_ARG != 0;
-    let mut dead: Vec<Keep> = Vec::new();
-    engine.release_unpublished(&mut dead);
     // Messages other rings may still post here hold no memory.
-    dead.extend(engine.slots.release_opcode(MESSAGE_SLOT));
-    drop(dead);
-    let deadline = Instant::now() + CLOSE_GRACE;
-    let mut cancel_sent_at: Option<Instant> = None;
-    loop {
-        let (mut out, mut dead) = (Vec::new(), Vec::new());
-        engine.reap(usize::MAX, true, &mut out, &mut dead);
-        let live = engine.slots.live();
-        let resend = cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
-        if live > 0 && resend && engine.queue_cancel_all() {
-            cancel_sent_at = Some(Instant::now());
-        }
-        let pending = engine.raw.flush_sq(&mut engine.sq);
-        close_fds(&out);
-        drop(dead);
-        if live == 0 || Instant::now() >= deadline {
-            break;
-        }
-        let mut flags = sys::IORING_ENTER_GETEVENTS;
-        engine.raw.sq_ring_needs_enter(&mut flags);
-        let ts = ext_arg.then_some(KernelTimespec {
-            tv_sec: 0,
-            tv_nsec: 20_000_000,
-        });
+    drop(engine.slots.release_opcode(MESSAGE_SLOT));
+    let done = engine.drain(
+        CLOSE_GRACE,
+        |out, dead| {
+            close_fds(&out);
+            drop(dead);
+        },
         // Signals are not acted on here: a half-closed ring would be worse
         // than a close that finishes within its grace period.
-        let raw = engine.raw.clone();
-        let r = py.detach(|| raw.enter(pending, 1, flags, ts));
-        if r == Err(libc::EEXIST) {
-            // A SINGLE_ISSUER ring whose issuer thread has exited: the kernel
-            // refuses every other thread's cancels for good (and does not
-            // cancel the ops itself), so nothing can confirm them finished.
-            break;
-        }
-    }
-    if engine.slots.live() > 0 {
-        // Could not confirm the kernel is done with these: keep their
-        // buffers, scratch memory and every registered buffer forever
-        // rather than free memory the kernel may still write.
-        std::mem::forget(engine.slots.take_all());
+        |raw, pending, flags, ts| py.detach(|| raw.enter(pending, 1, flags, ts)),
+    );
+    if !done {
+        // Could not confirm the kernel is done: keep every registered
+        // buffer forever too (drain kept the ops' memory) rather than free
+        // memory the kernel may still write.
         std::mem::forget(held);
         return;
     }
