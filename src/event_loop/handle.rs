@@ -134,6 +134,12 @@ impl Handle {
     }
 }
 
+/// Whether an exception from user code ends the run loop (KeyboardInterrupt,
+/// SystemExit) rather than going to the exception handler, as in asyncio.
+pub fn ends_the_loop(py: Python<'_>, e: &PyErr) -> bool {
+    e.is_instance_of::<PyKeyboardInterrupt>(py) || e.is_instance_of::<PySystemExit>(py)
+}
+
 /// Hands a callback's exception to `loop.call_exception_handler` as
 /// `Handle._run` does (found by attribute lookup: tests and users patch it).
 pub fn report(
@@ -145,7 +151,7 @@ pub fn report(
     e: PyErr,
 ) -> PyResult<()> {
     let py = handle.py();
-    if e.is_instance_of::<PyKeyboardInterrupt>(py) || e.is_instance_of::<PySystemExit>(py) {
+    if ends_the_loop(py, &e) {
         return Err(e);
     }
     let cb = format_callback_source(py, callback.bind(py), args.bind(py))

@@ -337,9 +337,7 @@ pub fn run_stream(slf: &Bound<'_, LoopCore>, item: Ready) -> PyResult<()> {
 /// Hands a protocol's exception to the transport's `_fatal_error`
 /// (KeyboardInterrupt and SystemExit go up instead).
 fn fatal(py: Python<'_>, transport: &Py<PyAny>, e: PyErr, msg: &str) -> PyResult<()> {
-    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
-        || e.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
-    {
+    if crate::event_loop::handle::ends_the_loop(py, &e) {
         return Err(e);
     }
     transport
@@ -363,9 +361,7 @@ fn protocol_error(
     protocol: &Py<PyAny>,
 ) -> PyResult<()> {
     let py = slf.py();
-    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
-        || e.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
-    {
+    if crate::event_loop::handle::ends_the_loop(py, &e) {
         return Err(e);
     }
     let ctx = pyo3::types::PyDict::new(py);
