@@ -212,36 +212,30 @@ pub fn copy_cqes_into(
             "res (and flags) must be at least as long as user_data",
         ));
     }
-    ring.reap_loop(
-        py,
-        wait_nr,
-        Some(cap as i64),
-        timeout,
-        |raw, slots, max, dead| {
-            let n = (raw.cq_ready() as usize).min(max);
-            let mut written = 0;
-            for i in 0..n as u32 {
-                let c = raw.cqe(i);
-                let Some(c) = Engine::translate(slots, &c, true, dead) else {
-                    continue;
-                };
-                let ud = c.user_data;
-                // SAFETY: written < max <= cap, and each array holds at least cap
-                // elements (checked above); the exports held by the PyBuffers
-                // keep the memory valid and unmovable for this whole call.
-                unsafe {
-                    uds.add(written).write(ud);
-                    ress.add(written).write(c.res);
-                    if let Some((f, _)) = flgs {
-                        f.add(written).write(c.flags);
-                    }
+    ring.reap_loop(py, wait_nr, Some(cap as i64), timeout, |e, max, dead| {
+        let n = (e.raw.cq_ready() as usize).min(max);
+        let mut written = 0;
+        for i in 0..n as u32 {
+            let c = e.raw.cqe(i);
+            let Some(c) = Engine::translate(&mut e.slots, &c, true, dead) else {
+                continue;
+            };
+            let ud = c.user_data;
+            // SAFETY: written < max <= cap, and each array holds at least cap
+            // elements (checked above); the exports held by the PyBuffers
+            // keep the memory valid and unmovable for this whole call.
+            unsafe {
+                uds.add(written).write(ud);
+                ress.add(written).write(c.res);
+                if let Some((f, _)) = flgs {
+                    f.add(written).write(c.flags);
                 }
-                written += 1;
             }
-            raw.cq_advance(n as u32);
-            written
-        },
-    )
+            written += 1;
+        }
+        e.raw.cq_advance(n as u32);
+        written
+    })
 }
 
 /// Keep for batch ops: one reference to the shared pin per op.

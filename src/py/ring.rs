@@ -149,13 +149,12 @@ impl Ring {
         Ok(f(&e.raw, &mut e.sq, &mut e.slots))
     }
 
-    /// Changes the caller's user_data a live op's token stands for.
-    pub fn set_user_data(&self, token: u64, user_data: u64) -> PyResult<()> {
-        self.with_open(|_, _, slots| {
-            if let Some(slot) = slots.get_mut(token) {
-                slot.user_data = user_data;
-            }
-        })
+    /// Runs `f` on the open ring's engine under the state lock.
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine<Keep>) -> R) -> PyResult<R> {
+        self.check_process()?;
+        let mut g = self.lock();
+        let e = g.engine.as_mut().ok_or_else(closed_ring)?;
+        Ok(f(e))
     }
 
     /// The ring fd, or ValueError if closed.
@@ -287,28 +286,6 @@ impl Ring {
         Ok(e.find_targets(user_data, opcodes))
     }
 
-    /// Copies up to `max` ready CQEs, translated; when `consume`, advances
-    /// the CQ and releases finished slots into `dead`.
-    pub fn reap(
-        raw: &RawRing,
-        slots: &mut Slots<Keep>,
-        max: usize,
-        consume: bool,
-        out: &mut Vec<Completion>,
-        dead: &mut Vec<Keep>,
-    ) {
-        let n = (raw.cq_ready() as usize).min(max) as u32;
-        for i in 0..n {
-            let c = raw.cqe(i);
-            if let Some(r) = Engine::translate(slots, &c, consume, dead) {
-                out.push(r);
-            }
-        }
-        if consume {
-            raw.cq_advance(n);
-        }
-    }
-
     /// Python `Cqe`s for reaped entries. `consumed` marks those carrying a
     /// provided buffer as claimable once by `BufferRing.get`.
     pub fn cqe_list<'py>(
@@ -325,7 +302,7 @@ impl Ring {
     }
 
     /// The reaping loop shared by `copy_cqes` and `copy_cqes_into`: under the
-    /// lock, `take(raw, slots, max, dead)` consumes up to `max` CQEs and
+    /// lock, `take(engine, max, dead)` consumes up to `max` CQEs and
     /// returns how many it took; when it took none and `wait_nr > 0`, waits
     /// (GIL released, PEP 475, at most `timeout` seconds) and tries again.
     pub fn reap_loop(
@@ -334,7 +311,7 @@ impl Ring {
         wait_nr: i64,
         max: Option<i64>,
         timeout: Option<f64>,
-        mut take: impl FnMut(&RawRing, &mut Slots<Keep>, usize, &mut Vec<Keep>) -> usize,
+        mut take: impl FnMut(&mut Engine<Keep>, usize, &mut Vec<Keep>) -> usize,
     ) -> PyResult<usize> {
         let wait_nr = args::count32(wait_nr, "wait_nr")?;
         let max = match max {
@@ -359,11 +336,11 @@ impl Ring {
         let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
         let mut dead = Vec::new();
         loop {
-            let n = self.with_open(|raw, _, slots| -> Result<usize, UringErr> {
-                if raw.cq_ready() == 0 && (iopoll || raw.cq_ring_needs_flush()) {
-                    Self::flush_completions(raw)?;
+            let n = self.with_engine(|e| -> Result<usize, UringErr> {
+                if e.raw.cq_ready() == 0 && (iopoll || e.raw.cq_ring_needs_flush()) {
+                    Self::flush_completions(&e.raw)?;
                 }
-                Ok(take(raw, slots, max, &mut dead))
+                Ok(take(e, max, &mut dead))
             })??;
             dead.clear(); // releases buffers outside the lock
             if n > 0 || wait_nr == 0 || max == 0 || deadline.is_some_and(|d| Instant::now() >= d) {

@@ -405,8 +405,8 @@ impl Ring {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let mut out = Vec::new();
-        self.reap_loop(py, wait_nr, max, timeout, |raw, slots, max, dead| {
-            Self::reap(raw, slots, max, true, &mut out, dead);
+        self.reap_loop(py, wait_nr, max, timeout, |e, max, dead| {
+            e.reap(max, true, &mut out, dead);
             out.len()
         })?;
         self.cqe_list(py, out, true)
@@ -451,11 +451,11 @@ impl Ring {
             Some(m) => return Err(PyValueError::new_err(format!("max must be >= 0, got {m}"))),
         };
         let mut out = Vec::new();
-        self.with_open(|raw, _, slots| -> Result<(), UringErr> {
-            if raw.cq_ready() == 0 && raw.cq_ring_needs_flush() {
-                Self::flush_completions(raw)?;
+        self.with_engine(|e| -> Result<(), UringErr> {
+            if e.raw.cq_ready() == 0 && e.raw.cq_ring_needs_flush() {
+                Self::flush_completions(&e.raw)?;
             }
-            Self::reap(raw, slots, max, false, &mut out, &mut Vec::new());
+            e.reap(max, false, &mut out, &mut Vec::new());
             Ok(())
         })??;
         self.cqe_list(py, out, false)
@@ -468,14 +468,14 @@ impl Ring {
     ) -> PyResult<()> {
         let count = args::count32(count, "count")?;
         let mut dead = Vec::new();
-        self.with_open(|raw, _, slots| {
-            let ready = raw.cq_ready();
+        self.with_engine(|e| {
+            let ready = e.raw.cq_ready();
             if count > ready {
                 return Err(PyValueError::new_err(format!(
                     "cannot advance {count} CQEs: only {ready} are ready"
                 )));
             }
-            Self::reap(raw, slots, count as usize, true, &mut Vec::new(), &mut dead);
+            e.reap(count as usize, true, &mut Vec::new(), &mut dead);
             Ok(())
         })??;
         drop(dead);
