@@ -504,7 +504,7 @@ impl LoopCore {
             closed: AtomicBool::new(false),
             debug: AtomicBool::new(false),
             clock_resolution: 1e-9,
-            pid: std::process::id(),
+            fork_generation: crate::py::ring::FORK_GENERATION.load(Ordering::Relaxed),
         };
         {
             let mut st = core.lock();
@@ -714,7 +714,7 @@ impl LoopCore {
     fn _run_once(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let core = slf.get();
-        if core.pid != std::process::id() {
+        if core.fork_generation != crate::py::ring::FORK_GENERATION.load(Ordering::Relaxed) {
             return Err(PyRuntimeError::new_err(
                 "this event loop was created before fork(): a child process must create its own",
             ));

@@ -218,7 +218,9 @@ pub struct LoopCore {
     pub(crate) closed: AtomicBool,
     pub(crate) debug: AtomicBool,
     pub(crate) clock_resolution: f64,
-    pub(crate) pid: u32,
+    /// `py::ring::FORK_GENERATION` when the loop was made: a forked child
+    /// sees another value (an atomic load per iteration, not a getpid).
+    pub(crate) fork_generation: u64,
 }
 
 /// CLOCK_MONOTONIC in seconds, as `time.monotonic()`.
