@@ -13,12 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 versions="${UR_PYTHONS:-3.9 3.10 3.12 3.13}"
 root="${UR_PYTHONS_DIR:-$PWD/.ci-pythons}"
-# Every test file but the slow, timing-heavy ones (the fuzzers, faults, leaks, threads and
-# the asyncio conformance suite), which stay with the full run on .ci/run's Python.
+# Every test file but the slow, timing-heavy ones (the fuzzers, faults, leaks, threads, the
+# asyncio conformance suite and AnyIO's), which stay with the full run on .ci/run's Python.
 # UR_FAST_TESTS replaces the whole selection (paths and pytest options).
 tests="${UR_FAST_TESTS:-tests --ignore=tests/test_fuzz_args.py --ignore=tests/test_fuzz_state.py
   --ignore=tests/test_faults.py --ignore=tests/test_leaks.py --ignore=tests/test_threads.py
-  --ignore=tests/test_conformance.py}"
+  --ignore=tests/test_conformance.py --ignore=tests/test_anyio_suite.py}"
 
 find_python() {
     # The first candidate that runs and is that version (a pyenv shim may name a version

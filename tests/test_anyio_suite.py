@@ -3,8 +3,9 @@
 Runs when AnyIO and its test dependencies are importable by the interpreter that runs
 AnyIO's tests: this one, or the one named by ``URING_RS_ANYIO_PYTHON`` (a venv made for
 them, with uring_rs installed in it); skips with the missing module's name otherwise.
-They are not in the ``test`` extra: the run takes 2-3 minutes (about 3,500 tests,
-AnyIO's own per-test timeout of 20 s).
+The ``test`` extra installs them (but truststore on Python 3.9, which it does not support:
+there the suite is skipped). The run takes 2-3 minutes (about 3,500 tests, AnyIO's own
+per-test timeout of 20 s).
 
 Every test that passes on asyncio's loop must pass on uring_rs.Loop, except those in
 ``KNOWN``: loop bugs, each with a minimal reproducer in tests/test_loop_reliability.py
