@@ -717,6 +717,67 @@ def test_a_client_that_never_reads_pauses_the_server_and_memory_stays_bounded(ki
 
 
 @loop_kinds
+def test_pause_and_resume_writing_alternate_when_a_write_races_a_pending_resume(
+    kind: str,
+) -> None:
+    # A producer that writes from call_soon callbacks whatever the pause state (as aiohttp's
+    # websocket writer can): a write that lands after the buffer drained but before the
+    # protocol heard resume_writing must not make it hear pause_writing twice in a row.
+    chunk = 128 * KiB
+    writes = 400
+    data = random.Random(9).randbytes(chunk)
+    events: list[str] = []
+    rng = random.Random(3)
+
+    class Racer(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.sent = 0
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * KiB)
+            asyncio.get_running_loop().call_soon(self.tick)
+
+        def tick(self) -> None:
+            if self.sent == writes:
+                self.transport.close()
+                return
+            if rng.random() < 0.05:  # seldom enough that the buffer drains in between
+                self.transport.write(data)
+                self.sent += 1
+            asyncio.get_running_loop().call_soon(self.tick)
+
+        def pause_writing(self) -> None:
+            events.append("pause")
+
+        def resume_writing(self) -> None:
+            events.append("resume")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        errors = record_loop_errors()
+        server = await loop.create_server(Racer, "127.0.0.1", 0)
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * KiB)  # so writes back up
+        client.setblocking(False)
+        await loop.sock_connect(client, ("127.0.0.1", port_of(server)))
+        received = 0
+        buf = bytearray(256 * KiB)
+        while n := await loop.sock_recv_into(client, buf):
+            received += n
+        assert received == writes * chunk
+        client.close()
+        server.close()
+        await server.wait_closed()
+        assert errors == []
+
+    with no_fd_leak():
+        run_on(kind, main(), timeout=60)
+    assert events.count("pause") >= 1
+    assert all(e == ("pause", "resume")[i % 2] for i, e in enumerate(events)), events
+
+
+@loop_kinds
 def test_stream_drain_blocks_while_the_peer_does_not_read(kind: str) -> None:
     async def main() -> None:
         quiet = socket.socket()

@@ -276,7 +276,7 @@ impl LoopCore {
         let mut rearm_wake = false;
         let mut fired: Vec<(i32, bool, u64)> = Vec::new();
         let mut recvs: Vec<(usize, u32, i32, u32, bool)> = Vec::new();
-        let mut sends: Vec<(usize, u32, Vec<u8>, i32)> = Vec::new();
+        let mut sends: Vec<(usize, u32, crate::event_loop::wbuf::Outgoing, i32)> = Vec::new();
         let mut accepts: Vec<(i32, i32, bool, u64)> = Vec::new();
         let mut socks: Vec<(Op, i32)> = Vec::new();
         e.reap_ops(usize::MAX, |c, step| match step {

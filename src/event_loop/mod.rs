@@ -7,6 +7,7 @@
 //! - `state`: the loop's state (ops, ready entries, timers, watches);
 //! - `core`: `LoopCore`'s iteration and Python-visible methods;
 //! - `stream`: stream transports' native half and servers' accepts;
+//! - `wbuf`: a stream's write buffer and what one send takes from it;
 //! - `sock`: the `sock_*` coroutines' ring ops.
 
 pub mod core;
@@ -14,6 +15,7 @@ pub mod handle;
 pub mod sock;
 pub mod state;
 pub mod stream;
+pub mod wbuf;
 
 use pyo3::prelude::*;
 

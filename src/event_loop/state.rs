@@ -42,7 +42,7 @@ pub enum Op {
     Send {
         id: usize,
         gen: u32,
-        data: Vec<u8>,
+        data: crate::event_loop::wbuf::Outgoing,
     },
     /// A server's multishot accept on listening socket `fd`.
     Accept {
@@ -320,7 +320,7 @@ pub struct Stream {
     /// `protocol.data_received`, or None for a BufferedProtocol.
     pub data_received: Option<Py<PyAny>>,
     /// Bytes accepted by write() and not yet handed to a send.
-    pub wbuf: Vec<u8>,
+    pub wbuf: crate::event_loop::wbuf::WBuf,
     /// Bytes in the send in flight (0: none).
     pub sending: usize,
     pub in_flush: bool,
@@ -336,11 +336,25 @@ pub struct Stream {
     pub high: usize,
     pub low: usize,
     pub protocol_paused: bool,
+    /// A `StreamResume` is queued and the protocol has not heard it yet.
+    pub resume_pending: bool,
 }
 
 impl Stream {
     pub fn buffer_size(&self) -> usize {
         self.wbuf.len() + self.sending
+    }
+
+    /// After the buffer grew or the limits changed: whether the protocol
+    /// must be told `pause_writing()`. Not when it is paused already, nor
+    /// when a resume it has not heard yet is pending (that resume is taken
+    /// back instead, so it never hears pause twice in a row).
+    pub fn should_pause(&mut self) -> bool {
+        if self.protocol_paused || self.buffer_size() <= self.high {
+            return false;
+        }
+        self.protocol_paused = true;
+        !std::mem::take(&mut self.resume_pending)
     }
 }
 

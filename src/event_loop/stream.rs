@@ -18,6 +18,7 @@ use pyo3::types::PyBytes;
 use crate::engine::prep;
 use crate::engine::sys;
 use crate::event_loop::state::{cancel, queue_op, submit_now, LoopCore, Op, Ready, State, Stream};
+use crate::event_loop::wbuf::{Outgoing, SendArgs, HOLD_MIN};
 
 /// The provided-buffer group the loop's recvs pick from.
 pub const RECV_GROUP: u16 = 0;
@@ -74,23 +75,24 @@ pub fn flush_writes(st: &mut State) {
         if e.space_left() == 0 {
             submit_now(e);
         }
-        let data = std::mem::take(&mut s.wbuf);
-        let (addr, len) = (
-            data.as_ptr() as u64,
-            data.len().min(u32::MAX as usize) as u32,
-        );
+        let data = s.wbuf.take();
+        let args = data.args();
         let fd = s.fd;
-        s.sending = data.len();
-        let r = e.queue(
-            0,
-            sys::IORING_OP_SEND,
-            Op::Send { id, gen, data },
-            |sqe, _| prep::send(sqe, fd, addr, len, libc::MSG_NOSIGNAL as u32),
-        );
+        s.sending = data.len;
+        let flags = libc::MSG_NOSIGNAL as u32;
+        let opcode = match args {
+            SendArgs::Send(..) => sys::IORING_OP_SEND,
+            SendArgs::SendMsg(_) => sys::IORING_OP_SENDMSG,
+        };
+        // The op's `data` keeps what `args` points to until its completion.
+        let r = e.queue(0, opcode, Op::Send { id, gen, data }, |sqe, _| match args {
+            SendArgs::Send(addr, len) => prep::send(sqe, fd, addr, len, flags),
+            SendArgs::SendMsg(hdr) => prep::sendmsg(sqe, fd, hdr, flags),
+        });
         if let Err(op) = r {
             // Could not queue even after a submit: keep the data for later.
             if let Op::Send { data, .. } = *op {
-                s.wbuf = data;
+                s.wbuf.requeue(data, 0);
             }
             s.sending = 0;
             s.in_flush = true;
@@ -102,7 +104,7 @@ pub fn flush_writes(st: &mut State) {
 
 /// A send finished: requeue what the kernel did not take, and say what the
 /// Python side must hear about (under the loop's lock, nothing runs here).
-pub fn send_done(st: &mut State, id: usize, gen: u32, data: Vec<u8>, res: i32) {
+pub fn send_done(st: &mut State, id: usize, gen: u32, data: Outgoing, res: i32) {
     let Some(s) = st.streams.get_mut(id, gen) else {
         return;
     };
@@ -117,12 +119,7 @@ pub fn send_done(st: &mut State, id: usize, gen: u32, data: Vec<u8>, res: i32) {
         });
         return;
     }
-    let sent = res as usize;
-    if sent < data.len() {
-        let mut rest = data[sent..].to_vec();
-        rest.extend_from_slice(&s.wbuf);
-        s.wbuf = rest;
-    }
+    s.wbuf.requeue(data, res as usize);
     if !s.wbuf.is_empty() {
         if !s.in_flush {
             s.in_flush = true;
@@ -132,6 +129,7 @@ pub fn send_done(st: &mut State, id: usize, gen: u32, data: Vec<u8>, res: i32) {
     }
     if s.protocol_paused && s.buffer_size() <= s.low {
         s.protocol_paused = false;
+        s.resume_pending = true;
         st.ready.push_back(Ready::StreamResume { id, gen });
     }
     if s.closing {
@@ -308,9 +306,9 @@ pub fn run_stream(slf: &Bound<'_, LoopCore>, item: Ready) -> PyResult<()> {
         Ready::StreamResume { id, gen } => {
             let p = {
                 let mut st = lp.lock();
-                st.streams
-                    .get_mut(id, gen)
-                    .map(|s| s.protocol.clone_ref(py))
+                st.streams.get_mut(id, gen).and_then(|s| {
+                    std::mem::take(&mut s.resume_pending).then(|| s.protocol.clone_ref(py))
+                })
             };
             if let Some(p) = p {
                 if let Err(e) = p.bind(py).call_method0(pyo3::intern!(py, "resume_writing")) {
@@ -438,6 +436,10 @@ impl StreamCore {
         };
         // SAFETY: the pin keeps `len` bytes readable while it lives.
         let bytes = unsafe { std::slice::from_raw_parts(pin.ptr(), pin.len()) };
+        // A large exact `bytes` (immutable) is held, not copied: the buffer
+        // keeps a reference, so its data stays where `bytes` points.
+        let mut held = (bytes.len() >= HOLD_MIN && data.is_exact_instance_of::<PyBytes>())
+            .then(|| data.clone().unbind());
         enum After {
             Nothing,
             Pause(Py<PyAny>),
@@ -457,13 +459,15 @@ impl StreamCore {
                     s.conn_lost += 1;
                     return Ok(After::Lost(s.conn_lost));
                 }
-                s.wbuf.extend_from_slice(bytes);
+                match held.take() {
+                    Some(obj) => s.wbuf.push_held(obj, bytes.as_ptr() as usize, bytes.len()),
+                    None => s.wbuf.push_copy(bytes),
+                }
                 if !s.in_flush && s.sending == 0 {
                     s.in_flush = true;
                     st.flush.push((self.id, self.gen));
                 }
-                if !s.protocol_paused && s.buffer_size() > s.high {
-                    s.protocol_paused = true;
+                if s.should_pause() {
                     return Ok(After::Pause(s.protocol.clone_ref(py)));
                 }
                 Ok(After::Nothing)
@@ -508,8 +512,7 @@ impl StreamCore {
         let act = self.with(py, |s, _| {
             s.high = high;
             s.low = low;
-            if !s.protocol_paused && s.buffer_size() > s.high {
-                s.protocol_paused = true;
+            if s.should_pause() {
                 Some(("pause_writing", s.protocol.clone_ref(py)))
             } else if s.protocol_paused && s.buffer_size() <= s.low {
                 s.protocol_paused = false;
@@ -712,7 +715,7 @@ impl LoopCore {
             protocol: protocol.clone().unbind(),
             transport: transport.clone().unbind(),
             data_received: None,
-            wbuf: Vec::new(),
+            wbuf: Default::default(),
             sending: 0,
             in_flush: false,
             reading: false,
@@ -725,6 +728,7 @@ impl LoopCore {
             high: 64 * 1024,
             low: 16 * 1024,
             protocol_paused: false,
+            resume_pending: false,
         };
         let (id, gen) = lp.lock().streams.insert(stream);
         let core = StreamCore {
