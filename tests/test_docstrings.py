@@ -138,10 +138,5 @@ def native_names_without_runtime_docstrings() -> list[str]:
     return missing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Rust doc comments (///) are missing on some pyfunctions/pymethods: help() shows "
-    "only their signature",
-)
 def test_every_native_object_has_a_runtime_docstring() -> None:
     assert native_names_without_runtime_docstrings() == []

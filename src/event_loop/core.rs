@@ -567,18 +567,23 @@ impl LoopCore {
         self.debug.store(v, Ordering::Relaxed);
     }
 
+    /// Whether debug mode is on.
     fn get_debug(&self) -> bool {
         self.debug.load(Ordering::Relaxed)
     }
 
+    /// The loop's clock: `time.monotonic()` (CLOCK_MONOTONIC, in seconds).
     fn time(&self) -> f64 {
         monotonic()
     }
 
+    /// Whether `close()` was called.
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
     }
 
+    /// Schedules `callback(*args)` for the next iteration, in `context` (default:
+    /// a copy of the current one); returns its `Handle`.
     #[pyo3(signature = (callback, *args, context = None))]
     fn call_soon(
         slf: &Bound<'_, Self>,
@@ -611,6 +616,7 @@ impl LoopCore {
         Ok(h)
     }
 
+    /// `call_soon` from any thread: wakes the loop if it sleeps.
     #[pyo3(signature = (callback, *args, context = None))]
     fn call_soon_threadsafe(
         slf: &Bound<'_, Self>,
@@ -650,6 +656,8 @@ impl LoopCore {
         self.wake();
     }
 
+    /// Schedules `callback(*args)` after `delay` seconds; returns its
+    /// `TimerHandle`.
     #[pyo3(signature = (delay, callback, *args, context = None))]
     fn call_later(
         slf: &Bound<'_, Self>,
@@ -671,6 +679,8 @@ impl LoopCore {
         )
     }
 
+    /// Schedules `callback(*args)` at loop time `when` (see `time()`); returns
+    /// its `TimerHandle`.
     #[pyo3(signature = (when, callback, *args, context = None))]
     fn call_at(
         slf: &Bound<'_, Self>,

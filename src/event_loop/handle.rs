@@ -171,14 +171,17 @@ pub fn report(
 
 #[pymethods]
 impl Handle {
+    /// Cancels the callback; a cancelled callback never runs.
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
+    /// Whether `cancel()` was called.
     fn cancelled(&self) -> bool {
         self.is_cancelled()
     }
 
+    /// The `contextvars.Context` the callback runs in.
     fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
         self.context.clone_ref(py)
     }
@@ -258,6 +261,7 @@ impl TimerHandle {
 
 #[pymethods]
 impl TimerHandle {
+    /// The loop time at which the callback is due.
     fn when(&self) -> f64 {
         self.when
     }

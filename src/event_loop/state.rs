@@ -204,6 +204,10 @@ pub struct State {
     pub(crate) listeners: HashMap<i32, Option<u64>>,
 }
 
+/// The native half of `uring_rs.Loop`: ready queue, timers, the ring, fd
+/// watchers. Making one sets up the loop's ring (SINGLE_ISSUER and
+/// DEFER_TASKRUN when the kernel has them, else COOP_TASKRUN, else neither)
+/// and its provided-buffer ring for stream reads (Linux 5.19).
 #[pyclass(subclass, frozen, module = "uring_rs._native", name = "LoopCore")]
 pub struct LoopCore {
     pub(crate) st: Mutex<State>,

@@ -32,6 +32,7 @@ pub struct StreamCore {
     loop_: Py<LoopCore>,
     id: usize,
     gen: u32,
+    /// The socket's fd.
     #[pyo3(get)]
     fd: i32,
 }
@@ -498,10 +499,13 @@ impl StreamCore {
         }
     }
 
+    /// Bytes accepted by `write()` and not yet sent (0 once the stream is
+    /// detached).
     fn get_write_buffer_size(&self, py: Python<'_>) -> usize {
         self.with(py, |s, _| s.buffer_size()).unwrap_or(0)
     }
 
+    /// The `(low, high)` water marks (`(0, 0)` once the stream is detached).
     fn get_write_buffer_limits(&self, py: Python<'_>) -> (usize, usize) {
         self.with(py, |s, _| (s.low, s.high)).unwrap_or((0, 0))
     }

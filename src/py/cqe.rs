@@ -14,10 +14,14 @@ use crate::py::error::os_error;
 /// A completion: `user_data`, `res`, `flags`.
 #[pyclass(frozen, freelist = 1024, module = "uring_rs", name = "Cqe")]
 pub struct Cqe {
+    /// The `user_data` of the op that posted this completion.
     #[pyo3(get)]
     pub user_data: u64,
+    /// The result: what the syscall would return, or `-errno`.
     #[pyo3(get)]
     pub res: i32,
+    /// `IORING_CQE_F_*` bits (`MORE`, `BUFFER` with the buffer id above
+    /// `IORING_CQE_BUFFER_SHIFT`, `NOTIF`, `SOCK_NONEMPTY`).
     #[pyo3(get)]
     pub flags: u32,
     /// Set on a consumed completion that carries a provided buffer, until
@@ -168,6 +172,7 @@ impl Cqe {
 /// The kernel's answer to `IORING_REGISTER_PROBE`.
 #[pyclass(frozen, module = "uring_rs", name = "Probe")]
 pub struct Probe {
+    /// The highest opcode the kernel knows.
     #[pyo3(get)]
     pub(crate) last_op: u8,
     pub(crate) supported: Vec<bool>,
@@ -175,6 +180,8 @@ pub struct Probe {
 
 #[pymethods]
 impl Probe {
+    /// Whether the kernel supports `opcode` (an `IORING_OP_*`); False for any
+    /// int outside 0..255.
     fn supports(&self, opcode: i64) -> bool {
         usize::try_from(opcode)
             .ok()

@@ -125,6 +125,8 @@ pub(crate) fn queue_buf(
     })
 }
 
+/// Queues a no-op (`IORING_OP_NOP`): completes with `res == 0`. Measures the
+/// ring's own cost, or wakes a waiter.
 #[pyfunction]
 pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_data: u64) -> R {
     queue(
@@ -136,6 +138,15 @@ pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_
     )
 }
 
+/// Queues `read(2)`/`pread(2)`: reads up to `len(buf)` bytes of `fd` at
+/// `offset` (-1: the file position) into `buf`. The result is the number of
+/// bytes read.
+///
+/// `buf` must be writable and C-contiguous (`bytearray`, `memoryview` of one,
+/// `mmap`, `array`, numpy array); the ring keeps it alive and pinned until
+/// the completion is consumed. Raises `TypeError`/`BufferError` for a
+/// read-only or non-contiguous `buf`, `UringError` `SUBMISSION_QUEUE_FULL`
+/// when the SQ is full (nothing is queued either way).
 #[pyfunction]
 pub fn read(
     ring: &Bound<'_, Ring>,
@@ -156,6 +167,10 @@ pub fn read(
     )
 }
 
+/// Queues `write(2)`/`pwrite(2)` of `buf` to `fd` at `offset` (-1: the file
+/// position; a file opened with `O_APPEND` appends). The result is the number
+/// of bytes written, which may be short. `buf` (any buffer) is pinned until
+/// the completion.
 #[pyfunction]
 pub fn write(
     ring: &Bound<'_, Ring>,
@@ -176,6 +191,8 @@ pub fn write(
     )
 }
 
+/// Queues `fsync(2)` of `fd`; `flags` may be `IORING_FSYNC_DATASYNC`
+/// (`fdatasync`).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, flags = 0))]
 pub fn fsync(
@@ -228,6 +245,11 @@ fn queue_accept(
     )
 }
 
+/// Queues `connect(2)` of `sockfd` to `address`, written as the socket module
+/// writes it for the socket's family (AF_INET `(host, port)`, AF_INET6
+/// `(host, port[, flowinfo, scope_id])`, AF_UNIX a path). The result is 0.
+/// The host must be a numeric address, not a name (`ValueError`): resolve it
+/// first.
 #[pyfunction]
 pub fn connect(
     ring: &Bound<'_, Ring>,
@@ -246,6 +268,10 @@ pub fn connect(
     )
 }
 
+/// Queues `recv(2)` into `buf` (writable, pinned until the completion);
+/// `flags` are `socket.MSG_*`. The result is the number of bytes received, 0
+/// at end of stream. With `IOSQE_BUFFER_SELECT` and `Sqe.buf_group`, pass
+/// `bytearray(0)`: the kernel picks a provided buffer instead.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
 pub fn recv(
@@ -267,6 +293,8 @@ pub fn recv(
     )
 }
 
+/// Queues `send(2)` of `buf`; `flags` are `socket.MSG_*`. The result is the
+/// number of bytes sent, which may be short on a stream socket.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
 pub fn send(
@@ -288,8 +316,10 @@ pub fn send(
     )
 }
 
-/// openat(2), arguments in `os.open`'s order. `O_CLOEXEC` is always added,
-/// as `os.open` does (PEP 446).
+/// Queues `openat(2)`, arguments in `os.open`'s order: `path` relative to
+/// `dirfd` (`AT_FDCWD`: the working directory). The result is the new fd;
+/// `O_CLOEXEC` is always added, as `os.open` does (PEP 446). `path` is
+/// copied.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mode = 0o644))]
 pub fn openat(
@@ -316,6 +346,7 @@ pub fn openat(
     )
 }
 
+/// Queues `close(2)` of `fd`.
 #[pyfunction]
 pub fn close(
     ring: &Bound<'_, Ring>,

@@ -101,8 +101,8 @@ fn opt_offset(value: i64, name: &str) -> PyResult<u64> {
 
 // ------------------------------------------------------------------ files
 
-/// readv(2)/preadv2(2) into a sequence of writable buffers; `flags` are
-/// `os.RWF_*`.
+/// Queues `preadv2(2)` into a sequence of writable buffers (at most 1024,
+/// each pinned) at `offset` (-1: the file position); `flags` are `os.RWF_*`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn readv(
@@ -125,7 +125,9 @@ pub fn readv(
     )
 }
 
-/// writev(2)/pwritev2(2) from a sequence of buffers.
+/// Queues `pwritev2(2)` from a sequence of buffers (at most 1024, each
+/// pinned) at `offset` (-1: the file position); `flags` are `os.RWF_*`
+/// (`RWF_APPEND`, `RWF_DSYNC`, ...).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn writev(
@@ -180,10 +182,10 @@ fn rw_vectored(
     })
 }
 
-/// statx(2) into `statxbuf`, a `uring_rs.Statx` (required: the kernel needs
-/// somewhere to write). Read its fields once the completion is consumed.
-/// `flags`: `AT_*` (`AT_EMPTY_PATH` with `path=""` stats `dirfd` itself);
-/// `mask`: `STATX_*`.
+/// Queues `statx(2)` of `path` relative to `dirfd` into `statxbuf`, a
+/// `uring_rs.Statx` (required: the kernel needs somewhere to write). Read its
+/// fields once the completion has been consumed. `flags`: `AT_*`
+/// (`AT_EMPTY_PATH` with `path=""` stats `dirfd` itself); `mask`: `STATX_*`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mask = 0x7ff, statxbuf = None))]
 #[allow(clippy::too_many_arguments)]
@@ -215,7 +217,7 @@ pub fn statx(
     })
 }
 
-/// fallocate(2): `mode` is 0 or `FALLOC_FL_*`.
+/// Queues `fallocate(2)`: `mode` is 0 or `FALLOC_FL_*`.
 #[pyfunction]
 pub fn fallocate(
     ring: &Bound<'_, Ring>,
@@ -301,12 +303,12 @@ fn page_size() -> usize {
     usize::try_from(n).unwrap_or(4096)
 }
 
-/// madvise(2) on `buf`'s memory (`mmap.MADV_*`); `buf` stays pinned until
-/// the completion. Advice that can crash the process or change memory the
-/// buffer does not own is refused: `MADV_DONTFORK` (the child would fault),
-/// `MADV_HWPOISON`, guard pages and the like raise ValueError; `DONTNEED`,
-/// `FREE`, `REMOVE`, `WIPEONFORK` and `POPULATE_WRITE` need a writable
-/// buffer that starts and ends on page boundaries (an `mmap.mmap`).
+/// Queues `madvise(2)` on `buf`'s memory (`mmap.MADV_*`); `buf` stays pinned
+/// until the completion. Advice that can crash the process or change memory
+/// the buffer does not own is refused: `MADV_DONTFORK` (the child would
+/// fault), `MADV_HWPOISON`, guard pages and the like raise ValueError;
+/// `DONTNEED`, `FREE`, `REMOVE`, `WIPEONFORK` and `POPULATE_WRITE` need a
+/// writable buffer that starts and ends on page boundaries (an `mmap.mmap`).
 /// Lengths of 4 GiB and more need Linux 6.11.
 #[pyfunction]
 pub fn madvise(
@@ -344,7 +346,7 @@ pub fn madvise(
     )
 }
 
-/// ftruncate(2) (Linux 6.9).
+/// Queues `ftruncate(2)` of `fd` to `length` bytes (Linux 6.9).
 #[pyfunction]
 pub fn ftruncate(
     ring: &Bound<'_, Ring>,
@@ -363,8 +365,8 @@ pub fn ftruncate(
     )
 }
 
-/// sync_file_range(2): `nbytes` 0 means to the end of the file; `flags`
-/// are `SYNC_FILE_RANGE_*`.
+/// Queues `sync_file_range(2)`: `nbytes` 0 means to the end of the file;
+/// `flags` are `SYNC_FILE_RANGE_*`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, offset, nbytes, flags = 0))]
 pub fn sync_file_range(
@@ -423,7 +425,8 @@ fn two_path_op(
     })
 }
 
-/// unlinkat(2): `flags` 0, or `AT_REMOVEDIR` to remove a directory.
+/// Queues `unlinkat(2)` (Linux 5.11): `flags` 0, or `AT_REMOVEDIR` to remove
+/// a directory.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0))]
 pub fn unlinkat(
@@ -468,7 +471,7 @@ pub fn renameat(
     )
 }
 
-/// mkdirat(2).
+/// Queues `mkdirat(2)` (Linux 5.15).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, mode = 0o777))]
 pub fn mkdirat(
@@ -486,8 +489,8 @@ pub fn mkdirat(
     })
 }
 
-/// symlinkat(2): makes `linkpath` (relative to `newdirfd`) point at
-/// `target`.
+/// Queues `symlinkat(2)` (Linux 5.15): makes `linkpath` (relative to
+/// `newdirfd`) point at `target`.
 #[pyfunction]
 pub fn symlinkat(
     ring: &Bound<'_, Ring>,
@@ -509,7 +512,7 @@ pub fn symlinkat(
     )
 }
 
-/// linkat(2): `flags` 0 or `AT_SYMLINK_FOLLOW`.
+/// Queues `linkat(2)` (Linux 5.15): `flags` 0 or `AT_SYMLINK_FOLLOW`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, olddirfd, oldpath, newdirfd, newpath, flags = 0))]
 pub fn linkat(
@@ -536,9 +539,10 @@ pub fn linkat(
     )
 }
 
-/// openat2(2): `resolve` is `RESOLVE_*`. `O_CLOEXEC` is always added, as
-/// for `openat` (PEP 446). The kernel is strict where openat is lenient: a
-/// `mode` without `O_CREAT`/`O_TMPFILE`, or an unknown flag, is -EINVAL.
+/// Queues `openat2(2)`: `resolve` is `RESOLVE_*`. `O_CLOEXEC` is always
+/// added, as for `openat` (PEP 446). The kernel is strict where openat is
+/// lenient: a `mode` without `O_CREAT`/`O_TMPFILE`, or an unknown flag,
+/// completes with -EINVAL.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mode = 0, resolve = 0))]
 #[allow(clippy::too_many_arguments)]
@@ -633,8 +637,8 @@ pub fn files_update(
     )
 }
 
-/// splice(2): moves up to `nbytes` from `fd_in` to `fd_out`, one of which
-/// must be a pipe. An offset of -1 means none (the fd's own position; a
+/// Queues `splice(2)`: moves up to `nbytes` from `fd_in` to `fd_out`, one of
+/// which must be a pipe. An offset of -1 means none (the fd's own position; a
 /// pipe's must be -1). `flags`: `SPLICE_F_*`.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd_in, off_in, fd_out, off_out, nbytes, flags = 0))]
@@ -664,8 +668,8 @@ pub fn splice(
     )
 }
 
-/// tee(2): duplicates up to `nbytes` from pipe `fd_in` to pipe `fd_out`
-/// without consuming them.
+/// Queues `tee(2)`: duplicates up to `nbytes` from pipe `fd_in` to pipe
+/// `fd_out` without consuming them.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd_in, fd_out, nbytes, flags = 0))]
 pub fn tee(
@@ -691,8 +695,8 @@ pub fn tee(
 
 // ---------------------------------------------------------------- network
 
-/// socket(2) (Linux 5.19); the new fd is the result. `SOCK_CLOEXEC` is
-/// always added to `type`, as `socket.socket` does (PEP 446). `flags` is
+/// Queues `socket(2)` (Linux 5.19); the new fd is the result. `SOCK_CLOEXEC`
+/// is always added to `type`, as `socket.socket` does (PEP 446). `flags` is
 /// reserved by the kernel and must be 0.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, domain, r#type, protocol = 0, flags = 0))]
@@ -717,7 +721,8 @@ pub fn socket(
     )
 }
 
-/// shutdown(2): `how` is `socket.SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
+/// Queues `shutdown(2)`: `how` is `socket.SHUT_RD`, `SHUT_WR` or
+/// `SHUT_RDWR`.
 #[pyfunction]
 pub fn shutdown(
     ring: &Bound<'_, Ring>,
@@ -781,10 +786,10 @@ fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
     Ok(out)
 }
 
-/// sendmsg(2) of a sequence of buffers, to `address` (for an unconnected
-/// datagram socket; as the socket module writes it) and with `ancdata`
-/// (`[(level, type, data)]` as for `socket.sendmsg`, e.g. `SCM_RIGHTS`).
-/// Everything is copied or pinned until the completion.
+/// Queues `sendmsg(2)` of a sequence of buffers (at most 1024), to `address`
+/// (for an unconnected datagram socket; as the socket module writes it) and
+/// with `ancdata` (`[(level, type, data)]` as for `socket.sendmsg`, e.g.
+/// `SCM_RIGHTS`). Everything is copied or pinned until the completion.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buffers, address = None, flags = 0, *, ancdata = None))]
 #[allow(clippy::too_many_arguments)]
@@ -887,11 +892,11 @@ fn sendmsg_impl(
     })
 }
 
-/// recvmsg(2) into a sequence of writable buffers. To learn the sender's
-/// address, `msg_flags` (`MSG_TRUNC`, ...) or ancillary data, pass `msg`, a
-/// `uring_rs.MsgHdr(controllen)`, and read it once the completion has been
-/// consumed. `MSG_CMSG_CLOEXEC` is always added, so fds received with
-/// `SCM_RIGHTS` are not inherited by child processes (PEP 446).
+/// Queues `recvmsg(2)` into a sequence of writable buffers. To learn the
+/// sender's address, `msg_flags` (`MSG_TRUNC`, ...) or ancillary data, pass
+/// `msg`, a `uring_rs.MsgHdr(controllen)`, and read it once the completion
+/// has been consumed. `MSG_CMSG_CLOEXEC` is always added, so fds received
+/// with `SCM_RIGHTS` are not inherited by child processes (PEP 446).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buffers, flags = 0, msg = None))]
 pub fn recvmsg(
@@ -985,7 +990,7 @@ pub fn send_zc(
     )
 }
 
-/// bind(2) (Linux 6.11); `address` as the socket module writes it.
+/// Queues `bind(2)` (Linux 6.11); `address` as the socket module writes it.
 #[pyfunction]
 pub fn bind(
     ring: &Bound<'_, Ring>,
@@ -1004,7 +1009,7 @@ pub fn bind(
     )
 }
 
-/// listen(2) (Linux 6.11).
+/// Queues `listen(2)` (Linux 6.11).
 #[pyfunction]
 pub fn listen(
     ring: &Bound<'_, Ring>,
@@ -1025,9 +1030,10 @@ pub fn listen(
 
 // -------------------------------------------------- processes and futexes
 
-/// waitid(2) (Linux 6.7): `idtype` is `os.P_PID`, `P_PIDFD`, `P_PGID` or
-/// `P_ALL`; `options` `os.WEXITED`, ... The result is 0 (or -ECHILD, ...);
-/// what happened lands in `infop`, a `uring_rs.Siginfo`, when given.
+/// Queues `waitid(2)` (Linux 6.7): `idtype` is `os.P_PID`, `P_PIDFD`,
+/// `P_PGID` or `P_ALL`; `options` `os.WEXITED`, ... The result is 0 (or
+/// -ECHILD, ...); what happened lands in `infop`, a `uring_rs.Siginfo`, when
+/// given.
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, idtype, id, options, infop = None))]
 pub fn waitid(

@@ -33,12 +33,28 @@ struct PbufState {
     out: Vec<bool>,
 }
 
+/// A ring of provided buffers (`IORING_REGISTER_PBUF_RING`, Linux 5.19): the
+/// kernel picks a buffer from group `group_id` when an op with
+/// `IOSQE_BUFFER_SELECT` and `Sqe.buf_group` (or `ops.recv_multishot`) has
+/// data, instead of the caller naming one.
+///
+/// `BufferRing(ring, group_id, count, size)`: `count` buffers (a power of
+/// two up to 32768) of `size` bytes each, in memory the ring owns. A
+/// completion with `IORING_CQE_F_BUFFER` names the buffer it filled
+/// (`Cqe.buffer_id`); `get(cqe)` returns it as a `ProvidedBuffer`, which
+/// goes back to the kernel when released. The memory stays with the ring
+/// until nothing in flight can use it. Raises `UringError` when the kernel
+/// refuses the registration, and `ValueError` for a bad `count` or `size`,
+/// or a closed ring.
 #[pyclass(frozen, module = "uring_rs", name = "BufferRing")]
 pub struct BufferRing {
+    /// The buffer group id ops name in `Sqe.buf_group`.
     #[pyo3(get)]
     group_id: u16,
+    /// How many buffers the ring holds.
     #[pyo3(get)]
     count: u32,
+    /// The size of each buffer, in bytes.
     #[pyo3(get)]
     size: u32,
     ring: Py<PyWeakrefReference>,
@@ -289,6 +305,7 @@ impl ProvidedBuffer {
 
 #[pymethods]
 impl ProvidedBuffer {
+    /// The buffer's id within its group.
     #[getter]
     fn buffer_id(&self) -> u16 {
         self.bid

@@ -98,6 +98,25 @@ pub struct RegBuf {
     pub pin: PinnedBuf,
 }
 
+/// An io_uring instance: a submission queue (SQ) and a completion queue (CQ)
+/// shared with the kernel, set up with `io_uring_setup(2)` and mapped into the
+/// process.
+///
+/// `entries` (a power of two from 1 to 32768) sizes the SQ; the CQ gets twice
+/// as many unless `cq_entries` says otherwise (`IORING_SETUP_CQSIZE`). `flags`
+/// takes `IORING_SETUP_*` (`SQPOLL`, `IOPOLL`, `SINGLE_ISSUER`,
+/// `DEFER_TASKRUN`, `COOP_TASKRUN`, `R_DISABLED`, ...); `sq_thread_idle`
+/// (milliseconds) and `sq_thread_cpu` configure the SQPOLL thread. `SQE128`,
+/// `CQE32`, `NO_MMAP`, `REGISTERED_FD_ONLY` and `ATTACH_WQ` are refused with
+/// `ValueError`.
+///
+/// Queue ops with the functions of `uring_rs.ops`, hand them to the kernel
+/// with `submit()`, and consume their completions with `copy_cqes()` (or
+/// `copy_cqe()`, `copy_cqes_into()`). The ring keeps every object an op uses
+/// alive until that op's final completion has been consumed. `close()` (or
+/// garbage collection) cancels what is still in flight and waits for it. A
+/// ring may be shared by threads; it refuses use in a child after `fork()`
+/// (`RuntimeError`).
 #[pyclass(frozen, module = "uring_rs", name = "Ring", weakref)]
 pub struct Ring {
     pub(crate) state: Mutex<State>,

@@ -117,26 +117,33 @@ impl Ring {
         })
     }
 
+    /// The ring's file descriptor (for `ops.msg_ring` targets, `select`, ...).
     #[getter]
     fn fd(&self) -> i32 {
         self.fd
     }
+    /// The `IORING_SETUP_*` flags the ring was set up with (including the
+    /// `SQ_AFF` and `CQSIZE` that `sq_thread_cpu` and `cq_entries` add).
     #[getter]
     fn flags(&self) -> u32 {
         self.flags
     }
+    /// The `IORING_FEAT_*` bits the kernel reported at setup.
     #[getter]
     fn features(&self) -> u32 {
         self.features
     }
+    /// Size of the submission queue (`entries`, as the kernel rounded it).
     #[getter]
     fn sq_entries(&self) -> u32 {
         self.sq_entries
     }
+    /// Size of the completion queue.
     #[getter]
     fn cq_entries(&self) -> u32 {
         self.cq_entries
     }
+    /// Whether the ring is closed (`close()` has run).
     #[getter]
     fn closed(&self) -> bool {
         self.is_closed()
@@ -148,6 +155,14 @@ impl Ring {
         self.with_open(|_, _, slots| slots.live())
     }
 
+    /// Cancels and drains every op in flight, then unmaps and closes the ring; a
+    /// no-op on a closed ring.
+    ///
+    /// Memory an op still uses is never freed: what cannot be confirmed finished
+    /// within 5 s is kept (leaked). Fds carried by completions nobody consumed
+    /// (openat, accept, socket) are closed. A SINGLE_ISSUER ring with ops in
+    /// flight raises `RuntimeError` when closed from another thread than its
+    /// submitter (the kernel refuses that thread's cancels).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.shutdown(py, true)
     }
@@ -260,18 +275,26 @@ impl Ring {
         self.with_open(|raw, sq, _| raw.flush_sq(sq))
     }
 
+    /// SQEs queued but not yet consumed by the kernel (flushed or not).
     fn sq_ready(&self) -> PyResult<u32> {
         self.with_open(|raw, sq, _| raw.sq_ready(sq))
     }
 
+    /// Free SQ entries: how many ops can be queued before
+    /// `SUBMISSION_QUEUE_FULL`.
     fn sq_space_left(&self) -> PyResult<u32> {
         self.with_open(|raw, sq, _| raw.sq_space_left(sq))
     }
 
+    /// Completions ready to be consumed.
     fn cq_ready(&self) -> PyResult<u32> {
         self.with_open(|raw, _, _| raw.cq_ready())
     }
 
+    /// Whether the kernel holds completions the CQ does not show yet: overflowed
+    /// ones (`IORING_SQ_CQ_OVERFLOW`) or, with `DEFER_TASKRUN`/`TASKRUN_FLAG`,
+    /// task work that will post them (`IORING_SQ_TASKRUN`). A `copy_cqes` that
+    /// finds the CQ empty flushes them.
     fn cq_ring_needs_flush(&self) -> PyResult<bool> {
         self.with_open(|raw, _, _| raw.cq_ring_needs_flush())
     }
@@ -498,6 +521,7 @@ impl Ring {
         self.register_eventfd_impl(fd, true)
     }
 
+    /// Stops signalling the registered eventfd (`IORING_UNREGISTER_EVENTFD`).
     fn unregister_eventfd(&self) -> PyResult<()> {
         let raw = self.raw()?;
         // SAFETY: UNREGISTER_EVENTFD takes no argument.
@@ -529,6 +553,7 @@ impl Ring {
         crate::py::register::register_files_update(self, offset, fds)
     }
 
+    /// Unregisters the file table (`IORING_UNREGISTER_FILES`).
     fn unregister_files(&self) -> PyResult<()> {
         crate::py::register::unregister_files(self)
     }
@@ -539,6 +564,8 @@ impl Ring {
         crate::py::register::register_buffers(self, buffers)
     }
 
+    /// Unregisters the buffers; fixed ops still in flight keep their own pin, so
+    /// this is safe while they run.
     fn unregister_buffers(&self) -> PyResult<()> {
         crate::py::register::unregister_buffers(self)
     }
@@ -549,6 +576,8 @@ impl Ring {
         crate::py::register::register_ring_fd(self)
     }
 
+    /// Undoes `register_ring_fd` for the calling thread (`ValueError` if the fd
+    /// is not registered, or was registered by another thread).
     fn unregister_ring_fd(&self) -> PyResult<()> {
         crate::py::register::unregister_ring_fd(self)
     }

@@ -73,11 +73,15 @@ impl Sqe {
 
 #[pymethods]
 impl Sqe {
+    /// The op's `IORING_OP_*` code (read-only; still readable after submit).
     #[getter]
     fn opcode(&self) -> u8 {
         self.opcode
     }
 
+    /// The 64-bit value the op's completions carry; any int in 0..2**64-1,
+    /// repeats allowed. Settable until the ring's next `submit()` or
+    /// `flush_sq()`, readable after.
     #[getter]
     fn get_user_data(&self) -> u64 {
         self.user_data.load(Ordering::Relaxed)
@@ -95,6 +99,10 @@ impl Sqe {
         Ok(())
     }
 
+    /// `IOSQE_*` flags (`IOSQE_IO_LINK`, `IOSQE_IO_HARDLINK`, `IOSQE_IO_DRAIN`,
+    /// `IOSQE_ASYNC`, `IOSQE_FIXED_FILE`, `IOSQE_BUFFER_SELECT`);
+    /// `IOSQE_CQE_SKIP_SUCCESS` is refused. Readable and settable until the
+    /// ring's next `submit()` or `flush_sq()` (`ValueError` after).
     #[getter]
     fn get_flags(&self, py: Python<'_>) -> PyResult<u8> {
         self.with_pending(py, |s, _| s.flags)
@@ -112,6 +120,8 @@ impl Sqe {
         })
     }
 
+    /// The I/O priority (`ioprio_set(2)` encoding); some ops use it for flags.
+    /// Readable and settable until the ring's next `submit()` or `flush_sq()`.
     #[getter]
     fn get_ioprio(&self, py: Python<'_>) -> PyResult<u16> {
         self.with_pending(py, |s, _| s.ioprio)
@@ -122,6 +132,8 @@ impl Sqe {
         self.with_pending(py, |s, _| s.ioprio = value)
     }
 
+    /// The provided-buffer group an op with `IOSQE_BUFFER_SELECT` picks from.
+    /// Readable and settable until the ring's next `submit()` or `flush_sq()`.
     #[getter]
     fn get_buf_group(&self, py: Python<'_>) -> PyResult<u16> {
         self.with_pending(py, |s, _| s.buf_index)
@@ -142,6 +154,8 @@ impl Sqe {
         visit.call(&self.ring)
     }
 
+    /// A credentials id registered with the kernel (0: the ring's own).
+    /// Readable and settable until the ring's next `submit()` or `flush_sq()`.
     #[getter]
     fn get_personality(&self, py: Python<'_>) -> PyResult<u16> {
         self.with_pending(py, |s, _| s.personality)

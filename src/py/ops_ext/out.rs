@@ -207,6 +207,7 @@ impl Statx {
     fn mask(&self) -> u32 {
         self.get().stx_mask
     }
+    /// Preferred I/O block size (`st_blksize`).
     #[getter]
     fn blksize(&self) -> u32 {
         self.get().stx_blksize
@@ -216,18 +217,22 @@ impl Statx {
     fn attributes(&self) -> u64 {
         self.get().stx_attributes
     }
+    /// Which `STATX_ATTR_*` bits the filesystem supports.
     #[getter]
     fn attributes_mask(&self) -> u64 {
         self.get().stx_attributes_mask
     }
+    /// Number of hard links.
     #[getter]
     fn nlink(&self) -> u32 {
         self.get().stx_nlink
     }
+    /// Owner's user id.
     #[getter]
     fn uid(&self) -> u32 {
         self.get().stx_uid
     }
+    /// Owner's group id.
     #[getter]
     fn gid(&self) -> u32 {
         self.get().stx_gid
@@ -237,10 +242,12 @@ impl Statx {
     fn mode(&self) -> u16 {
         self.get().stx_mode
     }
+    /// Inode number.
     #[getter]
     fn ino(&self) -> u64 {
         self.get().stx_ino
     }
+    /// Size in bytes.
     #[getter]
     fn size(&self) -> u64 {
         self.get().stx_size
@@ -250,50 +257,62 @@ impl Statx {
     fn blocks(&self) -> u64 {
         self.get().stx_blocks
     }
+    /// Last access, in seconds since the epoch.
     #[getter]
     fn atime(&self) -> f64 {
         seconds(self.get().stx_atime)
     }
+    /// Last access, in nanoseconds since the epoch.
     #[getter]
     fn atime_ns(&self) -> i128 {
         nanoseconds(self.get().stx_atime)
     }
+    /// Creation (birth) time, in seconds (`STATX_BTIME`).
     #[getter]
     fn btime(&self) -> f64 {
         seconds(self.get().stx_btime)
     }
+    /// Creation (birth) time, in nanoseconds.
     #[getter]
     fn btime_ns(&self) -> i128 {
         nanoseconds(self.get().stx_btime)
     }
+    /// Last status change, in seconds.
     #[getter]
     fn ctime(&self) -> f64 {
         seconds(self.get().stx_ctime)
     }
+    /// Last status change, in nanoseconds.
     #[getter]
     fn ctime_ns(&self) -> i128 {
         nanoseconds(self.get().stx_ctime)
     }
+    /// Last modification, in seconds.
     #[getter]
     fn mtime(&self) -> f64 {
         seconds(self.get().stx_mtime)
     }
+    /// Last modification, in nanoseconds.
     #[getter]
     fn mtime_ns(&self) -> i128 {
         nanoseconds(self.get().stx_mtime)
     }
+    /// Major number of the device this file is (device files).
     #[getter]
     fn rdev_major(&self) -> u32 {
         self.get().stx_rdev_major
     }
+    /// Minor number of the device this file is.
     #[getter]
     fn rdev_minor(&self) -> u32 {
         self.get().stx_rdev_minor
     }
+    /// Major number of the device holding the file.
     #[getter]
     fn dev_major(&self) -> u32 {
         self.get().stx_dev_major
     }
+    /// Minor number of the device holding the file.
     #[getter]
     fn dev_minor(&self) -> u32 {
         self.get().stx_dev_minor
@@ -310,38 +329,47 @@ impl Statx {
         let s = self.get();
         libc::makedev(s.stx_rdev_major, s.stx_rdev_minor)
     }
+    /// Mount id (`STATX_MNT_ID`, `STATX_MNT_ID_UNIQUE`).
     #[getter]
     fn mnt_id(&self) -> u64 {
         self.get().stx_mnt_id
     }
+    /// Memory alignment O_DIRECT needs (`STATX_DIOALIGN`).
     #[getter]
     fn dio_mem_align(&self) -> u32 {
         self.get().stx_dio_mem_align
     }
+    /// File offset alignment O_DIRECT needs (`STATX_DIOALIGN`).
     #[getter]
     fn dio_offset_align(&self) -> u32 {
         self.get().stx_dio_offset_align
     }
+    /// File offset alignment O_DIRECT reads need (`STATX_DIO_READ_ALIGN`).
     #[getter]
     fn dio_read_offset_align(&self) -> u32 {
         self.get().stx_dio_read_offset_align
     }
+    /// Subvolume id (`STATX_SUBVOL`, btrfs and bcachefs).
     #[getter]
     fn subvol(&self) -> u64 {
         self.get().stx_subvol
     }
+    /// Smallest atomic write, in bytes (`STATX_WRITE_ATOMIC`).
     #[getter]
     fn atomic_write_unit_min(&self) -> u32 {
         self.get().stx_atomic_write_unit_min
     }
+    /// Largest atomic write, in bytes.
     #[getter]
     fn atomic_write_unit_max(&self) -> u32 {
         self.get().stx_atomic_write_unit_max
     }
+    /// Largest atomic write that performs well, in bytes.
     #[getter]
     fn atomic_write_unit_max_opt(&self) -> u32 {
         self.get().stx_atomic_write_unit_max_opt
     }
+    /// Most iovec segments an atomic write may have.
     #[getter]
     fn atomic_write_segments_max(&self) -> u32 {
         self.get().stx_atomic_write_segments_max
@@ -628,6 +656,8 @@ impl Siginfo {
         }
     }
 
+    /// An op holding this object has not finished (its final completion
+    /// has not been consumed): the fields are not final.
     #[getter]
     fn in_flight(&self) -> bool {
         self.busy.load(Ordering::Acquire)
@@ -642,10 +672,12 @@ impl Siginfo {
     fn si_code(&self) -> i32 {
         self.mem.snapshot().si_code
     }
+    /// The child's process id.
     #[getter]
     fn si_pid(&self) -> i32 {
         self.mem.snapshot().si_pid
     }
+    /// The child's real user id.
     #[getter]
     fn si_uid(&self) -> u32 {
         self.mem.snapshot().si_uid
