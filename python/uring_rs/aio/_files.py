@@ -1200,6 +1200,9 @@ async def _open(
             raise ValueError("negative file descriptor")
         fd, name = file, file
     else:
+        if isinstance(file, float) and sys.version_info < (3, 10):
+            # The built-in open() of 3.9 tries a float as an fd first.
+            raise TypeError("integer argument expected, got float")
         if not closefd:
             raise ValueError("Cannot use closefd=False with file name")
         name = os.fspath(file)

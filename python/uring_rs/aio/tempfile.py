@@ -250,7 +250,8 @@ class AsyncSpooledTemporaryFile:
         if "b" in mode:
             self._file: Any = io.BytesIO()
         else:
-            encoding = io.text_encoding(encoding) if sys.version_info >= (3, 10) else encoding
+            if sys.version_info >= (3, 10):
+                encoding = io.text_encoding(encoding)
             self._file = io.TextIOWrapper(
                 io.BytesIO(), encoding=encoding, errors=errors, newline=newline
             )
