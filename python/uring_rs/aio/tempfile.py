@@ -251,7 +251,8 @@ class AsyncSpooledTemporaryFile:
             self._file: Any = io.BytesIO()
         else:
             if sys.version_info >= (3, 10):
-                encoding = io.text_encoding(encoding)
+                # typeshed lists io.text_encoding from 3.11; CPython has it from 3.10.
+                encoding = io.text_encoding(encoding)  # type: ignore[attr-defined,unused-ignore]
             self._file = io.TextIOWrapper(
                 io.BytesIO(), encoding=encoding, errors=errors, newline=newline
             )
