@@ -519,7 +519,8 @@ impl LoopCore {
                     ))
                 })?;
             let mut tail = 0u16;
-            for bid in 0..RECV_BUFS {
+            let nb: u32 = std::env::var("URING_RS_RECV_BUFS").ok().and_then(|v| v.parse().ok()).unwrap_or(RECV_BUFS);
+            for bid in 0..nb {
                 mem.push(&mut tail, bid as u16);
             }
             mem.publish(tail);

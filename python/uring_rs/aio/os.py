@@ -89,6 +89,9 @@ def _fspath(func: str, arg: str, value: Any, *, fd: bool = False) -> Any:
         if b"\0" in p:
             raise ValueError(f"{func}: embedded null character in {arg}")
     elif "\0" in p:
+        # Python 3.13's os words a str's null as it words a bytes' one.
+        if sys.version_info >= (3, 13):
+            raise ValueError(f"{func}: embedded null character in {arg}")
         raise ValueError("embedded null byte")
     return p
 
