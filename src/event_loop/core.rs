@@ -491,8 +491,7 @@ impl LoopCore {
                 wake_armed: false,
                 streams: Default::default(),
                 flush: Vec::new(),
-                bufring: None,
-                buf_tail: 0,
+                recv_bufs: None,
                 listeners: HashMap::new(),
                 stash: Default::default(),
             }),
@@ -510,34 +509,27 @@ impl LoopCore {
             let mut st = core.lock();
             core.arm_wake(&mut st);
             // The provided-buffer ring stream recvs pick from (Linux 5.19).
-            use crate::event_loop::stream::{RECV_BUFS, RECV_BUF_SIZE, RECV_GROUP};
-            let mem =
-                crate::engine::bufring::BufRingMem::new(RECV_BUFS, RECV_BUF_SIZE).map_err(|e| {
+            let raw = st.engine.as_ref().expect("just made").raw.clone();
+            let bufs = crate::event_loop::recvbufs::RecvBufs::new(&raw).map_err(|(what, e)| {
+                if what == "map" {
                     pyo3::exceptions::PyMemoryError::new_err(format!(
                         "could not map the loop's receive buffers: {}",
                         crate::py::error::strerror(e)
                     ))
-                })?;
-            let mut tail = 0u16;
-            let nb: u32 = std::env::var("URING_RS_RECV_BUFS").ok().and_then(|v| v.parse().ok()).unwrap_or(RECV_BUFS);
-            for bid in 0..nb {
-                mem.push(&mut tail, bid as u16);
-            }
-            mem.publish(tail);
-            let raw = st.engine.as_ref().expect("just made").raw.clone();
-            mem.register(&raw, RECV_GROUP).map_err(|e| {
-                crate::py::error::UringErr::errno(
-                    crate::py::error::Kind::SystemOutdated,
-                    e,
-                    format!(
-                        "uring_rs.Loop needs provided-buffer rings (IORING_REGISTER_PBUF_RING, \
-                         Linux 5.19): {}",
-                        crate::py::error::strerror(e)
-                    ),
-                )
+                } else {
+                    crate::py::error::UringErr::errno(
+                        crate::py::error::Kind::SystemOutdated,
+                        e,
+                        format!(
+                            "uring_rs.Loop needs provided-buffer rings \
+                             (IORING_REGISTER_PBUF_RING, Linux 5.19): {}",
+                            crate::py::error::strerror(e)
+                        ),
+                    )
+                    .into()
+                }
             })?;
-            st.bufring = Some(mem);
-            st.buf_tail = tail;
+            st.recv_bufs = Some(bufs);
         }
         Ok(core)
     }
@@ -804,7 +796,7 @@ impl LoopCore {
     /// cannot be confirmed finished is kept, never freed), drops every
     /// callback and closes the ring. Called by `Loop.close()`.
     fn _close_core(&self, py: Python<'_>) {
-        let (engine, ready, timers, watches, streams, bufring) = {
+        let (engine, ready, timers, watches, streams, recv_bufs) = {
             let mut st = self.lock();
             (
                 st.engine.take(),
@@ -812,17 +804,17 @@ impl LoopCore {
                 std::mem::take(&mut st.timers),
                 std::mem::take(&mut st.watches),
                 st.streams.drain(),
-                st.bufring.take(),
+                st.recv_bufs.take(),
             )
         };
         drop((ready, timers, watches, streams));
 
         if let Some(e) = engine {
             if drain(py, e) {
-                drop(bufring);
+                drop(recv_bufs);
             } else {
                 // Ops not confirmed finished may still pick a buffer.
-                std::mem::forget(bufring);
+                std::mem::forget(recv_bufs);
             }
         }
         if self.wake_fd >= 0 {

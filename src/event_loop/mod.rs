@@ -6,12 +6,14 @@
 //! - `handle`: `Handle`, `TimerHandle`;
 //! - `state`: the loop's state (ops, ready entries, timers, watches);
 //! - `core`: `LoopCore`'s iteration and Python-visible methods;
+//! - `recvbufs`: the provided-buffer ring stream recvs read into;
 //! - `stream`: stream transports' native half and servers' accepts;
 //! - `wbuf`: a stream's write buffer and what one send takes from it;
 //! - `sock`: the `sock_*` coroutines' ring ops.
 
 pub mod core;
 pub mod handle;
+pub mod recvbufs;
 pub mod sock;
 pub mod state;
 pub mod stream;

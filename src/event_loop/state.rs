@@ -196,8 +196,7 @@ pub struct State {
     /// Streams with buffered writes to send before the next wait.
     pub flush: Vec<(usize, u32)>,
     /// The provided-buffer ring the streams' recvs pick from.
-    pub bufring: Option<crate::engine::bufring::BufRingMem>,
-    pub buf_tail: u16,
+    pub recv_bufs: Option<crate::event_loop::recvbufs::RecvBufs>,
     /// What cancelled sock calls received anyway, per socket.
     pub stash: Stash,
     /// Listening sockets with a multishot accept: fd -> its token.
