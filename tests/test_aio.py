@@ -1031,3 +1031,25 @@ def test_eventfd_is_nonblocking_and_cloexec() -> None:
 def test_errno_constants_match_the_kernel() -> None:
     # The ring relies on these for link-timeout results.
     assert errno.ETIME == 62 and errno.ECANCELED == 125
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: aio.sock_recv(b"x", 10),  # type: ignore[arg-type]
+        lambda: aio.sock_recv_into(None, bytearray(1)),  # type: ignore[arg-type]
+        lambda: aio.sock_sendall(1.5, b"x"),  # type: ignore[arg-type]
+        lambda: aio.sock_accept("s"),  # type: ignore[arg-type]
+    ],
+    ids=["recv", "recv_into", "sendall", "accept"],
+)
+def test_sock_calls_name_sock_when_it_is_not_a_socket(
+    call: Callable[[], Coroutine[Any, Any, object]],
+) -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError, match=r"^sock must be a socket, an int or an object with"):
+            await call()
+        with pytest.raises(TypeError, match=r"^sock must be a socket.socket \(sock_connect"):
+            await aio.sock_connect(object(), ("127.0.0.1", 1))  # type: ignore[arg-type]
+
+    asyncio.run(main())

@@ -102,6 +102,7 @@ BAD: dict[str, list[object]] = {
 # The subset whose errors come from the library's own checks (src/args.rs, addr.rs),
 # not from PyO3's integer conversion: their messages must name the argument.
 NAMED: dict[str, list[object]] = {
+    "ring": [None, 1, "ring", object()],
     "fd": ["3", 1.5, None, object(), 2**31, -(2**31) - 1, 2**64],
     "offset": [-2, -(2**62)],
     "seconds": BAD["seconds"],

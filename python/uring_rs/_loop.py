@@ -717,3 +717,9 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
     def new_event_loop(self) -> Loop:
         return Loop()
+
+
+# Public names show the module users import them from.
+for _obj in (Loop, new_event_loop, run, EventLoopPolicy):
+    _obj.__module__ = "uring_rs"
+del _obj

@@ -451,8 +451,10 @@ class Ring:
     def cq_ready(self) -> int:
         """Completions ready to be consumed."""
     def cq_ring_needs_flush(self) -> bool:
-        """Whether the kernel holds overflowed completions (``IORING_SQ_CQ_OVERFLOW``); the next
-        ``copy_cqes`` flushes them.
+        """Whether completions wait outside the CQ: overflowed ones (``IORING_SQ_CQ_OVERFLOW``) or
+        task work not yet run (``IORING_SQ_TASKRUN``, with ``DEFER_TASKRUN`` or
+        ``TASKRUN_FLAG``). A ``copy_cqes`` that finds the CQ empty flushes them, as does a
+        ``submit``/``wait``.
         """
     def submit(self, wait_nr: int = 0) -> int:
         """Hands the queued SQEs to the kernel; returns how many were submitted.
@@ -562,8 +564,9 @@ class Sqe:
 
     ``user_data``, ``flags`` (``IOSQE_*``: ``IOSQE_IO_LINK`` to chain the next op,
     ``IOSQE_FIXED_FILE``, ``IOSQE_ASYNC``, ``IOSQE_BUFFER_SELECT``, ...), ``ioprio``,
-    ``buf_group`` and ``personality`` can be changed until the ring's next ``submit()`` (or
-    ``flush_sq()``); setting one afterwards raises ``ValueError``. ``IOSQE_CQE_SKIP_SUCCESS`` is
+    ``buf_group`` and ``personality`` can be read and changed until the ring's next ``submit()``
+    (or ``flush_sq()``); reading or setting one afterwards raises ``ValueError`` (``user_data``
+    and ``opcode`` stay readable). ``IOSQE_CQE_SKIP_SUCCESS`` is
     refused: the ring needs every completion to know when an op's memory may be released.
     """
 

@@ -101,7 +101,7 @@ fn rw_many(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn read_many(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -109,6 +109,7 @@ pub fn read_many(
     #[pyo3(from_py_with = crate::py::named::size_usize)] size: usize,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> PyResult<u32> {
+    let ring = &ring;
     rw_many(
         ring,
         user_data,
@@ -127,7 +128,7 @@ pub fn read_many(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn write_many(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -135,6 +136,7 @@ pub fn write_many(
     #[pyo3(from_py_with = crate::py::named::size_usize)] size: usize,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> PyResult<u32> {
+    let ring = &ring;
     rw_many(
         ring,
         user_data,
@@ -151,10 +153,11 @@ pub fn write_many(
 /// Queues `count` NOPs with user_data `user_data + i`; returns `count`.
 #[pyfunction]
 pub fn nop_many(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = args::count)] count: u32,
 ) -> PyResult<u32> {
+    let ring = &ring;
     crate::py::batch::queue_many(
         ring,
         user_data,

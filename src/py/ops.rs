@@ -128,9 +128,12 @@ pub(crate) fn queue_buf(
 /// Queues a no-op (`IORING_OP_NOP`): completes with `res == 0`. Measures the
 /// ring's own cost, or wakes a waiter.
 #[pyfunction]
-pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_data: u64) -> R {
+pub fn nop(
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::user_data)] user_data: u64,
+) -> R {
     queue(
-        ring,
+        &ring,
         user_data,
         sys::IORING_OP_NOP,
         Keep::default(),
@@ -149,12 +152,13 @@ pub fn nop(ring: &Bound<'_, Ring>, #[pyo3(from_py_with = args::user_data)] user_
 /// when the SQ is full (nothing is queued either way).
 #[pyfunction]
 pub fn read(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::offset_arg)] offset: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
     queue_buf(
@@ -173,12 +177,13 @@ pub fn read(
 /// the completion.
 #[pyfunction]
 pub fn write(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::offset_arg)] offset: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let off = args::offset(offset)?;
     queue_buf(
@@ -196,11 +201,12 @@ pub fn write(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, flags = 0))]
 pub fn fsync(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let flags = args::flags32(flags, "flags")?;
     queue(
@@ -217,11 +223,12 @@ pub fn fsync(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, flags = 0))]
 pub fn accept(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     queue_accept(ring, user_data, sockfd, flags, prep::accept)
 }
 
@@ -252,11 +259,12 @@ fn queue_accept(
 /// first.
 #[pyfunction]
 pub fn connect(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     address: &Bound<'_, PyAny>,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let sa = addr::sockaddr(fd, address)?;
     queue(
@@ -275,12 +283,13 @@ pub fn connect(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
 pub fn recv(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
     queue_buf(
@@ -298,12 +307,13 @@ pub fn recv(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
 pub fn send(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
     queue_buf(
@@ -323,13 +333,14 @@ pub fn send(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mode = 0o644))]
 pub fn openat(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
 ) -> R {
+    let ring = &ring;
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")? | libc::O_CLOEXEC as u32;
@@ -349,10 +360,11 @@ pub fn openat(
 /// Queues `close(2)` of `fd`.
 #[pyfunction]
 pub fn close(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     queue(
         ring,
@@ -368,12 +380,13 @@ pub fn close(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, seconds, count = 0, flags = 0))]
 pub fn timeout(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::count_i64)] count: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let ts = args::seconds(seconds)?;
     let count = args::count32(count, "count")?;
     let flags = args::flags32(flags, "flags")?;
@@ -390,11 +403,12 @@ pub fn timeout(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, timeout_user_data, flags = 0))]
 pub fn timeout_remove(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::timeout_user_data_u64)] timeout_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let flags = args::flags32(flags, "flags")?;
     let (target, _) = target(ring, timeout_user_data, &[sys::IORING_OP_TIMEOUT])?;
     queue(
@@ -410,11 +424,12 @@ pub fn timeout_remove(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, seconds, flags = 0))]
 pub fn link_timeout(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let ts = args::seconds(seconds)?;
     let flags = args::flags32(flags, "flags")?;
     queue(
@@ -431,12 +446,13 @@ pub fn link_timeout(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, events, flags = 0))]
 pub fn poll_add(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::events_i64)] events: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
@@ -453,10 +469,11 @@ pub fn poll_add(
 /// IORING_OP_POLL_REMOVE does (it names the poll by user_data, not by fd).
 #[pyfunction]
 pub fn poll_remove(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
 ) -> R {
+    let ring = &ring;
     let (target, _) = target(ring, target_user_data, &[sys::IORING_OP_POLL_ADD])?;
     queue(
         ring,
@@ -482,11 +499,12 @@ pub fn poll_remove(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, target_user_data, flags = 0))]
 pub fn cancel(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let flags = args::flags32(flags, "flags")?;
     if flags & (sys::IORING_ASYNC_CANCEL_FD | sys::IORING_ASYNC_CANCEL_FD_FIXED) != 0 {
         return Err(pyo3::exceptions::PyValueError::new_err(
@@ -536,11 +554,12 @@ pub fn cancel(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, flags = 0))]
 pub fn cancel_fd(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     // The builder adds IORING_ASYNC_CANCEL_FD.
     let flags = args::flags32(flags, "flags")?;
@@ -558,7 +577,7 @@ pub fn cancel_fd(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
 pub fn read_fixed(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
@@ -566,6 +585,7 @@ pub fn read_fixed(
     #[pyo3(from_py_with = crate::py::named::nbytes_opt_usize)] nbytes: Option<usize>,
     #[pyo3(from_py_with = crate::py::named::buf_offset_usize)] buf_offset: usize,
 ) -> R {
+    let ring = &ring;
     rw_fixed(
         ring,
         user_data,
@@ -583,7 +603,7 @@ pub fn read_fixed(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
 pub fn write_fixed(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
@@ -591,6 +611,7 @@ pub fn write_fixed(
     #[pyo3(from_py_with = crate::py::named::nbytes_opt_usize)] nbytes: Option<usize>,
     #[pyo3(from_py_with = crate::py::named::buf_offset_usize)] buf_offset: usize,
 ) -> R {
+    let ring = &ring;
     rw_fixed(
         ring,
         user_data,
@@ -652,11 +673,12 @@ fn rw_fixed(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, flags = 0))]
 pub fn accept_multishot(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     queue_accept(ring, user_data, sockfd, flags, prep::accept_multishot)
 }
 
@@ -667,12 +689,13 @@ pub fn accept_multishot(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf_group, flags = 0))]
 pub fn recv_multishot(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::buf_group_u16)] buf_group: u16,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
     queue(
@@ -691,7 +714,7 @@ pub fn recv_multishot(
 #[pyo3(signature = (ring, user_data, buf, size, count, group_id, start_id = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn provide_buffers(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::size_u32)] size: u32,
@@ -699,6 +722,7 @@ pub fn provide_buffers(
     #[pyo3(from_py_with = args::group_id)] group_id: u16,
     #[pyo3(from_py_with = crate::py::named::start_id_u16)] start_id: u16,
 ) -> R {
+    let ring = &ring;
     let pin = PinnedBuf::get(buf, true, "buf")?;
     if (size as usize)
         .checked_mul(count as usize)
@@ -729,11 +753,12 @@ pub fn provide_buffers(
 /// Removes up to `count` buffers of group `group_id`.
 #[pyfunction]
 pub fn remove_buffers(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = args::count)] count: u32,
     #[pyo3(from_py_with = args::group_id)] group_id: u16,
 ) -> R {
+    let ring = &ring;
     queue(
         ring,
         user_data,
@@ -750,13 +775,14 @@ pub fn remove_buffers(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, old_user_data, new_user_data, events, flags))]
 pub fn poll_update(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::old_user_data_u64)] old_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::new_user_data_u64)] new_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::events_i64)] events: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let events = args::flags32(events, "events")?;
     let flags = args::flags32(flags, "flags")?;
     // Events count only with UPDATE_EVENTS; the kernel refuses them
@@ -800,12 +826,13 @@ pub fn poll_update(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, timeout_user_data, seconds, flags = 0))]
 pub fn timeout_update(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::timeout_user_data_u64)] timeout_user_data: u64,
     seconds: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let ts = args::seconds(seconds)?;
     // The builder adds IORING_TIMEOUT_UPDATE.
     let flags = args::flags32(flags, "flags")?;
@@ -824,13 +851,14 @@ pub fn timeout_update(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, target, res, target_user_data, flags = 0))]
 pub fn msg_ring(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::res_i32)] res: i32,
     #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let flags = args::flags32(flags, "flags")?;
     ring.get().require_space(1, "msg_ring")?;
     let (fd, posted, keep) = match target.cast::<Ring>() {

@@ -106,13 +106,14 @@ fn opt_offset(value: i64, name: &str) -> PyResult<u64> {
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn readv(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     rw_vectored(
         ring,
         user_data,
@@ -131,13 +132,14 @@ pub fn readv(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn writev(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     rw_vectored(
         ring,
         user_data,
@@ -190,7 +192,7 @@ fn rw_vectored(
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mask = 0x7ff, statxbuf = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn statx(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
@@ -198,6 +200,7 @@ pub fn statx(
     #[pyo3(from_py_with = crate::py::named::mask_i64)] mask: i64,
     statxbuf: Option<&Bound<'_, Statx>>,
 ) -> R {
+    let ring = &ring;
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")?;
@@ -220,13 +223,14 @@ pub fn statx(
 /// Queues `fallocate(2)`: `mode` is 0 or `FALLOC_FL_*`.
 #[pyfunction]
 pub fn fallocate(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
     #[pyo3(from_py_with = crate::py::named::length_i64)] length: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let mode = args::flags32(mode, "mode")?;
     let offset = nonneg(offset, "offset")?;
@@ -245,13 +249,14 @@ pub fn fallocate(
 /// Linux 6.11 reads (older kernels refuse them with -EINVAL).
 #[pyfunction]
 pub fn fadvise(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
     #[pyo3(from_py_with = crate::py::named::length_i64)] length: i64,
     #[pyo3(from_py_with = crate::py::named::advice_i64)] advice: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let offset = nonneg(offset, "offset")?;
     let length = nonneg(length, "length")?;
@@ -312,11 +317,12 @@ fn page_size() -> usize {
 /// Lengths of 4 GiB and more need Linux 6.11.
 #[pyfunction]
 pub fn madvise(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::advice_i64)] advice: i64,
 ) -> R {
+    let ring = &ring;
     let advice = int32(advice, "advice")?;
     let destructive = MADV_DESTRUCTIVE.contains(&advice);
     if !destructive && !MADV_HINTS.contains(&advice) {
@@ -349,11 +355,12 @@ pub fn madvise(
 /// Queues `ftruncate(2)` of `fd` to `length` bytes (Linux 6.9).
 #[pyfunction]
 pub fn ftruncate(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::length_i64)] length: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let length = nonneg(length, "length")?;
     queue(
@@ -370,13 +377,14 @@ pub fn ftruncate(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, offset, nbytes, flags = 0))]
 pub fn sync_file_range(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
     #[pyo3(from_py_with = crate::py::named::nbytes_i64)] nbytes: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(fd, "fd")?;
     let offset = nonneg(offset, "offset")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
@@ -430,12 +438,13 @@ fn two_path_op(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0))]
 pub fn unlinkat(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")?;
@@ -448,7 +457,7 @@ pub fn unlinkat(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, olddirfd, oldpath, newdirfd, newpath, flags = 0))]
 pub fn renameat(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     olddirfd: &Bound<'_, PyAny>,
     oldpath: &Bound<'_, PyAny>,
@@ -456,6 +465,7 @@ pub fn renameat(
     newpath: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
     let oldpath = args::path(oldpath, "oldpath")?;
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
@@ -475,12 +485,13 @@ pub fn renameat(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, mode = 0o777))]
 pub fn mkdirat(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
 ) -> R {
+    let ring = &ring;
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let mode = args::flags32(mode, "mode")?;
@@ -493,12 +504,13 @@ pub fn mkdirat(
 /// `newdirfd`) point at `target`.
 #[pyfunction]
 pub fn symlinkat(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
     linkpath: &Bound<'_, PyAny>,
 ) -> R {
+    let ring = &ring;
     let target = args::path(target, "target")?;
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
     let linkpath = args::path(linkpath, "linkpath")?;
@@ -516,7 +528,7 @@ pub fn symlinkat(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, olddirfd, oldpath, newdirfd, newpath, flags = 0))]
 pub fn linkat(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     olddirfd: &Bound<'_, PyAny>,
     oldpath: &Bound<'_, PyAny>,
@@ -524,6 +536,7 @@ pub fn linkat(
     newpath: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let olddirfd = args::fd(olddirfd, "olddirfd")?;
     let oldpath = args::path(oldpath, "oldpath")?;
     let newdirfd = args::fd(newdirfd, "newdirfd")?;
@@ -547,7 +560,7 @@ pub fn linkat(
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mode = 0, resolve = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn openat2(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
@@ -555,6 +568,7 @@ pub fn openat2(
     #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
     #[pyo3(from_py_with = crate::py::named::resolve_i64)] resolve: i64,
 ) -> R {
+    let ring = &ring;
     let dirfd = args::fd(dirfd, "dirfd")?;
     let path = args::path(path, "path")?;
     let flags = args::flags32(flags, "flags")? | libc::O_CLOEXEC as u32;
@@ -583,10 +597,11 @@ pub fn openat2(
 /// Closes registered file `file_index` (Linux 5.15).
 #[pyfunction]
 pub fn close_fixed(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::file_index_i64)] file_index: i64,
 ) -> R {
+    let ring = &ring;
     // Stored as index + 1 (the builder adds it), so u32::MAX is no index.
     let index = u32::try_from(file_index)
         .ok()
@@ -612,11 +627,12 @@ pub fn close_fixed(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fds, offset = 0))]
 pub fn files_update(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fds: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
 ) -> R {
+    let ring = &ring;
     let fds = fds
         .try_iter()?
         .map(|item| args::fd(&item?, "fds[i]"))
@@ -644,7 +660,7 @@ pub fn files_update(
 #[pyo3(signature = (ring, user_data, fd_in, off_in, fd_out, off_out, nbytes, flags = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn splice(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::off_in_i64)] off_in: i64,
@@ -653,6 +669,7 @@ pub fn splice(
     #[pyo3(from_py_with = crate::py::named::nbytes_i64)] nbytes: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd_in = args::fd(fd_in, "fd_in")?;
     let off_in = opt_offset(off_in, "off_in")?;
     let fd_out = args::fd(fd_out, "fd_out")?;
@@ -673,13 +690,14 @@ pub fn splice(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd_in, fd_out, nbytes, flags = 0))]
 pub fn tee(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     fd_out: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::nbytes_i64)] nbytes: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd_in = args::fd(fd_in, "fd_in")?;
     let fd_out = args::fd(fd_out, "fd_out")?;
     let nbytes = args::count32(nbytes, "nbytes")?;
@@ -701,13 +719,14 @@ pub fn tee(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, domain, r#type, protocol = 0, flags = 0))]
 pub fn socket(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::domain_i64)] domain: i64,
     #[pyo3(from_py_with = crate::py::named::type_i64)] r#type: i64,
     #[pyo3(from_py_with = crate::py::named::protocol_i64)] protocol: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     let domain = int32(domain, "domain")?;
     let kind = int32(r#type, "type")? | libc::SOCK_CLOEXEC;
     let protocol = int32(protocol, "protocol")?;
@@ -725,11 +744,12 @@ pub fn socket(
 /// `SHUT_RDWR`.
 #[pyfunction]
 pub fn shutdown(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::how_i64)] how: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let how = int32(how, "how")?;
     queue(
@@ -794,7 +814,7 @@ fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
 #[pyo3(signature = (ring, user_data, sockfd, buffers, address = None, flags = 0, *, ancdata = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sendmsg(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
@@ -802,6 +822,7 @@ pub fn sendmsg(
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
+    let ring = &ring;
     sendmsg_impl(
         ring,
         user_data,
@@ -822,7 +843,7 @@ pub fn sendmsg(
 #[pyo3(signature = (ring, user_data, sockfd, buffers, address = None, flags = 0, *, ancdata = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sendmsg_zc(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
@@ -830,6 +851,7 @@ pub fn sendmsg_zc(
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     ancdata: Option<&Bound<'_, PyAny>>,
 ) -> R {
+    let ring = &ring;
     sendmsg_impl(
         ring,
         user_data,
@@ -900,13 +922,14 @@ fn sendmsg_impl(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buffers, flags = 0, msg = None))]
 pub fn recvmsg(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     msg: Option<&Bound<'_, MsgHdr>>,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")? | libc::MSG_CMSG_CLOEXEC as u32;
     let (pins, iov) = buffers_arg(buffers, true)?;
@@ -961,13 +984,14 @@ pub fn recvmsg(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0, zc_flags = 0))]
 pub fn send_zc(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
     #[pyo3(from_py_with = crate::py::named::zc_flags_i64)] zc_flags: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let flags = args::flags32(flags, "flags")?;
     let zc_flags = u16::try_from(zc_flags).map_err(|_| {
@@ -993,11 +1017,12 @@ pub fn send_zc(
 /// Queues `bind(2)` (Linux 6.11); `address` as the socket module writes it.
 #[pyfunction]
 pub fn bind(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     address: &Bound<'_, PyAny>,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let sa = addr::sockaddr(fd, address)?;
     queue(
@@ -1012,11 +1037,12 @@ pub fn bind(
 /// Queues `listen(2)` (Linux 6.11).
 #[pyfunction]
 pub fn listen(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::backlog_i64)] backlog: i64,
 ) -> R {
+    let ring = &ring;
     let fd = args::fd(sockfd, "sockfd")?;
     let backlog = int32(backlog, "backlog")?;
     queue(
@@ -1037,13 +1063,14 @@ pub fn listen(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, idtype, id, options, infop = None))]
 pub fn waitid(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::idtype_i64)] idtype: i64,
     #[pyo3(from_py_with = crate::py::named::id_i64)] id: i64,
     #[pyo3(from_py_with = crate::py::named::options_i64)] options: i64,
     infop: Option<&Bound<'_, Siginfo>>,
 ) -> R {
+    let ring = &ring;
     let idtype = int32(idtype, "idtype")?;
     let id = int32(id, "id")?;
     let options = int32(options, "options")?;
@@ -1096,7 +1123,7 @@ fn futex_word(buf: &Bound<'_, PyAny>, offset: i64, futex_flags: u32) -> PyResult
 #[pyo3(signature = (ring, user_data, buf, offset, val, mask = 0xffff_ffff, futex_flags = 130, flags = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn futex_wait(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
@@ -1105,6 +1132,7 @@ pub fn futex_wait(
     #[pyo3(from_py_with = crate::py::named::futex_flags_i64)] futex_flags: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     futex(
         ring,
         user_data,
@@ -1125,7 +1153,7 @@ pub fn futex_wait(
 #[pyo3(signature = (ring, user_data, buf, offset, val, mask = 0xffff_ffff, futex_flags = 130, flags = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn futex_wake(
-    ring: &Bound<'_, Ring>,
+    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
@@ -1134,6 +1162,7 @@ pub fn futex_wake(
     #[pyo3(from_py_with = crate::py::named::futex_flags_i64)] futex_flags: i64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
 ) -> R {
+    let ring = &ring;
     futex(
         ring,
         user_data,

@@ -97,11 +97,12 @@ impl BufferRing {
     /// `group_id` of `ring` (IORING_REGISTER_PBUF_RING, Linux 5.19).
     #[new]
     fn new(
-        ring: &Bound<'_, Ring>,
+        #[pyo3(from_py_with = crate::py::args::ring)] ring: Bound<'_, Ring>,
         #[pyo3(from_py_with = crate::py::named::group_id_u16)] group_id: u16,
         #[pyo3(from_py_with = crate::py::named::count_u32)] count: u32,
         #[pyo3(from_py_with = crate::py::named::size_u32)] size: u32,
     ) -> PyResult<Py<BufferRing>> {
+        let ring = &ring;
         let py = ring.py();
         if count == 0 || count > 32768 || !count.is_power_of_two() {
             return Err(PyValueError::new_err(format!(

@@ -59,3 +59,11 @@ __all__ = [
     "write_bytes",
     "write_text",
 ]
+
+# Public names show their public module (help(), repr, tracebacks), not the private file
+# that defines them.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("uring_rs.aio._"):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -78,6 +78,23 @@ if TYPE_CHECKING:
 
 __all__ = ["AioRing", "get_ring"]
 
+
+def _sock_fd(sock: Any) -> int:
+    """``sock``'s descriptor, checked as the socket methods name it (an int, or an object with
+    ``fileno()``)."""
+    if isinstance(sock, int) and not isinstance(sock, bool):
+        return sock
+    fileno = getattr(sock, "fileno", None)
+    if fileno is None:
+        raise TypeError(
+            f"sock must be a socket, an int or an object with fileno(), got {type(sock).__name__}"
+        )
+    fd = fileno()
+    if not isinstance(fd, int):
+        raise TypeError(f"sock.fileno() must return an int, got {fd!r}")
+    return fd
+
+
 ops = _native  # the op functions (uring_rs.ops re-exports them)
 _AT_SYMLINK_NOFOLLOW = 0x100
 _AT_EMPTY_PATH = 0x1000
@@ -830,8 +847,9 @@ class AioRing:
         self, sock: _Fd, n: int, flags: int = 0, *, timeout: float | None = None
     ) -> bytes:
         """Receives up to ``n`` bytes (``b""`` at end of stream)."""
+        fd = _sock_fd(sock)
         buf = bytearray(n)
-        got = _raise_for(await self._op_timeout(timeout, ops.recv, sock, buf, flags))
+        got = _raise_for(await self._op_timeout(timeout, ops.recv, fd, buf, flags))
         if got == n:
             return bytes(buf)
         return bytes(memoryview(buf)[:got])
@@ -840,20 +858,21 @@ class AioRing:
         self, sock: _Fd, buf: Buffer, flags: int = 0, *, timeout: float | None = None
     ) -> int:
         """Receives into ``buf``; returns the count (0 at end of stream)."""
-        return _raise_for(await self._op_timeout(timeout, ops.recv, sock, buf, flags))
+        return _raise_for(await self._op_timeout(timeout, ops.recv, _sock_fd(sock), buf, flags))
 
     async def send(
         self, sock: _Fd, data: Buffer, flags: int = 0, *, timeout: float | None = None
     ) -> int:
         """Sends some of ``data``; returns the count (``MSG_NOSIGNAL`` added)."""
         return _raise_for(
-            await self._op_timeout(timeout, ops.send, sock, data, flags | _MSG_NOSIGNAL)
+            await self._op_timeout(timeout, ops.send, _sock_fd(sock), data, flags | _MSG_NOSIGNAL)
         )
 
     async def sendall(
         self, sock: _Fd, data: Buffer, flags: int = 0, *, timeout: float | None = None
     ) -> None:
         """Sends all of ``data``; ``timeout`` bounds the whole call."""
+        sock = _sock_fd(sock)
         view = memoryview(data).cast("B")
         deadline = None if timeout is None else time.monotonic() + timeout
         sent = 0
@@ -863,11 +882,13 @@ class AioRing:
 
     async def accept(self, sock: _Fd, flags: int = 0, *, timeout: float | None = None) -> int:
         """Accepts a connection; returns its descriptor (``SOCK_CLOEXEC`` added)."""
-        return _raise_for(await self._op_timeout(timeout, ops.accept, sock, flags, fd_result=True))
+        return _raise_for(
+            await self._op_timeout(timeout, ops.accept, _sock_fd(sock), flags, fd_result=True)
+        )
 
     async def connect(self, sock: _Fd, address: _Address, *, timeout: float | None = None) -> None:
         """Connects to a numeric ``address`` (see ``sock_connect`` for host names)."""
-        _raise_for(await self._op_timeout(timeout, ops.connect, sock, address))
+        _raise_for(await self._op_timeout(timeout, ops.connect, _sock_fd(sock), address))
 
     # ---- loop.sock_*-shaped ----------------------------------------------------------
 
@@ -911,6 +932,11 @@ class AioRing:
         self, sock: socket.socket, address: Any, *, timeout: float | None = None
     ) -> None:
         """Connects ``sock``; host names are resolved with ``loop.getaddrinfo`` first."""
+        if not isinstance(sock, socket.socket):
+            raise TypeError(
+                "sock must be a socket.socket (sock_connect reads its family and type), "
+                f"got {type(sock).__name__}"
+            )
         deadline = None if timeout is None else time.monotonic() + timeout
         family = sock.family
         if family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
