@@ -361,3 +361,43 @@ def test_sock_ops_over_tcp(loop: uring_rs.Loop) -> None:
         srv.close()
 
     loop.run_until_complete(asyncio.wait_for(main(), 10))
+
+
+def _kernel_has_waitid() -> bool:
+    with uring_rs.Ring(2) as ring:
+        return ring.probe().supports(uring_rs.IORING_OP_WAITID)
+
+
+@pytest.mark.skipif(not _kernel_has_waitid(), reason="the kernel lacks IORING_OP_WAITID (6.7)")
+def test_children_are_waited_for_by_the_ring_with_waitid() -> None:
+    async def main() -> tuple[list[int | None], int]:
+        loop = asyncio.get_running_loop()
+        codes: list[int | None] = []
+        for script in ("exit 0", "exit 3", "kill -9 $$"):
+            proc = await asyncio.create_subprocess_exec("sh", "-c", script)
+            # Waited for by IORING_OP_WAITID: no pidfd (the fallback's) is kept for it.
+            assert loop._children == {}  # type: ignore[attr-defined]
+            codes.append(await asyncio.wait_for(proc.wait(), 10))
+        return codes, proc.pid
+
+    codes, pid = uring_rs.run(main())
+    assert codes == [0, 3, -9]
+    # Reaped by the ring: waitpid finds no such child.
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_loop_closed_while_a_child_runs_leaks_nothing_and_the_child_can_be_reaped() -> None:
+    loop = uring_rs.new_event_loop()
+    fds = set(os.listdir("/proc/self/fd"))
+
+    async def start() -> int:
+        proc = await asyncio.create_subprocess_exec("sleep", "0.2")
+        return proc.pid
+
+    pid = loop.run_until_complete(start())
+    loop.close()
+    assert set(os.listdir("/proc/self/fd")) <= fds
+    # The ring's waitid was cancelled with the loop: the child is still ours to reap.
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

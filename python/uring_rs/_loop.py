@@ -186,7 +186,8 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         )
         return transport
 
-    # Subprocesses: the child's exit is watched on a pidfd, by the ring (no watcher thread).
+    # Subprocesses: the child's exit is waited for by the ring (IORING_OP_WAITID, or a poll
+    # on its pidfd where the kernel lacks it): no watcher thread.
     async def _make_subprocess_transport(
         self,
         protocol: Any,
@@ -225,6 +226,19 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         return transp
 
     def _watch_child(self, pid: int, transp: Any) -> None:
+        def reaped(returncode: int | None) -> None:
+            if returncode is None:
+                returncode = 255
+                logger.warning(
+                    "child process pid %d exit status already read: will report returncode 255",
+                    pid,
+                )
+            transp._process_exited(returncode)
+
+        # IORING_OP_WAITID (Linux 6.7) waits and reaps on the ring; else a pidfd poll and
+        # waitpid.
+        if self._wait_child(pid, reaped):
+            return
         pidfd = os.pidfd_open(pid)
         self._children[pid] = pidfd
 

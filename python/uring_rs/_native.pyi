@@ -1765,6 +1765,10 @@ class LoopCore:
         """Stops watching ``fd`` for reading; whether a reader was set."""
     def _remove_writer(self, fd: _Fd) -> bool:
         """Stops watching ``fd`` for writing; whether a writer was set."""
+    def _wait_child(self, pid: int, callback: Callable[[int | None], object]) -> bool:
+        """Waits for child ``pid``'s exit on the ring (``IORING_OP_WAITID``, which reaps it),
+        then runs ``callback(returncode)`` (None: reaped elsewhere); False, doing nothing,
+        when the kernel lacks the op (Linux < 6.7)."""
     def _add_callback(self, handle: object) -> None:
         """Queues a handle made by asyncio itself (``events.Handle``), for signals."""
     def _new_stream(self, fd: int, protocol: object, transport: object) -> StreamCore:

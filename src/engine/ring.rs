@@ -416,6 +416,28 @@ impl RawRing {
         (owner != 0).then(|| (self.reg_index.load(Ordering::Relaxed), owner))
     }
 
+    /// The kernel's opcode support (`IORING_REGISTER_PROBE`, Linux 5.6): the
+    /// last opcode it knows and, per opcode, whether it is supported.
+    pub fn probe(&self) -> Result<(u8, Vec<bool>), i32> {
+        let mut p = Box::<sys::Probe>::default();
+        // SAFETY: p is a zeroed io_uring_probe with room for 256 ops, the
+        // count we pass; the kernel writes only within it.
+        unsafe {
+            self.register(
+                sys::IORING_REGISTER_PROBE,
+                (&mut *p as *mut sys::Probe).cast(),
+                256,
+            )
+        }?;
+        let mut supported = vec![false; 256];
+        for op in p.ops.iter().take(p.ops_len as usize) {
+            if op.flags & sys::IO_URING_OP_SUPPORTED != 0 {
+                supported[op.op as usize] = true;
+            }
+        }
+        Ok((p.last_op, supported))
+    }
+
     /// `io_uring_register(2)` on this ring.
     ///
     /// # Safety

@@ -291,6 +291,15 @@ impl LoopCore {
                 Op::Recv { id, gen } => recvs.push((id, gen, c.res, c.flags, false)),
                 Op::Send { id, gen, data } => sends.push((id, gen, data, c.res)),
                 Op::Accept { fd } => accepts.push((fd, c.res, false, c.user_data)),
+                Op::Child { info, callback } => {
+                    if c.res != -libc::ECANCELED {
+                        let returncode = (c.res == 0).then(|| exit_code(&info));
+                        st.ready.push_back(Ready::ChildExited {
+                            callback,
+                            returncode,
+                        });
+                    }
+                }
                 Op::None => {}
                 sock => socks.push((sock, c.res)),
             },
@@ -397,6 +406,12 @@ impl LoopCore {
             Ready::SockDone { fut, fd, result } => {
                 crate::event_loop::sock::resolve(slf, fut, fd, result)?;
             }
+            Ready::ChildExited {
+                callback,
+                returncode,
+            } => {
+                callback.bind(py).call1((returncode,))?;
+            }
             Ready::Foreign(h) => {
                 let h = h.bind(py);
                 if !h.getattr(pyo3::intern!(py, "_cancelled"))?.is_truthy()? {
@@ -473,6 +488,9 @@ impl LoopCore {
             return Err(crate::py::ring::setup_error(last, 0).into());
         };
         let _ = params;
+        let has_waitid = raw
+            .probe()
+            .is_ok_and(|(_, ops)| ops[sys::IORING_OP_WAITID as usize]);
         // SAFETY: eventfd has no memory preconditions.
         let wake_fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if wake_fd < 0 {
@@ -504,6 +522,7 @@ impl LoopCore {
             debug: AtomicBool::new(false),
             clock_resolution: 1e-9,
             fork_generation: crate::py::ring::FORK_GENERATION.load(Ordering::Relaxed),
+            has_waitid,
         };
         {
             let mut st = core.lock();
@@ -764,6 +783,27 @@ impl LoopCore {
         Ok(())
     }
 
+    /// Waits for child `pid`'s exit on the ring (`IORING_OP_WAITID`, which
+    /// reaps it) and then runs `callback(returncode)` (None if it was
+    /// reaped elsewhere). False, doing nothing, when the kernel lacks the op.
+    fn _wait_child(&self, pid: i32, callback: Py<PyAny>) -> PyResult<bool> {
+        self.check_closed()?;
+        if !self.has_waitid {
+            return Ok(false);
+        }
+        let info = Box::<sys::Siginfo>::default();
+        let at = &*info as *const sys::Siginfo as u64;
+        let mut st = self.lock();
+        // The op keeps `info`, which the kernel writes, until it completes.
+        let queued = queue_op(
+            &mut st,
+            sys::IORING_OP_WAITID,
+            Op::Child { info, callback },
+            |sqe| prep::waitid(sqe, libc::P_PID, pid as u32, at, libc::WEXITED as u32, 0),
+        );
+        Ok(queued.is_some())
+    }
+
     #[pyo3(signature = (fd, callback, *args))]
     fn _add_reader(
         slf: &Bound<'_, Self>,
@@ -983,4 +1023,13 @@ fn drain(py: Python<'_>, mut e: Engine<Op>) -> bool {
         |_, dead| drop(dead),
         |raw, pending, flags, ts| py.detach(|| raw.enter(pending, 1, flags, ts)),
     )
+}
+
+/// A `subprocess`-style return code from a child's `waitid` result: its
+/// exit status, or minus the signal that ended it.
+fn exit_code(info: &sys::Siginfo) -> i32 {
+    match info.si_code {
+        libc::CLD_EXITED => info.si_status,
+        _ => -info.si_status,
+    }
 }

@@ -44,6 +44,12 @@ pub enum Op {
         gen: u32,
         data: crate::event_loop::wbuf::Outgoing,
     },
+    /// A child's exit: `IORING_OP_WAITID` (P_PID, WEXITED: it reaps the
+    /// child) fills `info`; `callback(returncode)` runs once it completes.
+    Child {
+        info: Box<sys::Siginfo>,
+        callback: Py<PyAny>,
+    },
     /// A server's multishot accept on listening socket `fd`.
     Accept {
         fd: i32,
@@ -128,6 +134,12 @@ pub enum Ready {
     /// A handle made by asyncio's own code (`events.Handle`), queued with
     /// `_add_callback`: run through its `_run()`.
     Foreign(Py<PyAny>),
+    /// A child exited: `callback(returncode)` (None: it was reaped by
+    /// someone else).
+    ChildExited {
+        callback: Py<PyAny>,
+        returncode: Option<i32>,
+    },
     /// A sock op finished: resolve its future.
     SockDone {
         fut: Py<PyAny>,
@@ -224,6 +236,9 @@ pub struct LoopCore {
     /// `py::ring::FORK_GENERATION` when the loop was made: a forked child
     /// sees another value (an atomic load per iteration, not a getpid).
     pub(crate) fork_generation: u64,
+    /// The kernel has `IORING_OP_WAITID` (Linux 6.7): children's exits are
+    /// waited for by the ring, else polled on a pidfd.
+    pub(crate) has_waitid: bool,
 }
 
 /// CLOCK_MONOTONIC in seconds, as `time.monotonic()`.

@@ -32,18 +32,6 @@ pub fn fd(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
     }
 }
 
-/// The `ring` argument of an op function: a `uring_rs.Ring` (PyO3's own
-/// error names neither the argument nor the module).
-pub fn ring<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, crate::py::ring::Ring>> {
-    match obj.cast::<crate::py::ring::Ring>() {
-        Ok(r) => Ok(r.clone()),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "ring must be a uring_rs.Ring, got {}",
-            obj.get_type().name()?
-        ))),
-    }
-}
-
 /// An integer argument in `lo..=hi`, with errors that name the argument
 /// (PyO3's own conversion errors do not): TypeError for a non-int,
 /// ValueError out of range.

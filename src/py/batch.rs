@@ -101,7 +101,7 @@ fn rw_many(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn read_many(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -128,7 +128,7 @@ pub fn read_many(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn write_many(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -153,7 +153,7 @@ pub fn write_many(
 /// Queues `count` NOPs with user_data `user_data + i`; returns `count`.
 #[pyfunction]
 pub fn nop_many(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = args::count)] count: u32,
 ) -> PyResult<u32> {

@@ -129,7 +129,7 @@ pub(crate) fn queue_buf(
 /// ring's own cost, or wakes a waiter.
 #[pyfunction]
 pub fn nop(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
 ) -> R {
     queue(
@@ -152,7 +152,7 @@ pub fn nop(
 /// when the SQ is full (nothing is queued either way).
 #[pyfunction]
 pub fn read(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -177,7 +177,7 @@ pub fn read(
 /// the completion.
 #[pyfunction]
 pub fn write(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -201,7 +201,7 @@ pub fn write(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, flags = 0))]
 pub fn fsync(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
@@ -223,7 +223,7 @@ pub fn fsync(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, flags = 0))]
 pub fn accept(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
@@ -259,7 +259,7 @@ fn queue_accept(
 /// first.
 #[pyfunction]
 pub fn connect(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     address: &Bound<'_, PyAny>,
@@ -283,7 +283,7 @@ pub fn connect(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
 pub fn recv(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -307,7 +307,7 @@ pub fn recv(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0))]
 pub fn send(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -333,7 +333,7 @@ pub fn send(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mode = 0o644))]
 pub fn openat(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
@@ -360,7 +360,7 @@ pub fn openat(
 /// Queues `close(2)` of `fd`.
 #[pyfunction]
 pub fn close(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
 ) -> R {
@@ -380,7 +380,7 @@ pub fn close(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, seconds, count = 0, flags = 0))]
 pub fn timeout(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::count_i64)] count: i64,
@@ -403,7 +403,7 @@ pub fn timeout(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, timeout_user_data, flags = 0))]
 pub fn timeout_remove(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::timeout_user_data_u64)] timeout_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
@@ -424,7 +424,7 @@ pub fn timeout_remove(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, seconds, flags = 0))]
 pub fn link_timeout(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     seconds: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
@@ -446,7 +446,7 @@ pub fn link_timeout(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, events, flags = 0))]
 pub fn poll_add(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::events_i64)] events: i64,
@@ -469,7 +469,7 @@ pub fn poll_add(
 /// IORING_OP_POLL_REMOVE does (it names the poll by user_data, not by fd).
 #[pyfunction]
 pub fn poll_remove(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
 ) -> R {
@@ -499,7 +499,7 @@ pub fn poll_remove(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, target_user_data, flags = 0))]
 pub fn cancel(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::target_user_data_u64)] target_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
@@ -554,7 +554,7 @@ pub fn cancel(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, flags = 0))]
 pub fn cancel_fd(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
@@ -577,7 +577,7 @@ pub fn cancel_fd(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
 pub fn read_fixed(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
@@ -603,7 +603,7 @@ pub fn read_fixed(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf_index, offset, nbytes = None, buf_offset = 0))]
 pub fn write_fixed(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::buf_index)] buf_index: u16,
@@ -673,7 +673,7 @@ fn rw_fixed(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, flags = 0))]
 pub fn accept_multishot(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::flags_i64)] flags: i64,
@@ -689,7 +689,7 @@ pub fn accept_multishot(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf_group, flags = 0))]
 pub fn recv_multishot(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::buf_group_u16)] buf_group: u16,
@@ -714,7 +714,7 @@ pub fn recv_multishot(
 #[pyo3(signature = (ring, user_data, buf, size, count, group_id, start_id = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn provide_buffers(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::size_u32)] size: u32,
@@ -753,7 +753,7 @@ pub fn provide_buffers(
 /// Removes up to `count` buffers of group `group_id`.
 #[pyfunction]
 pub fn remove_buffers(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = args::count)] count: u32,
     #[pyo3(from_py_with = args::group_id)] group_id: u16,
@@ -775,7 +775,7 @@ pub fn remove_buffers(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, old_user_data, new_user_data, events, flags))]
 pub fn poll_update(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::old_user_data_u64)] old_user_data: u64,
     #[pyo3(from_py_with = crate::py::named::new_user_data_u64)] new_user_data: u64,
@@ -826,7 +826,7 @@ pub fn poll_update(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, timeout_user_data, seconds, flags = 0))]
 pub fn timeout_update(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::timeout_user_data_u64)] timeout_user_data: u64,
     seconds: &Bound<'_, PyAny>,
@@ -851,7 +851,7 @@ pub fn timeout_update(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, target, res, target_user_data, flags = 0))]
 pub fn msg_ring(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::res_i32)] res: i32,

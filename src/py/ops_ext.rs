@@ -106,7 +106,7 @@ fn opt_offset(value: i64, name: &str) -> PyResult<u64> {
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn readv(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
@@ -132,7 +132,7 @@ pub fn readv(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buffers, offset, flags = 0))]
 pub fn writev(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
@@ -192,7 +192,7 @@ fn rw_vectored(
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mask = 0x7ff, statxbuf = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn statx(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
@@ -223,7 +223,7 @@ pub fn statx(
 /// Queues `fallocate(2)`: `mode` is 0 or `FALLOC_FL_*`.
 #[pyfunction]
 pub fn fallocate(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::mode_i64)] mode: i64,
@@ -249,7 +249,7 @@ pub fn fallocate(
 /// Linux 6.11 reads (older kernels refuse them with -EINVAL).
 #[pyfunction]
 pub fn fadvise(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
@@ -317,7 +317,7 @@ fn page_size() -> usize {
 /// Lengths of 4 GiB and more need Linux 6.11.
 #[pyfunction]
 pub fn madvise(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::advice_i64)] advice: i64,
@@ -355,7 +355,7 @@ pub fn madvise(
 /// Queues `ftruncate(2)` of `fd` to `length` bytes (Linux 6.9).
 #[pyfunction]
 pub fn ftruncate(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::length_i64)] length: i64,
@@ -377,7 +377,7 @@ pub fn ftruncate(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, offset, nbytes, flags = 0))]
 pub fn sync_file_range(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
@@ -438,7 +438,7 @@ fn two_path_op(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0))]
 pub fn unlinkat(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
@@ -457,7 +457,7 @@ pub fn unlinkat(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, olddirfd, oldpath, newdirfd, newpath, flags = 0))]
 pub fn renameat(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     olddirfd: &Bound<'_, PyAny>,
     oldpath: &Bound<'_, PyAny>,
@@ -485,7 +485,7 @@ pub fn renameat(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, dirfd, path, mode = 0o777))]
 pub fn mkdirat(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
@@ -504,7 +504,7 @@ pub fn mkdirat(
 /// `newdirfd`) point at `target`.
 #[pyfunction]
 pub fn symlinkat(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     target: &Bound<'_, PyAny>,
     newdirfd: &Bound<'_, PyAny>,
@@ -528,7 +528,7 @@ pub fn symlinkat(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, olddirfd, oldpath, newdirfd, newpath, flags = 0))]
 pub fn linkat(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     olddirfd: &Bound<'_, PyAny>,
     oldpath: &Bound<'_, PyAny>,
@@ -560,7 +560,7 @@ pub fn linkat(
 #[pyo3(signature = (ring, user_data, dirfd, path, flags = 0, mode = 0, resolve = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn openat2(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     dirfd: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
@@ -597,7 +597,7 @@ pub fn openat2(
 /// Closes registered file `file_index` (Linux 5.15).
 #[pyfunction]
 pub fn close_fixed(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::file_index_i64)] file_index: i64,
 ) -> R {
@@ -627,7 +627,7 @@ pub fn close_fixed(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fds, offset = 0))]
 pub fn files_update(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fds: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
@@ -660,7 +660,7 @@ pub fn files_update(
 #[pyo3(signature = (ring, user_data, fd_in, off_in, fd_out, off_out, nbytes, flags = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn splice(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::off_in_i64)] off_in: i64,
@@ -690,7 +690,7 @@ pub fn splice(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd_in, fd_out, nbytes, flags = 0))]
 pub fn tee(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     fd_in: &Bound<'_, PyAny>,
     fd_out: &Bound<'_, PyAny>,
@@ -719,7 +719,7 @@ pub fn tee(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, domain, r#type, protocol = 0, flags = 0))]
 pub fn socket(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::domain_i64)] domain: i64,
     #[pyo3(from_py_with = crate::py::named::type_i64)] r#type: i64,
@@ -744,7 +744,7 @@ pub fn socket(
 /// `SHUT_RDWR`.
 #[pyfunction]
 pub fn shutdown(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::how_i64)] how: i64,
@@ -814,7 +814,7 @@ fn control_arg(ancdata: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
 #[pyo3(signature = (ring, user_data, sockfd, buffers, address = None, flags = 0, *, ancdata = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sendmsg(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
@@ -843,7 +843,7 @@ pub fn sendmsg(
 #[pyo3(signature = (ring, user_data, sockfd, buffers, address = None, flags = 0, *, ancdata = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sendmsg_zc(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
@@ -922,7 +922,7 @@ fn sendmsg_impl(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buffers, flags = 0, msg = None))]
 pub fn recvmsg(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buffers: &Bound<'_, PyAny>,
@@ -984,7 +984,7 @@ pub fn recvmsg(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, sockfd, buf, flags = 0, zc_flags = 0))]
 pub fn send_zc(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     buf: &Bound<'_, PyAny>,
@@ -1017,7 +1017,7 @@ pub fn send_zc(
 /// Queues `bind(2)` (Linux 6.11); `address` as the socket module writes it.
 #[pyfunction]
 pub fn bind(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     address: &Bound<'_, PyAny>,
@@ -1037,7 +1037,7 @@ pub fn bind(
 /// Queues `listen(2)` (Linux 6.11).
 #[pyfunction]
 pub fn listen(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     sockfd: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::backlog_i64)] backlog: i64,
@@ -1063,7 +1063,7 @@ pub fn listen(
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, idtype, id, options, infop = None))]
 pub fn waitid(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     #[pyo3(from_py_with = crate::py::named::idtype_i64)] idtype: i64,
     #[pyo3(from_py_with = crate::py::named::id_i64)] id: i64,
@@ -1123,7 +1123,7 @@ fn futex_word(buf: &Bound<'_, PyAny>, offset: i64, futex_flags: u32) -> PyResult
 #[pyo3(signature = (ring, user_data, buf, offset, val, mask = 0xffff_ffff, futex_flags = 130, flags = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn futex_wait(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,
@@ -1153,7 +1153,7 @@ pub fn futex_wait(
 #[pyo3(signature = (ring, user_data, buf, offset, val, mask = 0xffff_ffff, futex_flags = 130, flags = 0))]
 #[allow(clippy::too_many_arguments)]
 pub fn futex_wake(
-    #[pyo3(from_py_with = args::ring)] ring: Bound<'_, Ring>,
+    #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
     #[pyo3(from_py_with = args::user_data)] user_data: u64,
     buf: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = crate::py::named::offset_i64)] offset: i64,

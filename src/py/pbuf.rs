@@ -97,7 +97,7 @@ impl BufferRing {
     /// `group_id` of `ring` (IORING_REGISTER_PBUF_RING, Linux 5.19).
     #[new]
     fn new(
-        #[pyo3(from_py_with = crate::py::args::ring)] ring: Bound<'_, Ring>,
+        #[pyo3(from_py_with = crate::py::ring::ring_arg)] ring: Bound<'_, Ring>,
         #[pyo3(from_py_with = crate::py::named::group_id_u16)] group_id: u16,
         #[pyo3(from_py_with = crate::py::named::count_u32)] count: u32,
         #[pyo3(from_py_with = crate::py::named::size_u32)] size: u32,

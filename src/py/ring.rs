@@ -570,3 +570,15 @@ impl Drop for Ring {
         });
     }
 }
+
+/// The `ring` argument of an op function: a `uring_rs.Ring` (PyO3's own
+/// error names neither the argument nor the module).
+pub fn ring_arg<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Ring>> {
+    match obj.cast::<Ring>() {
+        Ok(r) => Ok(r.clone()),
+        Err(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "ring must be a uring_rs.Ring, got {}",
+            obj.get_type().name()?
+        ))),
+    }
+}

@@ -584,30 +584,8 @@ impl Ring {
 
     /// The kernel's opcode support (`IORING_REGISTER_PROBE`).
     fn probe(&self) -> PyResult<Probe> {
-        let raw = self.raw()?;
-        let mut p = Box::<sys::Probe>::default();
-        // SAFETY: p is a zeroed io_uring_probe with room for 256 ops, the
-        // count we pass; the kernel writes only within it.
-        let r = unsafe {
-            raw.register(
-                sys::IORING_REGISTER_PROBE,
-                (&mut *p as *mut sys::Probe).cast(),
-                256,
-            )
-        };
-        match r {
-            Ok(_) => {
-                let mut supported = vec![false; 256];
-                for op in p.ops.iter().take(p.ops_len as usize) {
-                    if op.flags & sys::IO_URING_OP_SUPPORTED != 0 {
-                        supported[op.op as usize] = true;
-                    }
-                }
-                Ok(Probe {
-                    last_op: p.last_op,
-                    supported,
-                })
-            }
+        match self.raw()?.probe() {
+            Ok((last_op, supported)) => Ok(Probe { last_op, supported }),
             Err(e) => Err(UringErr::errno(
                 if e == libc::EINVAL {
                     Kind::SystemOutdated
