@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import uring_rs
@@ -401,3 +402,62 @@ def test_a_loop_closed_while_a_child_runs_leaks_nothing_and_the_child_can_be_rea
     # The ring's waitid was cancelled with the loop: the child is still ours to reap.
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("count", [None, 300_001])
+def test_sendfile_over_a_transport_splices_exactly_the_range_and_moves_the_position(
+    tmp_path: Any, count: int | None
+) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+
+    async def main(f: Any) -> None:
+        loop = asyncio.get_running_loop()
+        got = bytearray()
+        done: asyncio.Future[None] = loop.create_future()
+
+        class Sink(asyncio.Protocol):
+            def data_received(self, d: bytes) -> None:
+                got.extend(d)
+
+            def eof_received(self) -> None:
+                done.set_result(None)
+
+        server = await loop.create_server(Sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"head" * 10_000)  # buffered ahead: sent before the file
+        # fallback=False: splice through the ring, or SendfileNotAvailableError.
+        sent = await loop.sendfile(writer.transport, f, 1000, count, fallback=False)
+        end = len(data) if count is None else 1000 + count
+        assert sent == end - 1000
+        assert f.tell() == end
+        writer.write(b"tail")
+        writer.write_eof()
+        await asyncio.wait_for(done, 10)
+        assert bytes(got) == b"head" * 10_000 + data[1000:end] + b"tail"
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    with open(path, "rb") as f:
+        uring_rs.run(main(f))
+
+
+def test_sock_sendfile_of_what_is_not_a_regular_file_falls_back_or_says_why() -> None:
+    import io
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        with pytest.raises(asyncio.SendfileNotAvailableError, match="not a regular file"):
+            await loop.sock_sendfile(a, io.BytesIO(b"x" * 10), fallback=False)
+        assert await loop.sock_sendfile(a, io.BytesIO(b"x" * 10)) == 10
+        assert await loop.sock_recv(b, 100) == b"x" * 10
+        a.close()
+        b.close()
+
+    uring_rs.run(main())

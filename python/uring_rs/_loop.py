@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
+import functools
+import io
 import os
 import socket
 import sys
@@ -23,6 +26,7 @@ import weakref
 from asyncio import (
     base_events,
     constants,
+    exceptions,
     futures,
     selector_events,
     sslproto,
@@ -39,6 +43,10 @@ from uring_rs._native import LoopCore, StreamCore
 __all__ = ["EventLoopPolicy", "Loop", "new_event_loop", "run"]
 
 _T = TypeVar("_T")
+# sendfile's pipe: as big as the kernel lets an unprivileged process make it (1 MiB by
+# default), so that each splice moves that much. F_SETPIPE_SZ is in fcntl from Python 3.10.
+_F_SETPIPE_SZ: int = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_SENDFILE_PIPE = 1 << 20
 
 
 # asyncio's own implementations of the cold paths, borrowed (typeshed does not describe
@@ -339,6 +347,78 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         fd = self._sock_fd(sock)
         await self._sock_op(lambda f: self._sock_connect_op(f, fd, address), sock)
 
+    # sendfile: splice(2) through the ring, file -> pipe -> socket, no copy through Python.
+    async def _sock_sendfile_native(
+        self, sock: socket.socket, file: Any, offset: int, count: int | None
+    ) -> int:
+        try:
+            fileno = file.fileno()
+        except (AttributeError, io.UnsupportedOperation) as err:
+            raise exceptions.SendfileNotAvailableError("not a regular file") from err
+        try:
+            fsize = os.fstat(fileno).st_size
+        except OSError as err:
+            raise exceptions.SendfileNotAvailableError("not a regular file") from err
+        blocksize = count if count else fsize
+        if not blocksize:
+            return 0  # an empty file, as asyncio's
+        sock_fd = self._sock_fd(sock)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pipe_size = fcntl.fcntl(w, _F_SETPIPE_SZ, _SENDFILE_PIPE)
+        except OSError:
+            pipe_size = 64 * 1024  # the default size; a smaller pipe-max-size
+        total = 0
+        try:
+            while not count or total < count:
+                want = min(pipe_size, count - total) if count else pipe_size
+                n: int = await self._sock_op(
+                    functools.partial(
+                        self._sock_splice_op,
+                        sock=sock_fd,
+                        fd_in=fileno,
+                        off_in=offset + total,
+                        fd_out=w,
+                        len=want,
+                    ),
+                    sock,
+                )
+                if n == 0:
+                    break  # end of file
+                while n:
+                    sent: int = await self._sock_op(
+                        functools.partial(
+                            self._sock_splice_op,
+                            sock=sock_fd,
+                            fd_in=r,
+                            off_in=-1,
+                            fd_out=sock_fd,
+                            len=n,
+                        ),
+                        sock,
+                    )
+                    n -= sent
+                    total += sent
+            return total
+        finally:
+            os.close(r)
+            os.close(w)
+            if total > 0:
+                file.seek(offset + total)
+
+    async def _sendfile_native(self, transp: Any, file: Any, offset: int, count: int | None) -> int:
+        if not isinstance(transp, _SocketTransport) or transp._sock is None:
+            raise exceptions.SendfileNotAvailableError(f"not supported on {transp!r}")
+        resume_reading = transp.is_reading()
+        transp.pause_reading()
+        await transp._make_empty_waiter()
+        try:
+            return await self.sock_sendfile(transp._sock, file, offset, count, fallback=False)
+        finally:
+            transp._reset_empty_waiter()
+            if resume_reading:
+                transp.resume_reading()
+
     # Transports and servers.
     def _make_socket_transport(
         self,
@@ -493,7 +573,7 @@ class _SocketTransport(transports.Transport):
         "write",
     )
     _start_tls_compatible = True
-    _sendfile_compatible = constants._SendfileMode.FALLBACK
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
     # A slot holding the native bound method StreamCore.write: a write costs no Python frame.
     write: Callable[[Any], None]  # type: ignore[assignment]
 
@@ -697,9 +777,14 @@ class _SocketTransport(transports.Transport):
             raise RuntimeError("Empty waiter is already set")
         assert self._loop is not None
         self._empty_waiter = self._loop.create_future()
-        if not self.get_write_buffer_size():
+        if self._core._notify_empty():
             self._empty_waiter.set_result(None)
         return self._empty_waiter
+
+    def _buffer_emptied(self) -> None:
+        # Told by the loop once the write buffer has emptied (_notify_empty).
+        if self._empty_waiter is not None and not self._empty_waiter.done():
+            self._empty_waiter.set_result(None)
 
     def _reset_empty_waiter(self) -> None:
         self._empty_waiter = None

@@ -1765,6 +1765,12 @@ class LoopCore:
         """Stops watching ``fd`` for reading; whether a reader was set."""
     def _remove_writer(self, fd: _Fd) -> bool:
         """Stops watching ``fd`` for writing; whether a writer was set."""
+    def _sock_splice_op(
+        self, fut: object, sock: int, fd_in: int, off_in: int, fd_out: int, len: int
+    ) -> int | None:
+        """Queues a splice of up to ``len`` bytes from ``fd_in`` (at ``off_in``; -1: its
+        position) to ``fd_out``, for a sendfile on socket ``sock``; resolves ``fut`` with the
+        count. Returns the op's token."""
     def _wait_child(self, pid: int, callback: Callable[[int | None], object]) -> bool:
         """Waits for child ``pid``'s exit on the ring (``IORING_OP_WAITID``, which reaps it),
         then runs ``callback(returncode)`` (None: reaped elsewhere); False, doing nothing,
@@ -1828,6 +1834,9 @@ class StreamCore:
         """Whether ``write_eof()`` was called."""
     def _close(self) -> bool:
         """Stops reading; whether the buffer is empty (else connection_lost waits for it)."""
+    def _notify_empty(self) -> bool:
+        """Whether the write buffer is empty; if not, the transport's ``_buffer_emptied()`` runs
+        once it is."""
     def _abort(self) -> None:
         """Drops the buffer and stops reading."""
     def _lose(self) -> None:

@@ -939,6 +939,21 @@ impl LoopCore {
         self.sock_connect_op(fut, fd, address)
     }
 
+    /// Queues a splice of up to `len` bytes from `fd_in` (at `off_in`; -1:
+    /// its position) to `fd_out`, for a sendfile on socket `sock`; resolves
+    /// `fut` with the count.
+    fn _sock_splice_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        sock: i32,
+        fd_in: i32,
+        off_in: i64,
+        fd_out: i32,
+        len: u32,
+    ) -> PyResult<Option<u64>> {
+        self.sock_splice_op(fut, sock, fd_in, off_in, fd_out, len)
+    }
+
     /// Cancels op `token` now (the kernel lets go of its file first).
     fn _cancel_op(&self, token: u64) {
         self.cancel_token_now(token)

@@ -24,6 +24,7 @@ fn op_code(op: &Op) -> u8 {
         Op::SockRecv { .. } | Op::SockRecvInto { .. } => sys::IORING_OP_RECV,
         Op::SockAccept { .. } => sys::IORING_OP_ACCEPT,
         Op::SockConnect { .. } => sys::IORING_OP_CONNECT,
+        Op::SockSplice { .. } => sys::IORING_OP_SPLICE,
         _ => sys::IORING_OP_NOP,
     }
 }
@@ -52,6 +53,14 @@ pub fn done(st: &mut State, op: Op, res: i32) {
         Op::SockAccept { fut, fd } => {
             let r = if res >= 0 {
                 SockResult::Fd(res)
+            } else {
+                SockResult::Errno(-res)
+            };
+            (fut, fd, r)
+        }
+        Op::SockSplice { fut, fd } => {
+            let r = if res >= 0 {
+                SockResult::Count(res)
             } else {
                 SockResult::Errno(-res)
             };
@@ -221,6 +230,29 @@ impl LoopCore {
             submit_now(e);
         }
         Ok(token)
+    }
+
+    /// Queues a splice(2) of up to `len` bytes from `fd_in` (at `off_in`, or
+    /// its position when -1) to `fd_out` (a pipe or socket) resolving `fut`
+    /// with the count; `sock` names the socket the call is for.
+    pub(crate) fn sock_splice_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        sock: i32,
+        fd_in: i32,
+        off_in: i64,
+        fd_out: i32,
+        len: u32,
+    ) -> PyResult<Option<u64>> {
+        self.check_closed()?;
+        let mut st = self.lock();
+        let op = Op::SockSplice {
+            fut: fut.clone().unbind(),
+            fd: sock,
+        };
+        Ok(queue(&mut st, op, |sqe| {
+            prep::splice(sqe, fd_in, off_in as u64, fd_out, u64::MAX, len, 0)
+        }))
     }
 
     /// Cancels op `token` at once: the kernel lets go of its socket before

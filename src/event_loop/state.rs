@@ -70,6 +70,11 @@ pub enum Op {
         fut: Py<PyAny>,
         fd: i32,
     },
+    /// `sendfile`'s splices (file -> pipe -> socket `fd`): the byte count.
+    SockSplice {
+        fut: Py<PyAny>,
+        fd: i32,
+    },
     /// `sock_connect`: the address the kernel reads.
     SockConnect {
         fut: Py<PyAny>,
@@ -122,6 +127,12 @@ pub enum Ready {
         gen: u32,
     },
     /// A closing stream's buffer is sent: connection_lost.
+    /// The write buffer emptied and the transport asked to hear of it
+    /// (`_make_empty_waiter`, sendfile).
+    StreamEmpty {
+        id: usize,
+        gen: u32,
+    },
     StreamDrained {
         id: usize,
         gen: u32,
@@ -356,6 +367,8 @@ pub struct Stream {
     pub protocol_paused: bool,
     /// A `StreamResume` is queued and the protocol has not heard it yet.
     pub resume_pending: bool,
+    /// Tell the transport (`_buffer_emptied`) when the buffer empties.
+    pub notify_empty: bool,
 }
 
 impl Stream {

@@ -140,6 +140,9 @@ pub fn send_done(st: &mut State, id: usize, gen: u32, data: Outgoing, res: i32) 
         s.resume_pending = true;
         st.ready.push_back(Ready::StreamResume { id, gen });
     }
+    if std::mem::take(&mut s.notify_empty) {
+        st.ready.push_back(Ready::StreamEmpty { id, gen });
+    }
     if s.closing {
         st.ready.push_back(Ready::StreamDrained { id, gen });
     } else if s.eof_requested && !s.eof_done {
@@ -328,6 +331,13 @@ pub fn run_stream(slf: &Bound<'_, LoopCore>, item: Ready) -> PyResult<()> {
                 if let Err(e) = p.bind(py).call_method0(pyo3::intern!(py, "resume_writing")) {
                     protocol_error(slf, e, "protocol.resume_writing() failed", &p)?;
                 }
+            }
+            Ok(())
+        }
+        Ready::StreamEmpty { id, gen } => {
+            if let Some(t) = transport_of(slf, id, gen) {
+                t.bind(py)
+                    .call_method0(pyo3::intern!(py, "_buffer_emptied"))?;
             }
             Ok(())
         }
@@ -672,6 +682,17 @@ impl StreamCore {
         .unwrap_or(true)
     }
 
+    /// Whether the write buffer is empty; if not, the transport's
+    /// `_buffer_emptied()` runs once it is.
+    fn _notify_empty(&self, py: Python<'_>) -> bool {
+        self.with(py, |s, _| {
+            let empty = s.buffer_size() == 0;
+            s.notify_empty = !empty;
+            empty
+        })
+        .unwrap_or(true)
+    }
+
     /// `_force_close()`: drop the buffer and stop everything.
     fn _abort(&self, py: Python<'_>) {
         self.with(py, |s, st| {
@@ -765,6 +786,7 @@ impl LoopCore {
             low: 16 * 1024,
             protocol_paused: false,
             resume_pending: false,
+            notify_empty: false,
         };
         let (id, gen) = lp.lock().streams.insert(stream);
         let core = StreamCore {
