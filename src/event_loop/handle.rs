@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
@@ -75,11 +74,7 @@ impl Handle {
     ) -> PyResult<Handle> {
         let context = match context {
             Some(c) if !c.is_none(py) => c,
-            // SAFETY: PyContext_CopyCurrent returns a new reference (or NULL
-            // with an exception set), which from_owned_ptr_or_err takes.
-            _ => unsafe {
-                Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())?.unbind()
-            },
+            _ => copy_context(py)?,
         };
         let source_traceback = if debug {
             Some(extract_stack(py)?)
@@ -106,20 +101,7 @@ impl Handle {
     pub fn run(slf: &Bound<'_, Handle>) -> PyResult<()> {
         let py = slf.py();
         let h = slf.get();
-        let ctx = h.context.as_ptr();
-        // SAFETY: ctx is a live contextvars.Context we hold; Enter fails only
-        // if it is already entered (asyncio raises RuntimeError then too).
-        if unsafe { ffi::PyContext_Enter(ctx) } != 0 {
-            return Err(PyErr::fetch(py));
-        }
-        // SAFETY: callback and args are live objects; PyObject_Call returns a
-        // new reference or NULL with an exception set.
-        let r = unsafe {
-            let r = ffi::PyObject_Call(h.callback.as_ptr(), h.args.as_ptr(), std::ptr::null_mut());
-            Bound::from_owned_ptr_or_err(py, r)
-        };
-        // SAFETY: exits the context entered above, on this thread.
-        unsafe { ffi::PyContext_Exit(ctx) };
+        let r = run_in_context(py, &h.context, &h.callback, &h.args);
         match r {
             Ok(_) => Ok(()),
             Err(e) => report(
@@ -311,4 +293,59 @@ impl TimerHandle {
     fn __ge__(&self, other: &Bound<'_, TimerHandle>) -> bool {
         self.when >= other.get().when
     }
+}
+
+/// `contextvars.copy_context()`.
+#[cfg(not(feature = "abi3"))]
+fn copy_context(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    // SAFETY: PyContext_CopyCurrent returns a new reference (or NULL with an
+    // exception set), which from_owned_ptr_or_err takes.
+    Ok(unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyContext_CopyCurrent())?.unbind() })
+}
+
+#[cfg(feature = "abi3")]
+fn copy_context(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(py
+        .import("contextvars")?
+        .call_method0("copy_context")?
+        .unbind())
+}
+
+/// `context.run(callback, *args)`: entered and exited around one call.
+#[cfg(not(feature = "abi3"))]
+fn run_in_context<'py>(
+    py: Python<'py>,
+    context: &Py<PyAny>,
+    callback: &Py<PyAny>,
+    args: &Py<PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ctx = context.as_ptr();
+    // SAFETY: ctx is a live contextvars.Context we hold; Enter fails only
+    // if it is already entered (asyncio raises RuntimeError then too).
+    if unsafe { pyo3::ffi::PyContext_Enter(ctx) } != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: callback and args are live objects; PyObject_Call returns a
+    // new reference or NULL with an exception set.
+    let r = unsafe {
+        let r = pyo3::ffi::PyObject_Call(callback.as_ptr(), args.as_ptr(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(py, r)
+    };
+    // SAFETY: exits the context entered above, on this thread.
+    unsafe { pyo3::ffi::PyContext_Exit(ctx) };
+    r
+}
+
+#[cfg(feature = "abi3")]
+fn run_in_context<'py>(
+    py: Python<'py>,
+    context: &Py<PyAny>,
+    callback: &Py<PyAny>,
+    args: &Py<PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut all = vec![callback.clone_ref(py).into_bound(py)];
+    all.extend(args.bind(py).iter());
+    context
+        .bind(py)
+        .call_method1(pyo3::intern!(py, "run"), PyTuple::new(py, all)?)
 }
