@@ -36,8 +36,10 @@ random-read loop serves as the anchor. A summary gives uring_rs over each other
 implementation, again as the median of same-round ratios.
 
 ``--quick`` (5 rounds of 0.08 s, 64 MiB / 128 MiB files) takes well under a minute;
-``run_quick()`` runs it and returns the table text. Results go to ``bench/out/`` (JSON,
-and a PNG if matplotlib is importable).
+``run_quick()`` runs it, then a short event-loop echo row (``loop_echo``: uring_rs.Loop,
+uvloop when installed, asyncio; about 20 s), and returns the text (``python -m uring_rs
+bench`` prints it). Results go to ``bench/out/`` (JSON, and a PNG if matplotlib is
+importable).
 
 Adding a row: write a subclass of ``Impl`` whose ``setup(workload, env)`` returns a
 ``Runner`` (``run(seconds) -> (ops, seconds)``, ``close()``), raising ``Skip`` where it
@@ -1492,6 +1494,71 @@ def write_png(result: dict[str, Any], path: Path) -> bool:
     return True
 
 
+LOOP_POINT = (50, 64)  # connections x bytes of the quick event-loop echo row
+LOOP_ROUNDS = 3
+LOOP_SECONDS = 1.0
+
+
+def loop_echo(log: Callable[[str], None]) -> tuple[str, dict[str, Any]]:
+    """A short event-loop row: bench/loop/run.py's echo ping-pong (its C load generator,
+    50 connections x 64 B) against a protocol server on ``uring_rs.Loop``, uvloop (when
+    installed) and asyncio's loop, one process each, interleaved over 3 rounds; medians of
+    round trips/s and of the server's CPU time per round trip, and the same-round ratio of
+    uring_rs' CPU per round trip to each other's. The full benchmark is bench/loop/run.py."""
+    sys.path.insert(0, str(BENCH_DIR / "loop"))
+    try:
+        loop_bench: Any = importlib.import_module("run")  # bench/loop/run.py
+    finally:
+        sys.path.pop(0)
+    n, size = LOOP_POINT
+    title = (
+        f"event loop echo ({n} connections x {size} B, a Protocol server, C load generator; "
+        f"medians of {LOOP_ROUNDS} rounds)"
+    )
+    built = loop_bench.build_c()
+    if built["loadgen"] is not None:
+        return f"{title}: skipped (cannot build the load generator: {built['loadgen']})", {}
+    loops = ["uring_rs", "uvloop", "asyncio"]
+    skipped = []
+    if _optional("uvloop") is None:
+        loops.remove("uvloop")
+        skipped.append("uvloop (not installed: pip install uvloop)")
+    cpu: dict[str, list[float]] = {lp: [] for lp in loops}
+    rate: dict[str, list[float]] = {lp: [] for lp in loops}
+    for rnd in range(LOOP_ROUNDS):
+        for lp in loops if rnd % 2 == 0 else loops[::-1]:
+            log(f"  event loop echo: round {rnd + 1}/{LOOP_ROUNDS}, {lp}")
+            spec = loop_bench.py_server(lp, "protocol", "protocol", "uvloop protocol")
+            srv = loop_bench.start_server(spec)
+            try:
+                m = loop_bench.measure_echo(srv, n, size, 0.3, LOOP_SECONDS)
+            finally:
+                srv.stop()
+            cpu[lp].append(m["cpu_us_per_rt"])
+            rate[lp].append(m["rt_per_s"])
+    lines = [title + ":"]
+    result: dict[str, Any] = {"point": [n, size], "loops": {}}
+    for lp in loops:
+        name = "uring_rs.Loop" if lp == "uring_rs" else lp
+        line = (
+            f"  {name:<14} {statistics.median(rate[lp]) / 1000:7.1f}k round trips/s  "
+            f"{statistics.median(cpu[lp]):6.2f} us server CPU per round trip"
+        )
+        entry: dict[str, Any] = {
+            "rt_per_s": statistics.median(rate[lp]),
+            "cpu_us_per_rt": statistics.median(cpu[lp]),
+        }
+        if lp != "uring_rs":
+            ratio = statistics.median(a / b for a, b in zip(cpu["uring_rs"], cpu[lp]))
+            line += f"   uring_rs.Loop uses {ratio:.2f}x its CPU"
+            entry["uring_rs_cpu_ratio"] = ratio
+        lines.append(line)
+        result["loops"][lp] = entry
+    if skipped:
+        lines.append("  skipped: " + ", ".join(skipped))
+    return "\n".join(lines), result
+
+
 def run_quick(
     log: Callable[[str], None] | None = None, out_dir: Path | None = None, compact: bool = False
 ) -> str:
@@ -1501,7 +1568,10 @@ def run_quick(
     the plot are written there as suite.json and suite.png, and the text ends with where
     they went (or why there is no plot). ``compact`` sums the skipped rows up in one line.
     """
-    text, result = run_suite(Config.quick_defaults(log=log or (lambda s: None), compact=compact))
+    log = log or (lambda s: None)
+    text, result = run_suite(Config.quick_defaults(log=log, compact=compact))
+    loop_text, result["loop_echo"] = loop_echo(log)
+    text += "\n\n" + loop_text
     if out_dir is None:
         return text
     return text + "\n\n" + write_results(result, out_dir / "suite.json", out_dir / "suite.png")
