@@ -97,9 +97,12 @@ def test_read_many_refuses_a_buffer_too_small_and_queues_nothing(ring: Ring, rfd
         ops.read_many(ring, 0, rfd, bytearray(100), [0, 64], 64)
     with pytest.raises(ValueError, match="offset"):
         ops.read_many(ring, 0, rfd, bytearray(128), [0, -5], 64)
-    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS"):
+    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS needs IOSQE_IO_LINK"):
         ops.read_many(ring, 0, rfd, bytearray(64), [0], 64, flags=uring_rs.IOSQE_CQE_SKIP_SUCCESS)
-    assert ring.sq_ready() == 0
+    hard_first = uring_rs.IOSQE_CQE_SKIP_SUCCESS | uring_rs.IOSQE_IO_HARDLINK
+    with pytest.raises(ValueError, match=r"CQE_SKIP_SUCCESS.*not IOSQE_IO_HARDLINK"):
+        ops.read_many(ring, 0, rfd, bytearray(64), [0], 64, flags=hard_first)
+    assert ring.sq_ready() == 0 and ring.in_flight == 0
 
 
 def test_copy_cqes_into_respects_the_array_length_and_flags(ring: Ring) -> None:

@@ -694,8 +694,13 @@ def test_sqe_setters_refuse_bad_values(env: Env) -> None:
             with pytest.raises(ALLOWED):
                 setattr(sqe, attr, value)
             assert getattr(sqe, attr) == before
-    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS"):
-        sqe.flags = uring_rs.IOSQE_CQE_SKIP_SUCCESS
+    for unsound in (
+        uring_rs.IOSQE_CQE_SKIP_SUCCESS,
+        uring_rs.IOSQE_CQE_SKIP_SUCCESS | uring_rs.IOSQE_IO_DRAIN,
+    ):
+        with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS needs IOSQE_IO_LINK"):
+            sqe.flags = unsound
+        assert sqe.flags == 0
     env.ring.submit()
     assert [c.user_data for c in env.ring.copy_cqes(wait_nr=1)] == [1]
 

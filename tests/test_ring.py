@@ -986,11 +986,20 @@ def test_sqe_setter_after_submit_does_not_touch_a_later_sqe_in_the_same_slot() -
         assert [c.user_data for c in ring.copy_cqes()] == [2]
 
 
-def test_sqe_flags_refuse_cqe_skip_success(ring: Ring) -> None:
+def test_sqe_flags_refuse_cqe_skip_success_unless_linked_to_a_later_op(ring: Ring) -> None:
     sqe = ops.nop(ring, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="IOSQE_CQE_SKIP_SUCCESS needs IOSQE_IO_LINK"):
         sqe.flags = uring_rs.IOSQE_CQE_SKIP_SUCCESS
     assert sqe.flags == 0
+    # Linked, it is accepted; the chain needs a later op that posts (see
+    # test_skip_success.py), else submit() refuses it.
+    sqe.flags = uring_rs.IOSQE_CQE_SKIP_SUCCESS | uring_rs.IOSQE_IO_LINK
+    with pytest.raises(ValueError, match="IOSQE_CQE_SKIP_SUCCESS"):
+        ring.submit()
+    ops.nop(ring, 2)
+    ring.submit(wait_nr=1)
+    assert [c.user_data for c in ring.copy_cqes()] == [2]
+    assert ring.in_flight == 0
 
 
 @pytest.mark.parametrize("value", [-1, 256, 0x80])

@@ -443,6 +443,10 @@ class Ring:
     def flush_sq(self) -> int:
         """Publishes queued SQEs to the kernel's tail without entering the kernel; returns how many
         it has yet to consume (useful with SQPOLL).
+
+        Raises:
+            ValueError: a chain with ``IOSQE_CQE_SKIP_SUCCESS`` breaks the rule ``Sqe.flags``
+                states (nothing is published).
         """
     def sq_ready(self) -> int:
         """SQEs queued but not yet consumed by the kernel."""
@@ -467,12 +471,19 @@ class Ring:
         Raises:
             UringError: ``io_uring_enter`` failed (``COMPLETION_QUEUE_OVERCOMMITTED`` when the CQ
                 is full and the kernel cannot take more: consume completions first).
+            ValueError: a chain with ``IOSQE_CQE_SKIP_SUCCESS`` breaks the rule ``Sqe.flags``
+                states (nothing is submitted).
         """
     def enter(self, to_submit: int, min_complete: int, flags: int) -> int:
         """Raw ``io_uring_enter(2)``: submits ``to_submit`` SQEs and waits for ``min_complete``
         completions (with ``IORING_ENTER_GETEVENTS`` in ``flags``); returns what the kernel
         returns. Unlike ``submit``, EINTR is reported as a ``UringError`` of kind
-        ``SIGNAL_INTERRUPT``.
+        ``SIGNAL_INTERRUPT``. A waiting call with SQEs to submit submits them first, then waits.
+
+        Raises:
+            ValueError: ``to_submit`` would end inside a flushed chain with
+                ``IOSQE_CQE_SKIP_SUCCESS``, which the kernel must take whole (nothing is
+                submitted).
         """
     def copy_cqes(
         self, wait_nr: int = 0, max: int | None = None, timeout: float | None = None
@@ -566,8 +577,9 @@ class Sqe:
     ``IOSQE_FIXED_FILE``, ``IOSQE_ASYNC``, ``IOSQE_BUFFER_SELECT``, ...), ``ioprio``,
     ``buf_group`` and ``personality`` can be read and changed until the ring's next ``submit()``
     (or ``flush_sq()``); reading or setting one afterwards raises ``ValueError`` (``user_data``
-    and ``opcode`` stay readable). ``IOSQE_CQE_SKIP_SUCCESS`` is
-    refused: the ring needs every completion to know when an op's memory may be released.
+    and ``opcode`` stay readable). ``IOSQE_CQE_SKIP_SUCCESS`` is accepted on the leading ops
+    of a linked chain that ends in an op without it (see ``flags``): the ring needs a
+    completion to know when an op's memory may be released.
     """
 
     @property
@@ -577,7 +589,21 @@ class Sqe:
     """The 64-bit value the op's completions carry; any int in 0..2**64-1, repeats allowed."""
     flags: int
     """``IOSQE_*`` flags (``IOSQE_IO_LINK``, ``IOSQE_IO_HARDLINK``, ``IOSQE_IO_DRAIN``,
-    ``IOSQE_ASYNC``, ``IOSQE_FIXED_FILE``, ``IOSQE_BUFFER_SELECT``).
+    ``IOSQE_ASYNC``, ``IOSQE_FIXED_FILE``, ``IOSQE_BUFFER_SELECT``, ``IOSQE_CQE_SKIP_SUCCESS``).
+
+    ``IOSQE_CQE_SKIP_SUCCESS`` (no completion when the op succeeds) is accepted only with
+    ``IOSQE_IO_LINK`` or ``IOSQE_IO_HARDLINK``, and not on ``link_timeout``, on an op that makes
+    a new fd (``openat``, ``accept``, ``socket``: the fd would be lost; a direct descriptor is
+    fine) or on an ``IORING_SETUP_SQPOLL`` ring (``ValueError`` when set). ``submit()`` and
+    ``flush_sq()`` then check its chain and raise ``ValueError``, submitting nothing, unless:
+    the skipped ops lead the chain, the first with ``IOSQE_IO_LINK`` (later ones may use
+    ``IOSQE_IO_HARDLINK``); one or more ops without the flag follow and end it; the whole chain
+    is queued before that flush; it holds no ``link_timeout``. The ring keeps a skipped op's
+    memory until a later op of its chain posts a completion that is consumed, or until the op's
+    own completion, posted if it fails (a short read or write counts), is consumed. When a
+    skipped op with ``IOSQE_IO_LINK`` fails, the kernel cancels the rest of the chain without
+    posting their completions; the ring releases them then. A ring that has used the flag gets
+    ``-EOPNOTSUPP`` for ``IOSQE_IO_DRAIN`` (the kernel's rule).
     """
     ioprio: int
     """The I/O priority (``ioprio_set(2)`` encoding); some ops use it for flags."""
@@ -1106,12 +1132,16 @@ def read_many(
     ``offsets`` is a buffer of int64 (``array('q')``, numpy ``int64``) or any iterable of ints;
     ``buf`` must hold ``len(offsets) * size`` bytes and is pinned once for the whole batch.
     ``flags`` (``IOSQE_*``, e.g. ``IOSQE_FIXED_FILE`` with a registered index as ``fd``) go on
-    every SQE.
+    every SQE. With ``IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_LINK`` the ops lead a chain (see
+    ``Sqe.flags``): queue the op that ends it (an ``fsync``, say) before ``submit()``. The SQ
+    must then have room for it too, and ``buf`` is kept until that op's completion is consumed.
 
     Raises:
         UringError: ``SUBMISSION_QUEUE_FULL`` when the SQ lacks room for every op (nothing is
+            queued); with ``IOSQE_CQE_SKIP_SUCCESS``, for one more.
+        ValueError: ``buf`` is too small, ``user_data + len(offsets)`` passes 2**64-1, or
+            ``IOSQE_CQE_SKIP_SUCCESS`` breaks the rule of ``Sqe.flags`` so far (nothing is
             queued).
-        ValueError: ``buf`` is too small, or ``user_data + len(offsets)`` passes 2**64-1.
     """
 
 def write_many(

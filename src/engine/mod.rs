@@ -77,6 +77,123 @@ pub struct Engine<K: Hold> {
     pub raw: Arc<RawRing>,
     pub sq: SqState,
     pub slots: Slots<K>,
+    /// The last SQE published by `flush_checked` has a link flag: until the
+    /// kernel consumes it, the next SQEs continue its chain.
+    tail_linked: bool,
+}
+
+/// A chain to record: its first SQ position and its SQEs' (token, flags).
+pub type ChainSpec = (u32, Vec<(u64, u8)>);
+
+/// The SQE flags that link an SQE to the next.
+const LINKS: u8 = sys::IOSQE_IO_LINK | sys::IOSQE_IO_HARDLINK;
+
+/// Why SQEs with `IOSQE_CQE_SKIP_SUCCESS` may not be published (or
+/// submitted) as they are: the ring could not tell when the kernel is done
+/// with a skipped op's memory. Each names the op (its user_data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainError {
+    /// The ring uses `IORING_SETUP_SQPOLL`.
+    Sqpoll { user_data: u64 },
+    /// A skipped op without `IOSQE_IO_LINK` / `IOSQE_IO_HARDLINK`: it ends
+    /// its chain, so no later CQE would tell it is done.
+    Unlinked { user_data: u64 },
+    /// A chain with a skipped op holds an `IORING_OP_LINK_TIMEOUT`, whose
+    /// CQE can come before the op it times out has finished.
+    LinkTimeout { user_data: u64 },
+    /// A skipped op follows an op of its chain without the flag (`flushed`:
+    /// that op was published by an earlier flush).
+    NotLeading { user_data: u64, flushed: bool },
+    /// A chain's first (skipped) op uses `IOSQE_IO_HARDLINK`.
+    HardHead { user_data: u64 },
+    /// A skipped op would make a new fd (not a direct descriptor): nobody
+    /// would ever learn its number, to use or close it.
+    LosesFd { user_data: u64 },
+    /// The SQEs end before the chain with this skipped op does.
+    Open { user_data: u64 },
+    /// Submitting `to_submit` SQEs would end inside the chain starting with
+    /// this op; `need` would take all of it.
+    Split {
+        user_data: u64,
+        to_submit: u32,
+        need: u32,
+    },
+}
+
+impl std::fmt::Display for ChainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            ChainError::Sqpoll { user_data } => write!(
+                f,
+                "IOSQE_CQE_SKIP_SUCCESS (op with user_data={user_data}) is not supported on a ring \
+                 set up with IORING_SETUP_SQPOLL: the kernel thread submits on its own, and the \
+                 ring could not tell if it split a chain; clear the flag"
+            ),
+            ChainError::Unlinked { user_data } => write!(
+                f,
+                "IOSQE_CQE_SKIP_SUCCESS (op with user_data={user_data}) needs IOSQE_IO_LINK: a \
+                 skipped op must be linked to a later op without the flag, whose completion tells \
+                 the ring it is done (it cannot be the last op of a chain); add IOSQE_IO_LINK and \
+                 queue that op, or clear the flag"
+            ),
+            ChainError::LinkTimeout { user_data } => write!(
+                f,
+                "IOSQE_CQE_SKIP_SUCCESS is not supported in a chain with IORING_OP_LINK_TIMEOUT \
+                 (op with user_data={user_data}): a linked timeout completes before the op it \
+                 times out may have finished"
+            ),
+            ChainError::NotLeading {
+                user_data,
+                flushed: false,
+            } => write!(
+                f,
+                "IOSQE_CQE_SKIP_SUCCESS (op with user_data={user_data}) is only supported on the \
+                 leading ops of a chain: this one follows an op of its chain without the flag; \
+                 put the skipped ops first, or clear the flag"
+            ),
+            ChainError::NotLeading {
+                user_data,
+                flushed: true,
+            } => write!(
+                f,
+                "IOSQE_CQE_SKIP_SUCCESS (op with user_data={user_data}) is only supported on the \
+                 leading ops of a chain: this one continues a chain begun by an op flushed \
+                 earlier with IOSQE_IO_LINK; submit that chain before queueing this one, or clear \
+                 the flag"
+            ),
+            ChainError::HardHead { user_data } => write!(
+                f,
+                "IOSQE_CQE_SKIP_SUCCESS on the first op of a chain (user_data={user_data}) needs \
+                 IOSQE_IO_LINK, not IOSQE_IO_HARDLINK: if that op failed, the ring could not tell \
+                 whether the rest of the chain still runs (later skipped ops may use \
+                 IOSQE_IO_HARDLINK)"
+            ),
+            ChainError::LosesFd { user_data } => write!(
+                f,
+                "IOSQE_CQE_SKIP_SUCCESS is not supported on an op that makes a new file \
+                 descriptor (user_data={user_data}): its number comes only in the completion the \
+                 flag suppresses, so it could never be used or closed; open into the fixed file \
+                 table (a direct descriptor) instead, or clear the flag"
+            ),
+            ChainError::Open { user_data } => write!(
+                f,
+                "the chain with IOSQE_CQE_SKIP_SUCCESS (op with user_data={user_data}) is not \
+                 finished: queue the op that ends it (one without IOSQE_IO_LINK and without \
+                 IOSQE_CQE_SKIP_SUCCESS) before submit() or flush_sq(), or clear the flag; \
+                 nothing was submitted"
+            ),
+            ChainError::Split {
+                user_data,
+                to_submit,
+                need,
+            } => write!(
+                f,
+                "to_submit={to_submit} would end inside a chain with IOSQE_CQE_SKIP_SUCCESS \
+                 (starting with the op with user_data={user_data}): the kernel must see the whole \
+                 chain at once; submit at least {need}"
+            ),
+        }
+    }
 }
 
 impl<K: Hold> Engine<K> {
@@ -85,6 +202,168 @@ impl<K: Hold> Engine<K> {
             raw: Arc::new(raw),
             sq: SqState::default(),
             slots: Slots::default(),
+            tail_linked: false,
+        }
+    }
+
+    /// Checks the chains of the unpublished SQEs that hold an op with
+    /// `IOSQE_CQE_SKIP_SUCCESS` (only when `slots.skip_queued` says one may),
+    /// and returns them as (first SQ position, [(token, flags)]). Accepted:
+    /// a chain that starts with one or more skipped ops, each linked to the
+    /// next, the first with `IOSQE_IO_LINK` (not `IOSQE_IO_HARDLINK`),
+    /// followed by one or more ops without the flag, the last of which ends
+    /// the chain, and no `IORING_OP_LINK_TIMEOUT`; not on an SQPOLL ring,
+    /// and not on an op that makes a new fd (`Slot::makes_fd`).
+    /// For these shapes, `Slots::settle_chain`'s rules are exact (see there;
+    /// the kernel behaviours are tested in tests/test_skip_success.py).
+    /// With `allow_open`, the last chain may still be unfinished (more SQEs
+    /// are coming before the flush).
+    ///
+    /// Why the first skipped op must lead its chain and be soft-linked: when
+    /// a chain fails at submission (an op's arguments refused), the kernel
+    /// posts the CQE of the chain's first op only if that op has the flag,
+    /// and the CQEs of every op otherwise, so a skipped op after an op
+    /// without the flag, or a hard-linked first one, would post a failure
+    /// CQE that leaves open whether the rest of its chain still runs, or
+    /// will post CQEs.
+    pub fn check_chains(&mut self, allow_open: bool) -> Result<Vec<ChainSpec>, ChainError> {
+        let mut out = Vec::new();
+        if !self.slots.skip_queued {
+            debug_assert!(
+                self.unpublished_skip().is_none(),
+                "an SQE with IOSQE_CQE_SKIP_SUCCESS was queued without slots.skip_queued"
+            );
+            return Ok(out);
+        }
+        let sqpoll = self.raw.flags & sys::IORING_SETUP_SQPOLL != 0;
+        // The first SQEs continue the last published one's chain if that
+        // one is linked and the kernel has not consumed it yet (a chain the
+        // kernel consumed ends with its submission).
+        let mut continued = self.tail_linked && self.raw.sq_head() != self.sq.sqe_head;
+        let mut seen_plain = continued;
+        let mut skip_head: Option<u64> = None;
+        let mut start = self.sq.sqe_head;
+        let mut cur: Vec<(u64, u8)> = Vec::new();
+        let mut pos = self.sq.sqe_head;
+        while let Some(sqe) = self.raw.sqe_at(&mut self.sq, pos) {
+            let (flags, opcode, token) = (sqe.flags, sqe.opcode, sqe.user_data);
+            let slot = self.slots.get(token);
+            let user_data = slot.map_or(token, |s| s.user_data);
+            let makes_fd = slot.is_some_and(|s| s.makes_fd);
+            let linked = flags & LINKS != 0;
+            if flags & sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
+                if sqpoll {
+                    return Err(ChainError::Sqpoll { user_data });
+                }
+                if opcode == sys::IORING_OP_LINK_TIMEOUT {
+                    return Err(ChainError::LinkTimeout { user_data });
+                }
+                if !linked {
+                    return Err(ChainError::Unlinked { user_data });
+                }
+                if makes_fd {
+                    return Err(ChainError::LosesFd { user_data });
+                }
+                if seen_plain {
+                    return Err(ChainError::NotLeading {
+                        user_data,
+                        flushed: continued && cur.is_empty(),
+                    });
+                }
+                if cur.is_empty() && flags & sys::IOSQE_IO_HARDLINK != 0 {
+                    return Err(ChainError::HardHead { user_data });
+                }
+                skip_head.get_or_insert(user_data);
+            } else {
+                if skip_head.is_some() && opcode == sys::IORING_OP_LINK_TIMEOUT {
+                    return Err(ChainError::LinkTimeout { user_data });
+                }
+                seen_plain = true;
+            }
+            cur.push((token, flags));
+            pos = pos.wrapping_add(1);
+            if !linked {
+                if skip_head.is_some() {
+                    out.push((start, std::mem::take(&mut cur)));
+                } else {
+                    cur.clear();
+                }
+                start = pos;
+                skip_head = None;
+                seen_plain = false;
+                continued = false;
+            }
+        }
+        match skip_head {
+            Some(user_data) if !allow_open => Err(ChainError::Open { user_data }),
+            _ => Ok(out),
+        }
+    }
+
+    /// The user_data of an unpublished SQE with `IOSQE_CQE_SKIP_SUCCESS`.
+    fn unpublished_skip(&mut self) -> Option<u64> {
+        let mut pos = self.sq.sqe_head;
+        while let Some(sqe) = self.raw.sqe_at(&mut self.sq, pos) {
+            if sqe.flags & sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
+                return Some(sqe.user_data);
+            }
+            pos = pos.wrapping_add(1);
+        }
+        None
+    }
+
+    /// Publishes the queued SQEs (`RawRing::flush_sq`) once their chains
+    /// pass `check_chains`, recording those with skipped ops; returns how
+    /// many SQEs the kernel has yet to consume. On an error nothing is
+    /// published (or changed).
+    pub fn flush_checked(&mut self) -> Result<u32, ChainError> {
+        if self.sq.sqe_head != self.sq.sqe_tail {
+            let chains = self.check_chains(false)?;
+            for (start, members) in &chains {
+                self.slots.link_chain(*start, members);
+            }
+            self.slots.skip_queued = false;
+            let last = self.sq.sqe_tail.wrapping_sub(1);
+            self.tail_linked = self
+                .raw
+                .sqe_at(&mut self.sq, last)
+                .is_some_and(|s| s.flags & LINKS != 0);
+        }
+        Ok(self.raw.flush_sq(&mut self.sq))
+    }
+
+    /// Refuses an `io_uring_enter` with `to_submit` that would end inside a
+    /// published chain with a skipped op: the kernel would run the two parts
+    /// as separate chains.
+    pub fn check_cut(&self, to_submit: u32) -> Result<(), ChainError> {
+        if !self.slots.has_unconsumed_chains() {
+            return Ok(());
+        }
+        let (head, tail) = (self.raw.sq_head(), self.sq.sqe_head);
+        if to_submit >= tail.wrapping_sub(head) {
+            return Ok(());
+        }
+        let cut = head.wrapping_add(to_submit);
+        let age = |x: u32| tail.wrapping_sub(x);
+        for (start, end, user_data) in self.slots.unconsumed_chains() {
+            if age(end) < age(cut) && age(cut) < age(start) {
+                return Err(ChainError::Split {
+                    user_data,
+                    to_submit,
+                    need: end.wrapping_sub(head),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// After an `io_uring_enter` that submitted (made under the client's
+    /// lock, so nothing else consumed meanwhile): notes how far the kernel
+    /// consumed, splitting a chain it stopped inside (`Slots::split_chains`).
+    pub fn note_consumed(&mut self) {
+        if self.slots.has_unconsumed_chains() {
+            let head = self.raw.sq_head();
+            self.slots.split_chains(head, self.sq.sqe_head);
         }
     }
 
@@ -144,6 +423,9 @@ impl<K: Hold> Engine<K> {
             } => {
                 let slot = slots.slot_at(index);
                 let (buf_group, makes_fd) = (slot.buf_group, slot.makes_fd);
+                if consume && slots.in_chain(index) {
+                    slots.settle_chain(index, last, dead);
+                }
                 if consume && last {
                     let k = slots.finish_at(index, c);
                     if !k.is_empty() {
@@ -192,9 +474,18 @@ impl<K: Hold> Engine<K> {
     /// their continuation in `K` (the event loop). Returns the CQEs seen.
     pub fn reap_ops(&mut self, max: usize, mut f: impl FnMut(&sys::Cqe, Step<'_, K>)) -> u32 {
         let n = (self.raw.cq_ready() as usize).min(max) as u32;
+        // Chain members a CQE settles (a client of this call records no
+        // chains, but a chain's rules hold all the same).
+        let mut settled = Vec::new();
         for i in 0..n {
             let c = self.raw.cqe(i);
-            match self.slots.origin(&c) {
+            let origin = self.slots.origin(&c);
+            if let Origin::Op { index, last, .. } = origin {
+                if self.slots.in_chain(index) {
+                    self.slots.settle_chain(index, last, &mut settled);
+                }
+            }
+            match origin {
                 Origin::Op {
                     index, last: false, ..
                 } => f(&c, Step::More(&mut self.slots.slot_at(index).keep)),
@@ -208,6 +499,7 @@ impl<K: Hold> Engine<K> {
             }
         }
         self.raw.cq_advance(n);
+        drop(settled);
         n
     }
 
@@ -284,7 +576,9 @@ impl<K: Hold> Engine<K> {
                 tv_nsec: 20_000_000,
             });
             let raw = self.raw.clone();
-            if wait(&raw, pending, flags, ts) == Err(libc::EEXIST) {
+            let r = wait(&raw, pending, flags, ts);
+            self.note_consumed();
+            if r == Err(libc::EEXIST) {
                 break;
             }
         }
@@ -317,6 +611,148 @@ mod tests {
     fn engine(entries: u32) -> Option<Engine<()>> {
         let mut p = sys::Params::default();
         RawRing::setup(entries, &mut p).ok().map(Engine::new)
+    }
+
+    const SKIP: u8 = sys::IOSQE_CQE_SKIP_SUCCESS;
+    const LINK: u8 = sys::IOSQE_IO_LINK;
+    const HARD: u8 = sys::IOSQE_IO_HARDLINK;
+
+    /// Queues NOPs with these flags (user_data 0, 1, ...), as a client that
+    /// sets `IOSQE_CQE_SKIP_SUCCESS` does (telling the slots).
+    fn nops(e: &mut Engine<()>, flags: &[u8]) {
+        for (i, &f) in flags.iter().enumerate() {
+            e.queue(i as u64, sys::IORING_OP_NOP, (), |sqe, _| {
+                prep::nop(sqe);
+                prep::set_flags(sqe, f);
+            })
+            .unwrap();
+        }
+        e.slots.skip_queued = true;
+    }
+
+    /// Flushes, submits everything and reaps what completes.
+    fn run(e: &mut Engine<()>, expect: u32) -> Vec<(u64, i32)> {
+        let n = e.flush_checked().unwrap();
+        let _ = e.raw.enter(n, expect, sys::IORING_ENTER_GETEVENTS, None);
+        e.note_consumed();
+        let (mut out, mut dead) = (Vec::new(), Vec::new());
+        e.reap(usize::MAX, true, &mut out, &mut dead);
+        out.iter().map(|c| (c.user_data, c.res)).collect()
+    }
+
+    #[test]
+    fn check_chains_accepts_leading_skipped_ops_and_refuses_the_rest() {
+        let Some(mut e) = engine(16) else {
+            return;
+        };
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (&[SKIP | LINK, 0], None),
+            (&[SKIP | LINK, SKIP | HARD, LINK, 0], None),
+            (&[0, SKIP | LINK, 0], None),
+            (&[SKIP | LINK], Some("Open")),
+            (&[SKIP | HARD, 0], Some("HardHead")),
+            (&[LINK, SKIP | LINK, 0], Some("NotLeading")),
+            (&[SKIP | LINK, LINK, SKIP | LINK, 0], Some("NotLeading")),
+            (&[SKIP, 0], Some("Unlinked")),
+            (&[LINK, SKIP], Some("Unlinked")),
+        ];
+        for (flags, want) in cases {
+            nops(&mut e, flags);
+            let got = e.flush_checked().err().map(|err| format!("{err:?}"));
+            match (want, &got) {
+                (None, None) => {}
+                (Some(w), Some(g)) => assert!(g.starts_with(w), "{flags:?}: {g}"),
+                _ => panic!("{flags:?}: wanted {want:?}, got {got:?}"),
+            }
+            if got.is_some() {
+                assert_ne!(e.sq.sqe_head, e.sq.sqe_tail, "a refusal publishes nothing");
+                let mut dead = Vec::new();
+                e.release_unpublished(&mut dead);
+            } else {
+                let n = e.raw.sq_ready(&e.sq);
+                let _ = e.raw.enter(n, 0, 0, None);
+                e.note_consumed();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let (mut out, mut dead) = (Vec::new(), Vec::new());
+                e.reap(usize::MAX, true, &mut out, &mut dead);
+                assert_eq!(e.slots.live(), 0, "{flags:?}");
+            }
+        }
+        // A skipped op cannot continue a chain begun by a flushed op.
+        nops(&mut e, &[LINK]);
+        e.flush_checked().unwrap();
+        nops(&mut e, &[SKIP | LINK, 0]);
+        let err = e.flush_checked().unwrap_err();
+        assert!(
+            matches!(err, ChainError::NotLeading { flushed: true, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_skipped_nop_chain_posts_only_the_tail_and_frees_every_slot() {
+        let Some(mut e) = engine(8) else {
+            return;
+        };
+        nops(&mut e, &[SKIP | LINK, SKIP | LINK, 0]);
+        assert_eq!(run(&mut e, 1), vec![(2, 0)]);
+        assert_eq!(e.slots.live(), 0);
+        assert!(!e.slots.has_unconsumed_chains());
+    }
+
+    #[test]
+    fn a_failed_skipped_op_posts_its_error_and_the_kernel_silences_the_rest() {
+        let Some(mut e) = engine(8) else {
+            return;
+        };
+        let buf = [0u8; 4];
+        let addr = buf.as_ptr() as u64;
+        e.queue(7, sys::IORING_OP_WRITE, (), |sqe, _| {
+            prep::write(sqe, -1, addr, 4, 0);
+            prep::set_flags(sqe, SKIP | LINK);
+        })
+        .unwrap();
+        e.queue(8, sys::IORING_OP_NOP, (), |sqe, _| prep::nop(sqe))
+            .unwrap();
+        e.slots.skip_queued = true;
+        let got = run(&mut e, 1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (mut out, mut dead) = (Vec::new(), Vec::new());
+        e.reap(usize::MAX, true, &mut out, &mut dead);
+        assert_eq!(got, vec![(7, -libc::EBADF)]);
+        assert!(out.is_empty(), "the tail's CQE is suppressed: {out:?}");
+        assert_eq!(e.slots.live(), 0);
+    }
+
+    #[test]
+    fn check_cut_refuses_a_submission_ending_inside_a_chain() {
+        let Some(mut e) = engine(8) else {
+            return;
+        };
+        nops(&mut e, &[0, SKIP | LINK, SKIP | LINK, 0]);
+        e.flush_checked().unwrap();
+        assert!(e.check_cut(1).is_ok());
+        assert!(matches!(
+            e.check_cut(2),
+            Err(ChainError::Split {
+                user_data: 1,
+                need: 4,
+                ..
+            })
+        ));
+        assert!(e.check_cut(3).is_err());
+        assert!(e.check_cut(4).is_ok() && e.check_cut(100).is_ok());
+        // Cut anyway (as a kernel that stops early would): the parts are
+        // separate chains, and the tail's CQE frees nothing of the first.
+        assert_eq!(e.raw.enter(3, 0, 0, None), Ok(3));
+        e.note_consumed();
+        assert_eq!(e.raw.enter(1, 1, sys::IORING_ENTER_GETEVENTS, None), Ok(1));
+        e.note_consumed();
+        let (mut out, mut dead) = (Vec::new(), Vec::new());
+        e.reap(usize::MAX, true, &mut out, &mut dead);
+        let uds: Vec<u64> = out.iter().map(|c| c.user_data).collect();
+        assert_eq!(uds, vec![0, 3]);
+        assert_eq!(e.slots.live(), 2, "the cut-off skipped ops are kept");
     }
 
     #[test]

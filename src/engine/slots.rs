@@ -21,6 +21,16 @@
 //! slot that is not live, and is reported as a *foreign* completion with its
 //! value as posted; nothing is released on its account. A token from an
 //! earlier ring with the same fd number means nothing to a later one.
+//!
+//! Chains with `IOSQE_CQE_SKIP_SUCCESS`: an op with the flag posts no CQE
+//! when it succeeds, so its slot cannot wait for its own completion. A client
+//! records such a chain when it publishes it ([`Slots::link_chain`]; the
+//! engine checks its shape first, see `Engine::check_chains`), and a CQE of
+//! one member then settles the others ([`Slots::settle_chain`]): the kernel
+//! runs a chain's ops one after another, so a CQE of a member proves that
+//! every member before it is done (or never ran), and the CQE of a skipped
+//! op (posted only when it fails) cancels every member after it without a
+//! CQE when the op is soft-linked (`IOSQE_IO_LINK`).
 
 use super::sys;
 
@@ -89,6 +99,43 @@ pub struct Slot<K> {
     pub scratch: Vec<u64>,
     /// Whether `scratch` was handed out for the current op.
     scratch_taken: bool,
+    /// The recorded chain the op belongs to (with a skipped op), and its
+    /// position in it.
+    chain: Option<ChainRef>,
+}
+
+/// A slot's place in a recorded chain.
+#[derive(Clone, Copy)]
+struct ChainRef {
+    id: u32,
+    pos: u32,
+}
+
+/// A member slot that is no longer live.
+const GONE: u32 = u32::MAX;
+
+/// One op of a recorded chain.
+#[derive(Clone, Copy)]
+struct Member {
+    /// Its slot index, or `GONE` once released.
+    slot: u32,
+    /// It carries `IOSQE_CQE_SKIP_SUCCESS`.
+    skip: bool,
+    /// It is soft-linked to the next (`IOSQE_IO_LINK` without
+    /// `IOSQE_IO_HARDLINK`): its failure cancels the rest of the chain.
+    soft: bool,
+}
+
+/// A published chain that contains a skipped op: its members in SQ order,
+/// and the SQ positions `[start, end)` it was published at, until the kernel
+/// has consumed it (see [`Slots::split_chains`]).
+#[derive(Default)]
+struct Chain {
+    members: Vec<Member>,
+    live: u32,
+    start: u32,
+    end: u32,
+    consumed: bool,
 }
 
 impl<K> Slot<K> {
@@ -117,6 +164,7 @@ impl<K> Slot<K> {
 }
 
 /// How a CQE relates to this ring's ops.
+#[derive(Clone, Copy)]
 pub enum Origin {
     /// Produced by the live op the token names: its slot index, its
     /// user_data, whether the completion is its last.
@@ -215,6 +263,15 @@ pub struct Slots<K> {
     free: Vec<u32>,
     live: usize,
     key: TokenKey,
+    /// Recorded chains (see the module docs), with a free list.
+    chains: Vec<Chain>,
+    free_chains: Vec<u32>,
+    /// Live chains the kernel has not consumed whole yet.
+    unconsumed: usize,
+    /// An unpublished SQE may carry `IOSQE_CQE_SKIP_SUCCESS`: set by the
+    /// client whenever it writes that flag, cleared when the chains are
+    /// checked at publication, so publishing SQEs without it costs no scan.
+    pub skip_queued: bool,
 }
 
 impl<K: Hold> Default for Slots<K> {
@@ -230,6 +287,10 @@ impl<K: Hold> Slots<K> {
             free: Vec::new(),
             live: 0,
             key,
+            chains: Vec::new(),
+            free_chains: Vec::new(),
+            unconsumed: 0,
+            skip_queued: false,
         }
     }
 
@@ -281,6 +342,7 @@ impl<K: Hold> Slots<K> {
         slot.makes_fd = false;
         slot.on_done = OnDone::Nothing;
         slot.scratch_taken = false;
+        debug_assert!(slot.chain.is_none(), "a freed slot left its chain");
         let generation = slot.generation;
         let token = self.token(index, generation);
         self.live += 1;
@@ -349,27 +411,240 @@ impl<K: Hold> Slots<K> {
     /// `finish` for the live slot at `index`, the CQE being its last.
     #[inline]
     pub fn finish_at(&mut self, index: usize, cqe: &sys::Cqe) -> K {
+        self.finish_res(index, cqe.res)
+    }
+
+    /// Finishes the live slot at `index` as a final completion with `res`
+    /// would (applying its `on_done`), and returns what it kept.
+    #[inline]
+    fn finish_res(&mut self, index: usize, res: i32) -> K {
         if let OnDone::Retarget { target, user_data } = self.slots[index].on_done {
-            if cqe.res >= 0 {
+            if res >= 0 {
                 if let Some(t) = self.get_mut(target) {
                     t.user_data = user_data;
                 }
             }
         }
         let mut keep = self.release_at(index);
-        keep.finished(cqe.res);
+        keep.finished(res);
         keep
     }
 
     /// Frees the live slot at `index`; returns what it kept.
     #[inline]
     fn release_at(&mut self, index: usize) -> K {
+        if self.slots[index].chain.is_some() {
+            self.leave_chain(index);
+        }
         let slot = &mut self.slots[index];
         slot.live = false;
         let keep = std::mem::take(&mut slot.keep);
         self.free.push(index as u32);
         self.live -= 1;
         keep
+    }
+
+    // ------------------------------------------------------------- chains
+
+    /// Records a published chain with a skipped op: `members` are the SQEs'
+    /// tokens and `IOSQE_*` flags in SQ order, published at SQ positions
+    /// `[start, start + members.len())`. A token that names no live slot
+    /// (it cannot happen for SQEs the client queued) stands as a gone member.
+    pub fn link_chain(&mut self, start: u32, members: &[(u64, u8)]) {
+        let id = self.new_chain();
+        let mut chain = std::mem::take(&mut self.chains[id as usize]);
+        chain.live = 0;
+        chain.start = start;
+        chain.end = start.wrapping_add(members.len() as u32);
+        chain.consumed = false;
+        for &(token, flags) in members {
+            let Some(index) = self.live_index(token) else {
+                debug_assert!(false, "a published SQE without a live slot");
+                chain.members.push(Member {
+                    slot: GONE,
+                    skip: false,
+                    soft: false,
+                });
+                continue;
+            };
+            let slot = &mut self.slots[index];
+            debug_assert!(slot.chain.is_none());
+            slot.chain = Some(ChainRef {
+                id,
+                pos: chain.members.len() as u32,
+            });
+            chain.members.push(Member {
+                slot: index as u32,
+                skip: flags & sys::IOSQE_CQE_SKIP_SUCCESS != 0,
+                soft: flags & sys::IOSQE_IO_LINK != 0 && flags & sys::IOSQE_IO_HARDLINK == 0,
+            });
+            chain.live += 1;
+        }
+        if chain.live == 0 {
+            self.free_chains.push(id);
+        } else {
+            self.unconsumed += 1;
+        }
+        self.chains[id as usize] = chain;
+    }
+
+    /// Takes the slot at `index` out of its chain (it is being released),
+    /// freeing the chain with its last member.
+    fn leave_chain(&mut self, index: usize) {
+        let Some(r) = self.slots[index].chain.take() else {
+            return;
+        };
+        let chain = &mut self.chains[r.id as usize];
+        chain.members[r.pos as usize].slot = GONE;
+        chain.live -= 1;
+        if chain.live == 0 {
+            if !chain.consumed {
+                self.unconsumed -= 1;
+            }
+            chain.members.clear();
+            self.free_chains.push(r.id);
+        }
+    }
+
+    /// What a CQE of the chain member at slot `index` (a live op; `last`: the
+    /// CQE is its final one) settles for the rest of its chain, before the
+    /// member itself is finished: its keeps go to `dead`.
+    ///
+    /// - Every skipped member before it is done: the kernel starts a
+    ///   chain's op only after the one before it completed, and fails a
+    ///   chain (at submission, or on a failure) front to back. It succeeded
+    ///   (a skipped op that fails posts its own CQE, which finished it
+    ///   already), so it is finished as a success.
+    /// - A final CQE of a skipped, soft-linked member means it failed: the
+    ///   kernel cancels every member after it and, because the failed op had
+    ///   the flag, posts none of their CQEs (`REQ_F_SKIP_LINK_CQES`). They
+    ///   never ran, and are finished as cancelled.
+    ///
+    /// Chain shapes for which these two rules are the whole truth are what
+    /// `Engine::check_chains` accepts.
+    pub fn settle_chain(&mut self, index: usize, last: bool, dead: &mut Vec<K>) {
+        let Some(r) = self.slots[index].chain else {
+            return;
+        };
+        let chain = &self.chains[r.id as usize];
+        let me = chain.members[r.pos as usize];
+        let cancels_rest = last && me.skip && me.soft;
+        let mut done: Vec<(u32, i32)> = Vec::new();
+        for (pos, m) in chain.members.iter().enumerate() {
+            if m.slot == GONE || pos == r.pos as usize {
+                continue;
+            }
+            if pos < r.pos as usize && m.skip {
+                done.push((m.slot, 0));
+            } else if pos > r.pos as usize && cancels_rest {
+                done.push((m.slot, -libc::ECANCELED));
+            }
+        }
+        for (slot, res) in done {
+            let k = self.finish_res(slot as usize, res);
+            if !k.is_empty() {
+                dead.push(k);
+            }
+        }
+    }
+
+    /// Whether the live slot at `index` belongs to a recorded chain.
+    #[inline]
+    pub fn in_chain(&self, index: usize) -> bool {
+        self.slots[index].chain.is_some()
+    }
+
+    /// Whether a chain is published and not yet wholly consumed.
+    pub fn has_unconsumed_chains(&self) -> bool {
+        self.unconsumed > 0
+    }
+
+    /// The SQ positions `[start, end)` of the chains not yet wholly consumed
+    /// (free-running u32 positions, as `SqState` counts them), with the
+    /// user_data of each one's first live op.
+    pub fn unconsumed_chains(&self) -> impl Iterator<Item = (u32, u32, u64)> + '_ {
+        self.chains
+            .iter()
+            .filter(|c| c.live > 0 && !c.consumed)
+            .map(|c| {
+                let first = c.members.iter().find(|m| m.slot != GONE);
+                let user_data = first.map_or(0, |m| self.slots[m.slot as usize].user_data);
+                (c.start, c.end, user_data)
+            })
+    }
+
+    /// The kernel has consumed the SQ up to position `head` (the published
+    /// tail is `tail`): chains wholly before it are marked consumed, and a
+    /// chain it cuts through (the kernel stopped mid-chain, e.g. when it could
+    /// not allocate a request) is split in two, since the kernel now runs
+    /// the two parts as separate chains: a CQE of one must settle nothing in
+    /// the other. (Skipped ops left at the end of the first part may then
+    /// never be confirmed done: they are kept, never freed early.)
+    pub fn split_chains(&mut self, head: u32, tail: u32) {
+        if self.unconsumed == 0 {
+            return;
+        }
+        // Ages count back from the published tail, which every unconsumed
+        // chain lies at or before (within one SQ's length).
+        let age = |x: u32| tail.wrapping_sub(x);
+        let mut cuts = Vec::new();
+        for (id, c) in self.chains.iter_mut().enumerate() {
+            if c.live == 0 || c.consumed {
+                continue;
+            }
+            if age(head) <= age(c.end) {
+                c.consumed = true;
+                self.unconsumed -= 1;
+            } else if age(head) < age(c.start) {
+                cuts.push(id);
+            }
+        }
+        for id in cuts {
+            let c = &mut self.chains[id];
+            let at = head.wrapping_sub(c.start) as usize;
+            let rest: Vec<Member> = c.members.split_off(at);
+            c.end = head;
+            c.consumed = true;
+            c.live = c.members.iter().filter(|m| m.slot != GONE).count() as u32;
+            if c.live == 0 {
+                self.free_chains.push(id as u32);
+            }
+            self.unconsumed -= 1;
+            let live = rest.iter().filter(|m| m.slot != GONE).count() as u32;
+            if live == 0 {
+                continue;
+            }
+            let new_id = self.new_chain();
+            for (pos, m) in rest.iter().enumerate() {
+                if m.slot != GONE {
+                    self.slots[m.slot as usize].chain = Some(ChainRef {
+                        id: new_id,
+                        pos: pos as u32,
+                    });
+                }
+            }
+            let n = &mut self.chains[new_id as usize];
+            n.start = head;
+            n.end = head.wrapping_add(rest.len() as u32);
+            n.members = rest;
+            n.live = live;
+            n.consumed = false;
+            self.unconsumed += 1;
+        }
+    }
+
+    /// A free chain record's id.
+    fn new_chain(&mut self) -> u32 {
+        match self.free_chains.pop() {
+            Some(id) => {
+                self.chains[id as usize].members.clear();
+                id
+            }
+            None => {
+                self.chains.push(Chain::default());
+                (self.chains.len() - 1) as u32
+            }
+        }
     }
 
     /// Frees a live slot; returns what it kept, for the caller to drop once
@@ -468,6 +743,103 @@ mod tests {
             res,
             flags,
         }
+    }
+
+    const SKIP_LINK: u8 = sys::IOSQE_CQE_SKIP_SUCCESS | sys::IOSQE_IO_LINK;
+    const SKIP_HARD: u8 = sys::IOSQE_CQE_SKIP_SUCCESS | sys::IOSQE_IO_HARDLINK;
+
+    /// Slots for a chain of ops with these flags, published at position 10.
+    fn chain_of(s: &mut Slots<K>, flags: &[u8]) -> Vec<u64> {
+        let tokens: Vec<u64> = (0..flags.len())
+            .map(|i| s.alloc(i as u64, sys::IORING_OP_NOP, Keep::default()))
+            .collect();
+        let members: Vec<(u64, u8)> = tokens.iter().copied().zip(flags.iter().copied()).collect();
+        s.link_chain(10, &members);
+        tokens
+    }
+
+    fn consume(s: &mut Slots<K>, token: u64, res: i32) -> usize {
+        let Origin::Op { index, last, .. } = s.origin(&cqe(token, res, 0)) else {
+            panic!("not a live op");
+        };
+        let mut dead = Vec::new();
+        s.settle_chain(index, last, &mut dead);
+        assert!(s.finish(&cqe(token, res, 0)).is_some());
+        dead.len() + 1
+    }
+
+    #[test]
+    fn a_chain_tail_finishes_the_skipped_ops_before_it() {
+        let mut s = Slots::<K>::default();
+        let t = chain_of(&mut s, &[SKIP_LINK, SKIP_HARD, 0]);
+        assert_eq!(s.live(), 3);
+        consume(&mut s, t[2], 0);
+        assert_eq!(s.live(), 0);
+        assert!(s.chains.iter().all(|c| c.live == 0));
+        assert_eq!(s.free_chains.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_soft_linked_skipped_op_finishes_the_rest_of_its_chain() {
+        let mut s = Slots::<K>::default();
+        let t = chain_of(&mut s, &[SKIP_LINK, SKIP_LINK, sys::IOSQE_IO_LINK, 0]);
+        // The second fails: the first succeeded, the rest never runs.
+        consume(&mut s, t[1], -libc::EBADF);
+        assert_eq!(s.live(), 0);
+        // A stale CQE of a silenced op (if a kernel posted one) is foreign.
+        assert!(matches!(s.origin(&cqe(t[3], -125, 0)), Origin::Foreign));
+    }
+
+    #[test]
+    fn a_failed_hard_linked_skipped_op_leaves_the_rest_running() {
+        let mut s = Slots::<K>::default();
+        let t = chain_of(&mut s, &[SKIP_LINK, SKIP_HARD, 0]);
+        consume(&mut s, t[1], -libc::EBADF);
+        assert_eq!(s.live(), 1, "the tail still runs");
+        assert!(s.get(t[2]).is_some());
+        consume(&mut s, t[2], 0);
+        assert_eq!(s.live(), 0);
+    }
+
+    #[test]
+    fn a_member_finished_by_its_own_cqe_is_not_released_again() {
+        let mut s = Slots::<K>::default();
+        let t = chain_of(&mut s, &[SKIP_LINK, SKIP_HARD, 0]);
+        consume(&mut s, t[1], -libc::EIO);
+        // Its slot is reused by an unrelated op before the tail completes.
+        let other = s.alloc(99, sys::IORING_OP_NOP, Keep::default());
+        consume(&mut s, t[2], 0);
+        assert_eq!(s.live(), 1);
+        assert_eq!(s.get(other).map(|x| x.user_data), Some(99));
+    }
+
+    #[test]
+    fn a_split_chain_settles_each_part_alone() {
+        let mut s = Slots::<K>::default();
+        let t = chain_of(&mut s, &[SKIP_LINK, SKIP_LINK, 0]);
+        assert!(s.has_unconsumed_chains());
+        // The kernel consumed positions 10 and 11 only (published tail 13).
+        s.split_chains(12, 13);
+        assert!(s.has_unconsumed_chains(), "the rest is a chain of its own");
+        // The rest's CQE proves nothing about the first part.
+        consume(&mut s, t[2], 0);
+        assert_eq!(s.live(), 2);
+        assert!(s.get(t[0]).is_some() && s.get(t[1]).is_some());
+        s.split_chains(13, 13);
+        assert!(!s.has_unconsumed_chains());
+        // A failure in the first part settles the first part only.
+        consume(&mut s, t[0], -libc::ECANCELED);
+        assert_eq!(s.live(), 0);
+    }
+
+    #[test]
+    fn released_members_leave_their_chain() {
+        let mut s = Slots::<K>::default();
+        let t = chain_of(&mut s, &[SKIP_LINK, 0]);
+        assert_eq!(s.release_all().len(), 2);
+        assert!(!s.has_unconsumed_chains());
+        assert_eq!(s.free_chains.len(), 1);
+        let _ = t;
     }
 
     #[test]

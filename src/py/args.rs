@@ -193,21 +193,28 @@ pub fn flags32(value: i64, name: &str) -> PyResult<u32> {
         .map_err(|_| PyValueError::new_err(format!("{name} must be in 0..2**32-1, got {value}")))
 }
 
-/// SQE flags (`IOSQE_*`) a caller may set.
+/// SQE flags (`IOSQE_*`) a caller may set. `IOSQE_CQE_SKIP_SUCCESS` only
+/// together with `IOSQE_IO_LINK` or `IOSQE_IO_HARDLINK`: a skipped op must
+/// be linked to a later op whose completion tells the ring it is done. The
+/// rest of the rule (the chain's shape) is checked when the SQEs are
+/// published (`Engine::check_chains`).
 pub fn sqe_flags(value: i64) -> PyResult<u8> {
+    use crate::engine::sys::{IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_HARDLINK, IOSQE_IO_LINK};
     let v = u8::try_from(value).map_err(|_| {
         PyValueError::new_err(format!("flags must be IOSQE_* bits (0..255), got {value}"))
     })?;
-    if v & crate::engine::sys::IOSQE_CQE_SKIP_SUCCESS != 0 {
-        return Err(PyValueError::new_err(
-            "IOSQE_CQE_SKIP_SUCCESS is not supported: uring_rs needs every op's completion to \
-             know when its buffers may be released",
-        ));
-    }
-    if v & !0x3f != 0 {
+    if v & !0x7f != 0 {
         return Err(PyValueError::new_err(format!(
             "unknown IOSQE_* bits in {v:#x}"
         )));
+    }
+    if v & IOSQE_CQE_SKIP_SUCCESS != 0 && v & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK) == 0 {
+        return Err(PyValueError::new_err(
+            "IOSQE_CQE_SKIP_SUCCESS needs IOSQE_IO_LINK: the op posts no completion when it \
+             succeeds, so it must be linked to a later op without the flag, whose completion \
+             tells the ring the skipped op is done and its buffers may be released (it cannot \
+             be unlinked or the last op of a chain)",
+        ));
     }
     Ok(v)
 }

@@ -15,9 +15,9 @@ use pyo3::prelude::*;
 
 use crate::engine::prep;
 use crate::engine::sys;
-use crate::engine::Engine;
+use crate::engine::{ChainError, Engine};
 use crate::py::args;
-use crate::py::error::{Kind, UringErr};
+use crate::py::error::{chain_error, Kind, UringErr};
 use crate::py::keep::{Keep, PinnedBuf};
 use crate::py::ring::Ring;
 
@@ -85,6 +85,7 @@ fn rw_many(
         offsets.len() as u32,
         opcode,
         Some(holder),
+        flags & sys::IOSQE_CQE_SKIP_SUCCESS != 0,
         |i, sqe| {
             let addr = base + i as u64 * size as u64;
             build(sqe, fd, addr, size as u32, offsets[i as usize]);
@@ -98,6 +99,11 @@ fn rw_many(
 /// nothing: raises SUBMISSION_QUEUE_FULL (queueing nothing) when the SQ
 /// lacks room. Returns the number queued. `flags` (`IOSQE_*`, e.g.
 /// `IOSQE_FIXED_FILE` with a registered file index as `fd`) go on every SQE.
+/// With `IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_LINK` the ops form (or continue)
+/// the leading part of a chain: queue the op that ends it (one without
+/// either flag, e.g. an fsync) before `submit()`; the SQ must have room for
+/// it (`count + 1` free entries), and the ring keeps `buf` until that op
+/// completes (see `Sqe.flags`).
 #[pyfunction]
 #[pyo3(signature = (ring, user_data, fd, buf, offsets, size, *, flags = 0))]
 pub fn read_many(
@@ -164,6 +170,7 @@ pub fn nop_many(
         count,
         sys::IORING_OP_NOP,
         None,
+        false,
         |_, sqe| prep::nop(sqe),
     )
 }
@@ -252,13 +259,19 @@ pub fn keep_for(py: Python<'_>, holder: &Option<Py<PyAny>>) -> Keep {
 /// Queues `n` SQEs of `opcode` in one lock: op `i` gets user_data
 /// `user_data + i`, a reference to `holder` (the batch's pinned memory)
 /// and `prep(i, sqe)`. All or nothing: SUBMISSION_QUEUE_FULL when the SQ
-/// has fewer than `n` free entries.
+/// has fewer than `n` free entries. `skip`: the SQEs carry
+/// `IOSQE_CQE_SKIP_SUCCESS`; then one more free entry is needed (for the op
+/// that ends their chain: without it the SQ could fill with a chain that
+/// can never be submitted), and their chain is checked as far as it goes
+/// (`Engine::check_chains`): refused, they are taken back (ValueError).
+#[allow(clippy::too_many_arguments)]
 pub fn queue_many(
     slf: &Bound<'_, Ring>,
     user_data: u64,
     n: u32,
     opcode: u8,
     holder: Option<Py<PyAny>>,
+    skip: bool,
     mut prep: impl FnMut(u32, &mut sys::Sqe),
 ) -> PyResult<u32> {
     let ring = slf.get();
@@ -269,13 +282,19 @@ pub fn queue_many(
              {n} ops would wrap around"
         )));
     }
-    let ok = ring.with_open(|raw, sq, slots| {
-        if raw.sq_space_left(sq) < n {
-            return false;
+    if skip && ring.flags & sys::IORING_SETUP_SQPOLL != 0 {
+        return Err(chain_error(ChainError::Sqpoll { user_data }));
+    }
+    let need = if skip { n.saturating_add(1) } else { n };
+    let mut taken_back = Vec::new();
+    let outcome = ring.with_engine(|e| {
+        if e.raw.sq_space_left(&e.sq) < need {
+            return Ok(false);
         }
+        let first = e.sq.sqe_tail;
         for i in 0..n {
-            let (_, sqe) = raw.get_sqe(sq).expect("space checked above");
-            let (slot, token) = slots.alloc_slot(
+            let (_, sqe) = e.raw.get_sqe(&mut e.sq).expect("space checked above");
+            let (slot, token) = e.slots.alloc_slot(
                 user_data + i as u64,
                 opcode,
                 crate::py::batch::keep_for(py, &holder),
@@ -286,21 +305,41 @@ pub fn queue_many(
             debug_assert_eq!(sqe.opcode, opcode, "the builder's opcode is the slot's");
             slot.note_sqe(sqe);
         }
-        true
+        if skip && n > 0 {
+            e.slots.skip_queued = true;
+            if let Err(err) = e.check_chains(true) {
+                // Take them back: they are unpublished, the kernel never saw them.
+                for pos in 0..n {
+                    let pos = first.wrapping_add(pos);
+                    if let Some(token) = e.raw.sqe_at(&mut e.sq, pos).map(|s| s.user_data) {
+                        taken_back.extend(e.slots.release(token));
+                    }
+                }
+                e.sq.sqe_tail = first;
+                return Err(err);
+            }
+        }
+        Ok(true)
     })?;
+    drop(taken_back);
     drop(holder);
-    if ok {
-        Ok(n)
-    } else {
-        Err(UringErr::new(
+    match outcome {
+        Ok(true) => Ok(n),
+        Ok(false) => Err(UringErr::new(
             Kind::SubmissionQueueFull,
             format!(
-                "the submission queue has fewer than {n} free entries (of {}): submit() first, \
-                 or queue smaller batches",
-                ring.sq_entries
+                "the submission queue has fewer than {need} free entries (of {}): submit() first, \
+                 or queue smaller batches{}",
+                ring.sq_entries,
+                if skip {
+                    " (IOSQE_CQE_SKIP_SUCCESS ops need one more, for the op that ends their chain)"
+                } else {
+                    ""
+                }
             ),
         )
-        .into())
+        .into()),
+        Err(err) => Err(chain_error(err)),
     }
 }
 

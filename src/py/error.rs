@@ -176,6 +176,12 @@ impl From<UringErr> for PyErr {
 }
 
 /// The `ValueError` every method of a closed ring raises, as a closed file does.
+/// A chain with `IOSQE_CQE_SKIP_SUCCESS` the ring cannot follow: a
+/// `ValueError` saying what is wrong and what to do.
+pub fn chain_error(e: crate::engine::ChainError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
 pub fn closed_ring() -> PyErr {
     PyValueError::new_err("I/O operation on closed ring")
 }

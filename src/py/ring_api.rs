@@ -16,7 +16,8 @@ use crate::engine::sys::{self, Params};
 use crate::engine::Engine;
 use crate::py::args;
 use crate::py::cqe::{Cqe, Probe};
-use crate::py::error::{register_error, Kind, UringErr};
+use crate::py::error::{chain_error, register_error, Kind, UringErr};
+use crate::py::keep::Keep;
 use crate::py::ring::{
     entries_arg, setup_error, wait_slice, Held, Issuer, Ring, State, FORK_GENERATION, NEXT_RING_ID,
     WAIT_SLICE,
@@ -270,9 +271,11 @@ impl Ring {
     }
 
     /// Publishes queued SQEs to the kernel's tail; returns how many it has
-    /// yet to consume.
+    /// yet to consume. A chain with `IOSQE_CQE_SKIP_SUCCESS` that breaks
+    /// the rule (see `Sqe.flags`) raises `ValueError` and publishes nothing.
     fn flush_sq(&self) -> PyResult<u32> {
-        self.with_open(|raw, sq, _| raw.flush_sq(sq))
+        self.with_engine(|e| e.flush_checked())?
+            .map_err(chain_error)
     }
 
     /// SQEs queued but not yet consumed by the kernel (flushed or not).
@@ -300,7 +303,9 @@ impl Ring {
     }
 
     /// Flushes queued SQEs and enters the kernel when needed; with
-    /// `wait_nr`, waits (GIL released) until that many CQEs are ready.
+    /// `wait_nr`, waits (GIL released) until that many CQEs are ready. A
+    /// chain with `IOSQE_CQE_SKIP_SUCCESS` that breaks the rule (see
+    /// `Sqe.flags`) raises `ValueError` and submits nothing.
     #[pyo3(signature = (wait_nr = 0))]
     fn submit(
         &self,
@@ -319,40 +324,55 @@ impl Ring {
             .into());
         }
         let iopoll = self.flags & sys::IORING_SETUP_IOPOLL != 0;
-        let (to_submit, published, need_enter, flags) = self.with_open(|raw, sq, _| {
-            let published = sq.sqe_tail.wrapping_sub(sq.sqe_head);
-            let n = raw.flush_sq(sq);
-            let mut flags = 0;
-            let need = raw.sq_ring_needs_enter(&mut flags);
-            (n, published, need, flags)
-        })?;
         let sqpoll = self.flags & sys::IORING_SETUP_SQPOLL != 0;
+        // Publish, then hand the SQEs over without releasing the GIL: many
+        // ops (NOPs, page-cached reads) complete inline, and then no wait is
+        // needed. Nothing to submit and nothing to reap means no syscall at
+        // all. The enter runs under the state lock (it does not wait), so the
+        // kernel consumes what the engine checked, and a chain it stops
+        // inside is noted before any completion of it is reaped.
+        let enter = |e: &mut Engine<Keep>, n: u32, flags: u32| {
+            let r = e.raw.enter(n, 0, flags, None);
+            e.note_consumed();
+            r
+        };
+        let (published, mut entered) = self
+            .with_engine(|e| {
+                let published = e.sq.sqe_tail.wrapping_sub(e.sq.sqe_head);
+                let n = e.flush_checked()?;
+                let mut flags = 0;
+                let need = e.raw.sq_ring_needs_enter(&mut flags);
+                if iopoll {
+                    flags |= sys::IORING_ENTER_GETEVENTS;
+                }
+                let r = (need && (sqpoll || n > 0 || iopoll)).then(|| (enter(e, n, flags), flags));
+                Ok((published, r))
+            })?
+            .map_err(chain_error)?;
         // With SQPOLL the kernel thread consumes SQEs on its own: report the
         // ones this call handed over.
         let mut total = if sqpoll { published } else { 0 };
-        let raw = self.raw()?;
-        // Hand the SQEs over without releasing the GIL: many ops (NOPs,
-        // page-cached reads) complete inline, and then no wait is needed.
-        // Nothing to submit and nothing to reap means no syscall at all.
-        if need_enter && (sqpoll || to_submit > 0 || iopoll) {
-            let flags = if iopoll {
-                flags | sys::IORING_ENTER_GETEVENTS
-            } else {
-                flags
-            };
-            loop {
-                match raw.enter(to_submit, 0, flags, None) {
-                    Ok(n) => {
-                        if !sqpoll {
-                            total = n;
-                        }
-                        break;
+        while let Some((r, flags)) = entered {
+            match r {
+                Ok(n) => {
+                    if !sqpoll {
+                        total = n;
                     }
-                    Err(libc::EINTR) => py.check_signals()?,
-                    Err(e) => return Err(UringErr::enter(e).into()),
+                    entered = None;
                 }
+                Err(libc::EINTR) => {
+                    py.check_signals()?;
+                    // Again, with what is published now (a handler may have
+                    // queued and flushed more).
+                    entered = Some(self.with_engine(|e| {
+                        let n = e.sq.sqe_head.wrapping_sub(e.raw.sq_head());
+                        (enter(e, n, flags), flags)
+                    })?);
+                }
+                Err(e) => return Err(UringErr::enter(e).into()),
             }
         }
+        let raw = self.raw()?;
         // Then wait for the rest with the GIL released (PEP 475 inside).
         // A wait slice can end with fewer ready than asked: count them.
         while wait_nr > 0 && raw.cq_ready() < wait_nr {
@@ -365,7 +385,10 @@ impl Ring {
         Ok(total)
     }
 
-    /// Raw `io_uring_enter(2)`; EINTR is reported as SIGNAL_INTERRUPT.
+    /// Raw `io_uring_enter(2)`; EINTR is reported as SIGNAL_INTERRUPT. A
+    /// `to_submit` that would end inside a published chain with
+    /// `IOSQE_CQE_SKIP_SUCCESS` raises `ValueError` (nothing is submitted):
+    /// the kernel must take such a chain whole.
     fn enter(
         &self,
         py: Python<'_>,
@@ -387,23 +410,45 @@ impl Ring {
             Err(UringErr::enter(e).into())
         };
         let waits = min_complete > 0 && flags & sys::IORING_ENTER_GETEVENTS != 0;
-        if !waits || !self.has_ext_arg() {
-            let r = if waits {
-                py.detach(|| raw.enter(to_submit, min_complete, flags, None))
-            } else {
-                raw.enter(to_submit, min_complete, flags, None)
-            };
-            return r.or_else(|e| fail(py, e));
+        // Submitting happens under the state lock and never detached: the
+        // kernel then consumes `to_submit` SQEs from where the engine sees
+        // the SQ head (a chain with IOSQE_CQE_SKIP_SUCCESS must not be cut,
+        // see `Engine::check_cut`), and a chain the kernel stops inside is
+        // noted before anything else runs. A waiting call submits first,
+        // then waits with nothing more to submit.
+        let submit = |to_submit: u32, min: u32, flags: u32| -> PyResult<Result<u32, i32>> {
+            self.with_engine(|e| {
+                e.check_cut(to_submit)?;
+                let r = e.raw.enter(to_submit, min, flags, None);
+                e.note_consumed();
+                Ok(r)
+            })?
+            .map_err(chain_error)
+        };
+        if !waits {
+            return submit(to_submit, min_complete, flags)?.or_else(|e| fail(py, e));
+        }
+        let submitted = if to_submit > 0 {
+            match submit(to_submit, 0, flags & !sys::IORING_ENTER_GETEVENTS)? {
+                Ok(n) => n,
+                Err(e) => return fail(py, e),
+            }
+        } else {
+            0
+        };
+        if !self.has_ext_arg() {
+            return py
+                .detach(|| raw.enter(0, min_complete, flags, None))
+                .map(|_| submitted)
+                .or_else(|e| fail(py, e));
         }
         // Waiting: in slices, so a close() from another thread is noticed.
-        // The first slice submits; a slice that ran out just waits again.
         let (mut ended, r) =
-            py.detach(|| wait_slice(&raw, to_submit, min_complete, flags, Some(WAIT_SLICE)));
-        let submitted = match r {
-            Ok(n) => n,
-            Err(libc::ETIME) => 0,
+            py.detach(|| wait_slice(&raw, 0, min_complete, flags, Some(WAIT_SLICE)));
+        match r {
+            Ok(_) | Err(libc::ETIME) => {}
             Err(e) => return fail(py, e),
-        };
+        }
         while !ended && raw.cq_ready() < min_complete && !raw.cq_ring_needs_flush() {
             self.raw()?; // closed by another thread while we waited?
             let (e2, r) = py.detach(|| wait_slice(&raw, 0, min_complete, flags, Some(WAIT_SLICE)));

@@ -11,7 +11,9 @@ use pyo3::prelude::*;
 
 use crate::engine::slots::{Slot, Slots};
 use crate::engine::sys;
+use crate::engine::ChainError;
 use crate::py::args;
+use crate::py::error::chain_error;
 use crate::py::keep::Keep;
 use crate::py::ring::Ring;
 
@@ -100,9 +102,21 @@ impl Sqe {
     }
 
     /// `IOSQE_*` flags (`IOSQE_IO_LINK`, `IOSQE_IO_HARDLINK`, `IOSQE_IO_DRAIN`,
-    /// `IOSQE_ASYNC`, `IOSQE_FIXED_FILE`, `IOSQE_BUFFER_SELECT`);
-    /// `IOSQE_CQE_SKIP_SUCCESS` is refused. Readable and settable until the
-    /// ring's next `submit()` or `flush_sq()` (`ValueError` after).
+    /// `IOSQE_ASYNC`, `IOSQE_FIXED_FILE`, `IOSQE_BUFFER_SELECT`,
+    /// `IOSQE_CQE_SKIP_SUCCESS`). Readable and settable until the ring's next
+    /// `submit()` or `flush_sq()` (`ValueError` after).
+    ///
+    /// `IOSQE_CQE_SKIP_SUCCESS` (no completion when the op succeeds) is
+    /// accepted only with `IOSQE_IO_LINK` or `IOSQE_IO_HARDLINK`, not on an
+    /// `IORING_OP_LINK_TIMEOUT` or an op that makes a new fd (its number
+    /// would be lost; a direct descriptor is fine), and not on an
+    /// `IORING_SETUP_SQPOLL` ring;
+    /// `submit()`/`flush_sq()` then check the chain: its skipped ops lead it
+    /// (the first with `IOSQE_IO_LINK`), one or more ops without the flag
+    /// end it, all queued before the flush, and it holds no
+    /// `IORING_OP_LINK_TIMEOUT` (`ValueError`, nothing submitted,
+    /// otherwise). The ring keeps a skipped op's buffers until a later op of
+    /// its chain completes, or its own failure completion is consumed.
     #[getter]
     fn get_flags(&self, py: Python<'_>) -> PyResult<u8> {
         self.with_pending(py, |s, _| s.flags)
@@ -111,13 +125,32 @@ impl Sqe {
     #[setter]
     fn set_flags(&self, py: Python<'_>, value: i64) -> PyResult<()> {
         let v = args::sqe_flags(value)?;
+        let skip = v & sys::IOSQE_CQE_SKIP_SUCCESS != 0;
+        let ring = self.ring.bind(py).get();
+        let user_data = self.user_data.load(Ordering::Relaxed);
+        if skip {
+            if ring.flags & sys::IORING_SETUP_SQPOLL != 0 {
+                return Err(chain_error(ChainError::Sqpoll { user_data }));
+            }
+            if self.opcode == sys::IORING_OP_LINK_TIMEOUT {
+                return Err(chain_error(ChainError::LinkTimeout { user_data }));
+            }
+        }
         let token = self.token;
         self.with_pending(py, |s, slots| {
+            if skip && slots.get(token).is_some_and(|slot| slot.makes_fd) {
+                return Err(ChainError::LosesFd { user_data });
+            }
             s.flags = v;
+            if skip {
+                slots.skip_queued = true;
+            }
             if let Some(slot) = slots.get_mut(token) {
                 slot.note_sqe(s);
             }
-        })
+            Ok(())
+        })?
+        .map_err(chain_error)
     }
 
     /// The I/O priority (`ioprio_set(2)` encoding); some ops use it for flags.
