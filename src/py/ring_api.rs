@@ -414,8 +414,8 @@ impl Ring {
         // kernel then consumes `to_submit` SQEs from where the engine sees
         // the SQ head (a chain with IOSQE_CQE_SKIP_SUCCESS must not be cut,
         // see `Engine::check_cut`), and a chain the kernel stops inside is
-        // noted before anything else runs. A waiting call submits first,
-        // then waits with nothing more to submit.
+        // noted before anything else runs. With such a chain queued, a
+        // waiting call submits first, then waits with nothing more to submit.
         let submit = |to_submit: u32, min: u32, flags: u32| -> PyResult<Result<u32, i32>> {
             self.with_engine(|e| {
                 e.check_cut(to_submit)?;
@@ -428,27 +428,33 @@ impl Ring {
         if !waits {
             return submit(to_submit, min_complete, flags)?.or_else(|e| fail(py, e));
         }
-        let submitted = if to_submit > 0 {
+        // Without such chains in the SQ nothing can be cut: one syscall
+        // submits and waits, as before they existed.
+        let chains = self.with_engine(|e| e.slots.has_unconsumed_chains())?;
+        let (submitted, first) = if to_submit > 0 && chains {
             match submit(to_submit, 0, flags & !sys::IORING_ENTER_GETEVENTS)? {
-                Ok(n) => n,
+                Ok(n) => (n, 0),
                 Err(e) => return fail(py, e),
             }
         } else {
-            0
+            (0, to_submit)
         };
         if !self.has_ext_arg() {
             return py
-                .detach(|| raw.enter(0, min_complete, flags, None))
-                .map(|_| submitted)
+                .detach(|| raw.enter(first, min_complete, flags, None))
+                .map(|n| if first > 0 { n } else { submitted })
                 .or_else(|e| fail(py, e));
         }
         // Waiting: in slices, so a close() from another thread is noticed.
+        // The first slice submits what is left to; one that ran out just
+        // waits again.
         let (mut ended, r) =
-            py.detach(|| wait_slice(&raw, 0, min_complete, flags, Some(WAIT_SLICE)));
-        match r {
-            Ok(_) | Err(libc::ETIME) => {}
+            py.detach(|| wait_slice(&raw, first, min_complete, flags, Some(WAIT_SLICE)));
+        let submitted = match r {
+            Ok(n) if first > 0 => n,
+            Ok(_) | Err(libc::ETIME) => submitted,
             Err(e) => return fail(py, e),
-        }
+        };
         while !ended && raw.cq_ready() < min_complete && !raw.cq_ring_needs_flush() {
             self.raw()?; // closed by another thread while we waited?
             let (e2, r) = py.detach(|| wait_slice(&raw, 0, min_complete, flags, Some(WAIT_SLICE)));
