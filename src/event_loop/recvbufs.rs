@@ -6,9 +6,12 @@
 //! its tail, so every buffer the ring holds is cycled through: the more it
 //! holds, the more memory a stream of large messages sweeps (64 buffers of
 //! 64 KiB fit in a big cache; 512 do not). So the kernel is given a working
-//! set (`target` buffers) that starts small and doubles each time a recv
-//! runs out (`ENOBUFS`, after which the stream re-arms), up to the ring's
-//! size; the buffers beyond it wait, unused and untouched, in `spare`.
+//! set (`target` buffers): two per open stream (at least 64, at most the
+//! ring's size), raised further (doubled) each time a recv runs out
+//! (`ENOBUFS`, after which the stream re-arms), that raise halving again
+//! once 16 working sets' worth of buffers came back without one. The
+//! buffers beyond it wait, unused and untouched, in `spare`; when the
+//! working set shrinks, buffers the kernel hands back go there.
 //!
 //! Owns: the ring's memory, its tail, the working set. May not touch: the
 //! streams (stream.rs says when a buffer comes back and when a recv ran out).
@@ -30,6 +33,12 @@ pub struct RecvBufs {
     /// Buffers the kernel holds (in the ring, not yet handed back in a CQE).
     given: u32,
     target: u32,
+    /// Two per open stream (within START..=RECV_BUFS).
+    want: u32,
+    /// What ENOBUFS raised the working set to (0: nothing).
+    boost: u32,
+    /// Buffers handed back since the last ENOBUFS or decay.
+    quiet: u32,
     /// Buffers outside the working set, most recently used last.
     spare: Vec<u16>,
 }
@@ -44,6 +53,9 @@ impl RecvBufs {
             tail: 0,
             given: 0,
             target: START,
+            want: START,
+            boost: 0,
+            quiet: 0,
             spare: (0..RECV_BUFS as u16).rev().collect(),
         };
         bufs.fill();
@@ -81,6 +93,15 @@ impl RecvBufs {
     /// We are done with buffer `bid`: back to the kernel, or to the spares
     /// when the kernel holds its working set.
     pub fn recycle(&mut self, bid: u16) {
+        self.quiet += 1;
+        if self.boost > 0 && self.quiet > 16 * self.target {
+            self.quiet = 0;
+            self.boost /= 2;
+            if self.boost <= self.want {
+                self.boost = 0;
+            }
+            self.target = self.want.max(self.boost);
+        }
         if self.given < self.target {
             self.mem.push(&mut self.tail, bid);
             self.mem.publish(self.tail);
@@ -92,7 +113,17 @@ impl RecvBufs {
 
     /// A recv found no buffer: double the working set.
     pub fn ran_out(&mut self) {
-        self.target = (self.target * 2).min(RECV_BUFS);
+        self.boost = (self.target * 2).min(RECV_BUFS);
+        self.quiet = 0;
+        self.target = self.want.max(self.boost);
+        self.fill();
+    }
+
+    /// `n` streams are open now: the working set follows (two each).
+    pub fn set_streams(&mut self, n: usize) {
+        let two_each = u32::try_from(n.saturating_mul(2)).unwrap_or(u32::MAX);
+        self.want = two_each.clamp(START, RECV_BUFS);
+        self.target = self.want.max(self.boost);
         self.fill();
     }
 }
@@ -131,5 +162,24 @@ mod tests {
             (b.given, b.target, b.spare.len()),
             (RECV_BUFS, RECV_BUFS, 0)
         );
+        // Quiet for 16 working sets: the raise halves, and buffers coming
+        // back beyond the new working set go to the spares.
+        let mut back = (0..RECV_BUFS as u16).cycle();
+        for _ in 0..=16 * RECV_BUFS {
+            b.taken();
+            b.recycle(back.next().expect("cycle"));
+        }
+        assert_eq!(b.target, RECV_BUFS / 2);
+        // As the kernel hands buffers back, the ones past it stay spare.
+        for _ in 0..RECV_BUFS {
+            b.taken();
+            b.recycle(back.next().expect("cycle"));
+        }
+        assert_eq!(b.given, RECV_BUFS / 2);
+        // The stream count sets the floor: 100 streams, 200 buffers.
+        b.set_streams(100);
+        assert_eq!((b.want, b.target), (200, 256));
+        b.set_streams(1);
+        assert_eq!(b.want, START);
     }
 }

@@ -398,6 +398,15 @@ pub struct Streams {
 }
 
 impl Streams {
+    /// Streams open now.
+    pub fn len(&self) -> usize {
+        self.items.len() - self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn insert(&mut self, mut s: Stream) -> (usize, u32) {
         let id = match self.free.pop() {
             Some(i) => i,
@@ -430,7 +439,7 @@ impl Streams {
     }
 
     pub fn drain(&mut self) -> Vec<Stream> {
-        self.free.clear();
+        self.free = (0..self.items.len()).collect();
         self.items.iter_mut().filter_map(|s| s.take()).collect()
     }
 }

@@ -731,6 +731,10 @@ impl StreamCore {
         let gone = {
             let mut st = lp.lock();
             let gone = st.streams.remove(self.id, self.gen);
+            let n = st.streams.len();
+            if let Some(b) = st.recv_bufs.as_mut() {
+                b.set_streams(n);
+            }
             if let Some(s) = gone.as_ref() {
                 if let Some(t) = s.recv_token {
                     cancel(&mut st, t, true);
@@ -788,7 +792,15 @@ impl LoopCore {
             resume_pending: false,
             notify_empty: false,
         };
-        let (id, gen) = lp.lock().streams.insert(stream);
+        let (id, gen) = {
+            let mut st = lp.lock();
+            let r = st.streams.insert(stream);
+            let n = st.streams.len();
+            if let Some(b) = st.recv_bufs.as_mut() {
+                b.set_streams(n);
+            }
+            r
+        };
         let core = StreamCore {
             loop_: slf.clone().unbind(),
             id,
