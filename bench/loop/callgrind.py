@@ -5,8 +5,8 @@
                                    [--json FILE]
 
 Each server (bench/loop/servers.py, one process) runs under ``valgrind --tool=callgrind``
-with collection off. The load generator of run.py (built by it into bench/out/loop-build)
-connects, warms up, and for its measured window collection is switched on with
+with instrumentation off. The load generator of run.py (built by it into bench/out/loop-build)
+connects, warms up, and for its measured window instrumentation is switched on with
 ``callgrind_control -i on`` and off again after it; the instructions executed in user space
 by the server during the window (``Ir``: Python, the loop, libc; the kernel's share is not
 counted) are divided by the round trips the load generator counted in it. The same binary,
@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 
 import run  # noqa: E402  (bench/loop/run.py: the load generator and its build)
 
-TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
+TOTALS = re.compile(r"^totals:\s+(\d+)", re.M)
 
 
 def measure(loop: str, shape: str, conns: int, size: int, seconds: float, top: int) -> Any:
@@ -44,7 +44,7 @@ def measure(loop: str, shape: str, conns: int, size: int, seconds: float, top: i
         [
             "valgrind",
             "--tool=callgrind",
-            "--collect-atstart=no",
+            "--instr-atstart=no",
             f"--callgrind-out-file={out_file}",
             sys.executable,
             str(HERE / "servers.py"),
@@ -61,7 +61,7 @@ def measure(loop: str, shape: str, conns: int, size: int, seconds: float, top: i
         if not line.startswith("READY "):
             raise RuntimeError(f"{loop} {shape}: no READY line under valgrind")
         port = int(line.split()[1])
-        # Warm-up outside the window, then the window with collection on.
+        # Warm-up outside the window, then the window with instrumentation on.
         warm = run.loadgen_cmd(port, None, conns, size, 0.5, 0.5)
         subprocess.run(warm, check=True, capture_output=True, timeout=120)
         subprocess.run(
@@ -95,7 +95,7 @@ def measure(loop: str, shape: str, conns: int, size: int, seconds: float, top: i
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    # The dump made by -d, and the final one at exit (collection off: ~0): add them up.
+    # The dump made by -d, and the final one at exit (instrumentation off: ~0): add them up.
     dumps = sorted(out_dir.glob("callgrind.out*"))
     total = 0
     for d in dumps:

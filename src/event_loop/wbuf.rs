@@ -94,11 +94,13 @@ impl WBuf {
     /// Takes up to `MAX_IOV` chunks for one send.
     pub fn take(&mut self) -> Outgoing {
         let n = self.chunks.len().min(MAX_IOV);
-        let chunks: Vec<Chunk> = self.chunks.drain(..n).collect();
+        let first = self.chunks.pop_front().expect("take() of an empty buffer");
+        // Empty (no allocation) for the usual one-chunk send.
+        let more: Vec<Chunk> = self.chunks.drain(..n - 1).collect();
         let head = std::mem::take(&mut self.head);
-        let len = chunks.iter().map(|c| c.span().1).sum::<usize>() - head;
+        let len = first.span().1 + more.iter().map(|c| c.span().1).sum::<usize>() - head;
         self.len -= len;
-        Outgoing::new(chunks, head, len)
+        Outgoing::new(first, more, head, len)
     }
 
     /// Gives back what a send of `out` did not take (`sent` of its bytes
@@ -108,7 +110,7 @@ impl WBuf {
         // Bytes to drop from the front of the chunks.
         let mut skip = out.head + sent;
         let mut rest: Vec<Chunk> = Vec::new();
-        for c in out.chunks {
+        for c in std::iter::once(out.first).chain(out.more) {
             let len = c.span().1;
             if rest.is_empty() && skip >= len {
                 skip -= len;
@@ -137,7 +139,8 @@ impl WBuf {
 /// What a send took: its chunks stay here (alive, unmoved) until the
 /// kernel is done with them.
 pub struct Outgoing {
-    chunks: Vec<Chunk>,
+    first: Chunk,
+    more: Vec<Chunk>,
     head: usize,
     pub len: usize,
     /// The `sendmsg` arguments when there are several chunks.
@@ -167,17 +170,17 @@ pub enum SendArgs {
 }
 
 impl Outgoing {
-    fn new(chunks: Vec<Chunk>, head: usize, len: usize) -> Self {
+    fn new(first: Chunk, more: Vec<Chunk>, head: usize, len: usize) -> Self {
         let mut out = Outgoing {
-            chunks,
+            first,
+            more,
             head,
             len,
             vec: None,
         };
-        if out.chunks.len() > 1 {
-            let iov: Vec<libc::iovec> = out
-                .chunks
-                .iter()
+        if !out.more.is_empty() {
+            let iov: Vec<libc::iovec> = std::iter::once(&out.first)
+                .chain(out.more.iter())
                 .enumerate()
                 .map(|(i, c)| {
                     let (addr, len) = c.span();
@@ -204,7 +207,7 @@ impl Outgoing {
         match &self.vec {
             Some(v) => SendArgs::SendMsg(&v.hdr as *const libc::msghdr as u64),
             None => {
-                let (addr, _) = self.chunks[0].span();
+                let (addr, _) = self.first.span();
                 SendArgs::Send(
                     (addr + self.head) as u64,
                     self.len.min(u32::MAX as usize) as u32,
