@@ -778,6 +778,50 @@ def test_pause_and_resume_writing_alternate_when_a_write_races_a_pending_resume(
 
 
 @loop_kinds
+def test_eof_while_reading_is_paused_comes_after_all_the_data(kind: str) -> None:
+    # A protocol that pauses reading on every chunk and resumes a little later, while the
+    # peer sends 4 MiB and closes: the EOF the kernel reports while paused must wait for
+    # the data that arrived with it (AnyIO's test_send_large_buffer saw an early EOF).
+    total = 4 * MiB
+    payload = random.Random(11).randbytes(total)
+    got = bytearray()
+    seen_at_eof: list[int] = []
+    eof: list[asyncio.Future[None]] = []
+
+    class Slow(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            got.extend(data)
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(0.002, self.transport.resume_reading)
+
+        def eof_received(self) -> None:
+            seen_at_eof.append(len(got))
+            eof[0].set_result(None)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        eof.append(loop.create_future())
+        server = await loop.create_server(Slow, "127.0.0.1", 0)
+        client = socket.socket()
+        client.setblocking(False)
+        await loop.sock_connect(client, ("127.0.0.1", port_of(server)))
+        await loop.sock_sendall(client, payload)
+        client.close()
+        await asyncio.wait_for(eof[0], 30)
+        server.close()
+        await server.wait_closed()
+
+    with no_fd_leak():
+        run_on(kind, main(), timeout=60)
+    assert seen_at_eof == [total]
+    assert bytes(got) == payload
+
+
+@loop_kinds
 def test_stream_drain_blocks_while_the_peer_does_not_read(kind: str) -> None:
     async def main() -> None:
         quiet = socket.socket()

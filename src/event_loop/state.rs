@@ -369,6 +369,9 @@ pub struct Stream {
     pub resume_pending: bool,
     /// Tell the transport (`_buffer_emptied`) when the buffer empties.
     pub notify_empty: bool,
+    /// The peer's EOF came while reading was paused (or data stashed): it
+    /// is delivered by resume_reading(), after the stashed data.
+    pub eof_pending: bool,
 }
 
 impl Stream {

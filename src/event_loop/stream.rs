@@ -281,7 +281,15 @@ pub fn run_stream(slf: &Bound<'_, LoopCore>, item: Ready) -> PyResult<()> {
                 st.streams
                     .get_mut(id, gen)
                     .filter(|s| s.conn_lost == 0)
-                    .map(|s| s.transport.clone_ref(py))
+                    .and_then(|s| {
+                        if !s.reading || !s.stash.is_empty() {
+                            // Paused: after what was stashed, on resume.
+                            s.eof_pending = true;
+                            None
+                        } else {
+                            Some(s.transport.clone_ref(py))
+                        }
+                    })
             };
             if let Some(t) = t {
                 t.bind(py).call_method0(pyo3::intern!(py, "_read_eof"))?;
@@ -590,7 +598,7 @@ impl StreamCore {
                     return Vec::new();
                 }
                 s.reading = true;
-                if s.recv_token.is_none() {
+                if s.recv_token.is_none() && !s.eof_pending {
                     // Armed by the next iteration (in queue order, after
                     // connection_made when this is the first start).
                     st.ready.push_back(Ready::StreamRearm {
@@ -614,6 +622,19 @@ impl StreamCore {
                     deliver(py, &chunk, dr.as_ref().map(|d| d.clone_ref(py)), &p, &t)?;
                 }
             }
+        }
+        // The EOF that came while paused, once its data is in (and if the
+        // protocol did not pause again meanwhile).
+        let eof = self
+            .with(py, |s, _| {
+                (s.eof_pending && s.reading && s.conn_lost == 0 && s.stash.is_empty()).then(|| {
+                    s.eof_pending = false;
+                    s.transport.clone_ref(py)
+                })
+            })
+            .flatten();
+        if let Some(t) = eof {
+            t.bind(py).call_method0(pyo3::intern!(py, "_read_eof"))?;
         }
         Ok(())
     }
@@ -791,6 +812,7 @@ impl LoopCore {
             protocol_paused: false,
             resume_pending: false,
             notify_empty: false,
+            eof_pending: false,
         };
         let (id, gen) = {
             let mut st = lp.lock();
