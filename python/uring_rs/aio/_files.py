@@ -1200,7 +1200,8 @@ async def _open(
             raise ValueError("negative file descriptor")
         fd, name = file, file
     else:
-        if isinstance(file, float) and sys.version_info < (3, 10):
+        as_object: object = file  # narrowed alone: no float & PathLike type for stubtest
+        if sys.version_info < (3, 10) and isinstance(as_object, float):
             # The built-in open() of 3.9 tries a float as an fd first.
             raise TypeError("integer argument expected, got float")
         if not closefd:
