@@ -6,9 +6,11 @@ they are safe to call from any thread, and with rings of your own in flight.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import select
 import stat
@@ -664,10 +666,10 @@ def _copy_pipelined(
         if high > eof >= 0:
             os.ftruncate(dfd, eof)  # chunks past a source that shrank meanwhile
     finally:
-        while pipes:
-            r, w = pipes.pop()
-            os.close(r)
-            os.close(w)
+        # One statement of C calls: a signal handler that raises (Ctrl-C) cannot run between
+        # taking a pipe and closing it, as it could between the statements of a loop.
+        collections.deque(map(os.close, itertools.chain.from_iterable(pipes)), maxlen=0)
+        pipes.clear()
 
 
 def _copy_sequential(
