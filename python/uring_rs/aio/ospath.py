@@ -19,6 +19,7 @@ import asyncio
 import functools
 import os
 import stat as _stat
+import sys
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,9 @@ async def _stat_of(path: Any, ring: AioRing | None, follow_symlinks: bool = True
             if b"\0" in path:
                 raise ValueError("stat: embedded null character in path")
         elif "\0" in path:
+            # Python 3.13's os words a str's null as it words a bytes' one.
+            if sys.version_info >= (3, 13):
+                raise ValueError("stat: embedded null character in path")
             raise ValueError("embedded null byte")
     r = ring if ring is not None else get_ring()
     return await r.stat(path, follow_symlinks=follow_symlinks)
