@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,13 @@ def open_fds() -> int:
 def maps_lines() -> int:
     with open("/proc/self/maps") as f:
         return sum(1 for _ in f)
+
+
+class WBuf(bytearray):
+    """A bytearray that can be weakly referenced, to see when the ring lets go."""
+
+
+def collected(ref: weakref.ref[WBuf]) -> bool:
+    """Whether the object behind ``ref`` is gone after a collection."""
+    gc.collect()
+    return ref() is None

@@ -15,31 +15,22 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import uring_rs
-from _support import DATA, REPO, maps_lines, open_fds, reap, restore_sigint, run_python
+from _support import (
+    DATA,
+    REPO,
+    WBuf,
+    collected,
+    maps_lines,
+    open_fds,
+    reap,
+    restore_sigint,
+    run_python,
+)
 from uring_rs import Ring, ops
-
-
-class WBuf(bytearray):
-    """A bytearray that can be weakly referenced, to see when the ring lets go."""
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
-
-
-def collected(ref: weakref.ref[WBuf]) -> bool:
-    gc.collect()
-    return ref() is None
-
 
 # ---------------------------------------------------------------- keep-alive
 

@@ -21,14 +21,6 @@ from uring_rs import Ring, ops
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
-
-
-@pytest.fixture
 def pipe() -> Iterator[tuple[int, int]]:
     r, w = os.pipe()
     yield r, w

@@ -7,7 +7,6 @@ import os
 import select
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,6 @@ def needs(ring: Ring, *opcodes: int) -> None:
     for op in opcodes:
         if not probe.supports(op):
             pytest.skip(f"kernel lacks opcode {uring_rs.opcode_names()[op]} (probed)")
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
 
 
 def test_register_files_then_read_through_fixed_file(ring: Ring, data_file: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import uring_rs
-from _support import reap
+from _support import WBuf, collected, reap
 from uring_rs import Ring, ops
 
 SKIP = uring_rs.IOSQE_CQE_SKIP_SUCCESS
@@ -28,27 +28,10 @@ LINK = uring_rs.IOSQE_IO_LINK
 HARD = uring_rs.IOSQE_IO_HARDLINK
 
 
-class WBuf(bytearray):
-    """A bytearray that can be weakly referenced, to see when the ring lets go."""
-
-
-def collected(ref: weakref.ref[WBuf]) -> bool:
-    gc.collect()
-    return ref() is None
-
-
 def settle(ring: Ring) -> list[tuple[int, int]]:
     """Every completion that arrives within a short while, as (user_data, res)."""
     time.sleep(0.05)
     return [(c.user_data, c.res) for c in ring.copy_cqes()]
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
 
 
 @pytest.fixture
