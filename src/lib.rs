@@ -6,10 +6,12 @@
 //!   Python in it (`cargo test` covers it without an interpreter);
 //! - `py`: the Python API, a thin client of the engine;
 //! - `event_loop`: `uring_rs.Loop`'s native half, the engine's second client;
+//! - `files`: `read_files`' native loop, the engine's third client;
 //! - this file: the `_native` module that exports it.
 
 pub mod engine;
 pub mod event_loop;
+pub mod files;
 pub mod py;
 
 use std::sync::atomic::Ordering;
@@ -64,6 +66,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::ops_ext::register(m)?;
     py::batch::register(m)?;
     event_loop::register(m)?;
+    files::register(m)?;
     for (name, value) in engine::sys::PUBLIC_CONSTANTS {
         m.add(*name, *value)?;
     }

@@ -48,3 +48,17 @@ def rfd(data_file: Path) -> Iterator[int]:
     fd = os.open(data_file, os.O_RDONLY)
     yield fd
     os.close(fd)
+
+
+@pytest.fixture(params=["direct", "plain"])
+def descriptors(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """read_files' two ways: direct descriptors (a fixed-file table, where the kernel has
+    IORING_FEAT_LINKED_FILE) and plain ones (older kernels), the second selected with the
+    module's own switch so that both are exercised here."""
+    import uring_rs.files
+    from uring_rs import _native
+
+    if request.param == "direct" and not _native._read_files_direct():
+        pytest.skip("no IORING_FEAT_LINKED_FILE (Linux 5.18): read_files uses plain fds")
+    monkeypatch.setattr(uring_rs.files, "_READ_DIRECT", request.param == "direct")
+    return str(request.param)

@@ -86,7 +86,7 @@ async def aio_read_modes(path: str | Path) -> list[bytes]:
 # ---- regular files ------------------------------------------------------------------------
 
 
-def test_regular_files_of_every_size(tmp_path: Path) -> None:
+def test_regular_files_of_every_size(tmp_path: Path, descriptors: str) -> None:
     paths = []
     for size in SIZES:
         p = tmp_path / f"f{size}"
@@ -168,7 +168,7 @@ def test_a_file_growing_or_shrinking_during_the_call_gives_a_prefix(
 
 
 @needs_pseudo
-def test_procfs_and_sysfs_files_are_read_whole() -> None:
+def test_procfs_and_sysfs_files_are_read_whole(descriptors: str) -> None:
     assert read_files(PSEUDO) == [builtin_read(p) for p in PSEUDO]
 
     async def main() -> None:
@@ -203,7 +203,7 @@ def test_copy_file_of_procfs_and_sysfs_files_is_shutils_copy(tmp_path: Path) -> 
         assert theirs, PSEUDO[i]
 
 
-def test_a_sysfs_size_larger_than_the_content_is_not_data() -> None:
+def test_a_sysfs_size_larger_than_the_content_is_not_data(descriptors: str) -> None:
     path = next((p for p in SYSFS if stable(p)), None)
     if path is None:
         pytest.skip("no readable sysfs attribute here (probed)")
@@ -251,7 +251,7 @@ CHUNKS = [b"a" * 1000, b"b" * 1000, b"c" * 1000]
 
 @pytest.mark.parametrize("start_after", [0.0, 0.1])
 def test_read_files_of_a_fifo_waits_for_its_writer_and_reads_to_the_end(
-    fifo: Path, tmp_path: Path, start_after: float
+    fifo: Path, tmp_path: Path, start_after: float, descriptors: str
 ) -> None:
     other = tmp_path / "other"
     other.write_bytes(b"other file")
@@ -260,7 +260,30 @@ def test_read_files_of_a_fifo_waits_for_its_writer_and_reads_to_the_end(
     assert got == [b"other file", b"".join(CHUNKS), b"other file"]
 
 
-def test_a_fifo_whose_writer_writes_nothing_reads_empty(fifo: Path) -> None:
+def test_read_files_direct_descriptors_never_enter_the_fd_table(
+    fifo: Path, descriptors: str
+) -> None:
+    # While read_files waits for the FIFO's writer, the file is open: as an entry of the
+    # ring's fixed-file table only (direct), or as a process descriptor too (plain).
+    def open_names() -> set[str]:
+        names = set()
+        for fd in fds():
+            with contextlib.suppress(OSError):
+                names.add(os.readlink(f"/proc/self/fd/{fd}"))
+        return names
+
+    got: list[list[bytes]] = []
+    reader = threading.Thread(target=lambda: got.append(read_files([fifo])))
+    reader.start()
+    time.sleep(0.2)  # the open is done and the read waits
+    during = open_names()
+    with fifo_writer(fifo, [b"data"]):
+        reader.join(5)
+    assert got == [[b"data"]]
+    assert (str(fifo) in during) == (descriptors == "plain")
+
+
+def test_a_fifo_whose_writer_writes_nothing_reads_empty(fifo: Path, descriptors: str) -> None:
     with fifo_writer(fifo, [], start_after=0.05):
         assert read_files([fifo]) == [b""]
     with fifo_writer(fifo, [], start_after=0.05):
@@ -293,7 +316,7 @@ def test_aio_reads_of_a_fifo_wait_for_the_writer_and_read_to_the_end(
 # ---- character devices ---------------------------------------------------------------------
 
 
-def test_character_devices(tmp_path: Path) -> None:
+def test_character_devices(tmp_path: Path, descriptors: str) -> None:
     assert read_files(["/dev/null"]) == [b""]
 
     async def main() -> None:
@@ -348,7 +371,9 @@ def interrupted(fn: Callable[[], object], seconds: float) -> bool:
     return False
 
 
-def test_read_files_interrupted_at_any_stage_leaks_no_descriptor(tmp_path: Path) -> None:
+def test_read_files_interrupted_at_any_stage_leaks_no_descriptor(
+    tmp_path: Path, descriptors: str
+) -> None:
     paths = []
     for i in range(2000):
         p = tmp_path / f"f{i}"
@@ -363,7 +388,9 @@ def test_read_files_interrupted_at_any_stage_leaks_no_descriptor(tmp_path: Path)
     assert hits >= 10  # most runs were cut short somewhere
 
 
-def test_read_files_interrupted_while_a_fifo_waits_for_its_writer(fifo: Path) -> None:
+def test_read_files_interrupted_while_a_fifo_waits_for_its_writer(
+    fifo: Path, descriptors: str
+) -> None:
     before = fds()
     assert interrupted(lambda: read_files([fifo]), 0.1)  # no writer: waits
     assert fds() == before

@@ -25,13 +25,15 @@ def make(path: Path, size: int) -> Path:
 # ---- read_files -------------------------------------------------------------------------
 
 
-def test_read_files_returns_each_file_whole_in_order(tmp_path: Path) -> None:
+def test_read_files_returns_each_file_whole_in_order(tmp_path: Path, descriptors: str) -> None:
     paths = [make(tmp_path / f"f{i}", size) for i, size in enumerate(SIZES)]
     assert read_files(paths) == [p.read_bytes() for p in paths]
 
 
 @pytest.mark.parametrize("max_in_flight", [1, 3, 64, 1000])
-def test_read_files_many_files_any_concurrency(tmp_path: Path, max_in_flight: int) -> None:
+def test_read_files_many_files_any_concurrency(
+    tmp_path: Path, max_in_flight: int, descriptors: str
+) -> None:
     paths = [make(tmp_path / f"f{i}", (i * 37) % 9000) for i in range(300)]
     assert read_files(paths, max_in_flight=max_in_flight) == [p.read_bytes() for p in paths]
 
@@ -43,7 +45,7 @@ def test_read_files_accepts_str_bytes_and_pathlike(tmp_path: Path) -> None:
     assert read_files([]) == []
 
 
-def test_read_files_reads_files_whose_size_is_unknown() -> None:
+def test_read_files_reads_files_whose_size_is_unknown(descriptors: str) -> None:
     # procfs reports st_size 0; the content is still read to its end.
     (status,) = read_files(["/proc/self/status"])
     assert status.startswith(b"Name:")
@@ -59,7 +61,9 @@ def _builtin_read_error(path: Path) -> OSError:
     raise AssertionError("the built-in open did not raise")
 
 
-def test_read_files_raises_one_error_listing_every_failure(tmp_path: Path) -> None:
+def test_read_files_raises_one_error_listing_every_failure(
+    tmp_path: Path, descriptors: str
+) -> None:
     good = make(tmp_path / "good", 100)
     missing = tmp_path / "missing"
     not_dir = good / "child"
@@ -107,7 +111,7 @@ def test_read_files_error_is_an_exception_group(tmp_path: Path) -> None:
     )
 
 
-def test_read_files_return_exceptions(tmp_path: Path) -> None:
+def test_read_files_return_exceptions(tmp_path: Path, descriptors: str) -> None:
     good = make(tmp_path / "good", 5)
     out = read_files([good, tmp_path / "missing", good], return_exceptions=True)
     assert out[0] == out[2] == good.read_bytes()
@@ -124,14 +128,14 @@ def test_read_files_argument_errors(tmp_path: Path) -> None:
         read_files([tmp_path], max_in_flight=0)
 
 
-def test_read_files_leaks_no_descriptor(tmp_path: Path) -> None:
+def test_read_files_leaks_no_descriptor(tmp_path: Path, descriptors: str) -> None:
     paths = [make(tmp_path / f"f{i}", 100) for i in range(50)] + [tmp_path / "missing", tmp_path]
     before = set(os.listdir("/proc/self/fd"))
     read_files(paths, return_exceptions=True)
     assert set(os.listdir("/proc/self/fd")) == before
 
 
-def test_read_files_from_threads(tmp_path: Path) -> None:
+def test_read_files_from_threads(tmp_path: Path, descriptors: str) -> None:
     paths = [make(tmp_path / f"f{i}", i * 100) for i in range(40)]
     expected = [p.read_bytes() for p in paths]
     failures: list[BaseException] = []

@@ -7,7 +7,7 @@ and by ``uring_rs.ops`` (the operations); import it from there.
 import contextvars
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
-from typing import Literal, Protocol, final
+from typing import Any, Literal, Protocol, final
 
 from typing_extensions import Buffer, Self, TypeAlias, disjoint_base
 
@@ -290,6 +290,8 @@ __all__ = [
     "Statx",
     "StreamCore",
     "TimerHandle",
+    "_read_files",
+    "_read_files_direct",
     "accept",
     "accept_multishot",
     "bind",
@@ -1162,6 +1164,19 @@ def nop_many(ring: Ring, user_data: int, count: int) -> int:
     """Queues ``count`` no-ops with user_data ``user_data + i``, all or nothing; returns
     ``count``.
     """
+
+def _read_files(
+    paths: list[Any], max_in_flight: int, direct: bool = True
+) -> tuple[list[bytes | None], list[tuple[int, int, str | bytes]]]:
+    """``uring_rs.read_files``' native loop (the wrapper checks ``max_in_flight`` and builds
+    the exceptions): the contents in input order (None for a path that failed) and the
+    failures as (index, errno, the path as ``os.fspath`` gave it). ``direct=False`` uses
+    plain descriptors where direct ones work.
+    """
+
+def _read_files_direct() -> bool:
+    """Whether this kernel lets ``read_files`` use direct descriptors
+    (``IORING_FEAT_LINKED_FILE``)."""
 
 def cancel(ring: Ring, user_data: int, target_user_data: int, flags: int = 0) -> Sqe:
     """Queues ``IORING_OP_ASYNC_CANCEL`` of the in-flight op queued with ``target_user_data``.

@@ -7,32 +7,22 @@ they are safe to call from any thread, and with rings of your own in flight.
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import fcntl
 import itertools
 import os
-import select
 import stat
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, overload
 
 from uring_rs._errors import IoUringError, UringError
 from uring_rs._native import (
-    AT_FDCWD,
-    IORING_ASYNC_CANCEL_ALL,
-    IORING_ASYNC_CANCEL_ANY,
-    IOSQE_IO_HARDLINK,
     IOSQE_IO_LINK,
-    Cqe,
     Ring,
     Sqe,
 )
-from uring_rs._native import cancel as ops_cancel
-from uring_rs._native import openat as ops_openat
-from uring_rs._native import poll_add as ops_poll_add
+from uring_rs._native import _read_files as _native_read_files
 from uring_rs._native import read as ops_read
 from uring_rs._native import splice as ops_splice
 from uring_rs._native import write as ops_write
@@ -44,7 +34,6 @@ __all__ = ["ReadFilesError", "copy_file", "read_files"]
 
 _P = TypeVar("_P", bound="_StrOrBytesPath")
 
-_POLLIN = select.POLLIN
 _COPY_SPLICE = True
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 #: Bytes per splice: a chunk larger than this goes through its pipe in segments. Larger
@@ -105,46 +94,11 @@ def _queue(ring: Ring, fn: object, *args: object) -> Sqe:
         return fn(ring, *args)  # type: ignore[operator,no-any-return]
 
 
-# read_files: each file goes through a slot (its fd and two buffers). user_data is
-# file index << _IDX_SHIFT | slot << 3 | stage.
-_OPEN, _READ_A, _READ_B, _POLL, _MORE, _MORE_B, _CANCEL = 0, 1, 2, 3, 4, 5, 7
-_STAGE_MASK = 7
+#: read_files uses direct descriptors where the kernel can open into its fixed-file table
+#: and read in the same chain (IORING_FEAT_LINKED_FILE, Linux 5.18); False forces plain
+#: descriptors (a switch for the tests, which run both ways).
+_READ_DIRECT = True
 _MAX_SLOTS = 1 << 14
-_SLOT_MASK = _MAX_SLOTS - 1
-_IDX_SHIFT = 17
-#: Each slot's two buffers: a file that fits in the first is read with one pair of reads.
-_FIRST_READ = 64 * 1024
-
-
-class _Slot:
-    """A file being read: its descriptor, its buffers and what was read so far."""
-
-    __slots__ = (
-        "a",
-        "buf_a",
-        "buf_b",
-        "fd",
-        "filled",
-        "more",
-        "parts",
-        "polled",
-        "view_a",
-        "view_b",
-    )
-
-    def __init__(self) -> None:
-        self.buf_a = bytearray(_FIRST_READ)
-        self.buf_b = bytearray(_FIRST_READ)
-        self.view_a = memoryview(self.buf_a)
-        self.view_b = memoryview(self.buf_b)
-        self.fd = -1
-        self.a = 0  # the first read's result, until the second one completes
-        # A file larger than one pair of reads: finished pieces, and the buffer being
-        # filled (``more[:filled]`` read so far).
-        self.parts: list[bytes | memoryview] = []
-        self.more = bytearray()
-        self.filled = 0
-        self.polled = False  # a FIFO whose writer we waited for
 
 
 @overload
@@ -181,10 +135,14 @@ def read_files(
     FIFOs, files that grow or shrink meanwhile). A FIFO is read once a writer has come, as
     the built-in ``open`` waits for one.
 
-    Up to ``max_in_flight`` files are open and being read at a time, on one ring: each is an
-    ``openat``, then two linked reads (``IOSQE_IO_HARDLINK``) into the slot's two 64 KiB
-    buffers at the file position (the second confirms the end of a file that fit in the
-    first), then a plain ``close``. Larger files are read on in pairs of reads.
+    Up to ``max_in_flight`` files are open and being read at a time, on one private ring,
+    by a native loop: each file is one chain, an ``openat`` into the slot's entry of a
+    fixed-file table (a direct descriptor, which never enters the process's fd table and
+    needs no close: the next open into the entry replaces it) linked to two reads
+    (``IOSQE_IO_HARDLINK``) into the slot's two 64 KiB buffers at the file position (the
+    second confirms the end of a file that fit in the first). Larger files are read on in
+    pairs of reads. Kernels before 5.18 (no ``IORING_FEAT_LINKED_FILE``) get plain
+    descriptors: the open, then the two reads, then a ``close``.
 
     A path that cannot be read gives the ``OSError`` the built-in ``open``/``read``
     would raise (``FileNotFoundError``, ``IsADirectoryError``, ``PermissionError``...,
@@ -192,218 +150,38 @@ def read_files(
     ``ReadFilesError`` is raised listing all failures; with ``return_exceptions=True``
     the exception takes the path's place in the returned list instead.
     A path that is not ``str``/``bytes``/``os.PathLike`` raises ``TypeError`` up front.
-    If the call is interrupted (an exception from a signal handler, such as
-    ``KeyboardInterrupt``), every descriptor it opened is closed before it propagates.
+    Signal handlers run between the loop's waits; if one raises (``KeyboardInterrupt``),
+    everything in flight is cancelled and waited for, and every descriptor the call opened
+    is closed, before the exception propagates.
     """
-    names = [os.fspath(p) for p in paths]
-    for name in names:
-        if (b"\0" if isinstance(name, bytes) else "\0") in name:  # type: ignore[operator]
-            raise ValueError("embedded null byte")
     if not isinstance(max_in_flight, int) or isinstance(max_in_flight, bool):
         raise TypeError(f"max_in_flight must be an int, not {type(max_in_flight).__name__}")
     if max_in_flight < 1:
         raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
-    n = len(names)
-    if n == 0:
+    items = paths if type(paths) is list else list(paths)
+    if not items:
         return []
-    results: list[bytes | OSError | None] = [None] * n
-    nslots = min(max_in_flight, n, _MAX_SLOTS)
-    # Between two submits each slot queues at most two SQEs (its pair of reads, or an open
-    # and nothing else): the SQ never overflows (_queue still guards against it).
-    entries = min(_next_pow2(2 * nslots + 2), 32768)
-    slots = [_Slot() for _ in range(nslots)]
-    free = list(range(nslots - 1, -1, -1))
-    with Ring(entries, cq_entries=2 * entries) as ring:
-        try:
-            _read_files_loop(ring, names, results, slots, free)
-        except BaseException:
-            _abort(ring, slots)
-            raise
+    # The native loop converts the paths (TypeError, ValueError for a null byte) before
+    # it opens anything, and closes or drains everything before an exception leaves it.
+    results, failures = _native_read_files(
+        items, min(max_in_flight, _MAX_SLOTS), direct=_READ_DIRECT
+    )
+    if not failures:
+        return results  # type: ignore[return-value] # no None left: every path was read
+    errors = [(i, OSError(e, os.strerror(e), name)) for i, e, name in failures]
     if return_exceptions:
-        return [r if r is not None else b"" for r in results]
-    failures = [(i, e) for i, e in enumerate(results) if isinstance(e, OSError)]
-    if failures:
-        shown = ", ".join(
-            f"{names[i]!r} ({type(e).__name__}: {e.strerror})" for i, e in failures[:5]
-        )
-        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
-        err = ReadFilesError(
-            f"{len(failures)} of {n} files could not be read: {shown}{more}",
-            [e for _, e in failures],
-        )
-        err.indices = tuple(i for i, _ in failures)
-        raise err
-    return [b for b in results if isinstance(b, bytes)]
-
-
-def _read_files_loop(
-    ring: Ring,
-    names: list[Any],
-    results: list[bytes | OSError | None],
-    slots: list[_Slot],
-    free: list[int],
-) -> None:
-    n = len(names)
-    submit, peek_cqes, cq_advance = ring.submit, ring.peek_cqes, ring.cq_advance
-    hardlink = IOSQE_IO_HARDLINK
-    next_i = active = 0
-
-    def read_pair(ud: int, slot: _Slot, first: Any, a_stage: int) -> None:
-        # Both at the file position: the second goes on where the first ended, and it
-        # runs whatever the first returned (a hard link survives a short read).
-        try:
-            ops_read(ring, ud | a_stage, slot.fd, first, -1).flags = hardlink
-        except UringError:
-            submit()  # room for both, so the pair goes in one submit
-            ops_read(ring, ud | a_stage, slot.fd, first, -1).flags = hardlink
-        ops_read(ring, ud | (a_stage + 1), slot.fd, slot.buf_b, -1)
-
-    def fail(i: int, res: int) -> None:
-        results[i] = OSError(-res, os.strerror(-res), names[i])
-
-    while next_i < n or active:
-        while free and next_i < n:
-            s = free.pop()
-            ud = next_i << _IDX_SHIFT | s << 3 | _OPEN
-            try:
-                ops_openat(ring, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
-            except UringError:
-                _queue(ring, ops_openat, ud, AT_FDCWD, names[next_i], os.O_RDONLY, 0)
-            next_i += 1
-            active += 1
-        submit(1)
-        # Peeked, then consumed, then handled: an exception from a signal handler (which
-        # runs after a call returns) finds every completion either still in the ring or
-        # in `cqes`, so _abort/_rescue see each descriptor an open produced.
-        cqes = peek_cqes()
-        try:
-            cq_advance(len(cqes))
-            for cqe in cqes:
-                ud, res = cqe.user_data, cqe.res
-                stage = ud & _STAGE_MASK
-                slot = slots[(ud >> 3) & _SLOT_MASK]
-                if stage == _READ_A or stage == _MORE:  # noqa: SIM109 - faster than `in`
-                    slot.a = res
-                    continue
-                if stage == _READ_B and res == 0 and slot.a > 0:
-                    # the common case: the file fit in the first buffer, its end confirmed
-                    results[ud >> _IDX_SHIFT] = slot.view_a[: slot.a].tobytes()
-                    fd, slot.fd = slot.fd, -1
-                    os.close(fd)
-                    free.append((ud >> 3) & _SLOT_MASK)
-                    active -= 1
-                    continue
-                base = ud & ~_STAGE_MASK
-                if stage == _OPEN and res >= 0:
-                    slot.fd = res
-                    try:
-                        ops_read(ring, base | _READ_A, res, slot.buf_a, -1).flags = hardlink
-                    except UringError:
-                        submit()  # room for both, so the pair goes in one submit
-                        ops_read(ring, base | _READ_A, res, slot.buf_a, -1).flags = hardlink
-                    ops_read(ring, base | _READ_B, res, slot.buf_b, -1)
-                    continue
-                if stage == _READ_B:
-                    a = slot.a
-                    if a < 0 or res < 0:
-                        fail(ud >> _IDX_SHIFT, a if a < 0 else res)
-                    elif res == 0:  # nothing at all: empty, or a FIFO nobody wrote to yet
-                        if not slot.polled and stat.S_ISFIFO(os.fstat(slot.fd).st_mode):
-                            # The built-in open() waits for a writer: so do we. POLLHUP comes
-                            # once a writer has come and gone, POLLIN when it wrote.
-                            slot.polled = True
-                            _queue(ring, ops_poll_add, base | _POLL, slot.fd, _POLLIN)
-                            continue
-                        results[ud >> _IDX_SHIFT] = b""
-                    else:  # more than one buffer: read on
-                        slot.parts = [slot.view_a[:a].tobytes(), slot.view_b[:res].tobytes()]
-                        slot.more, slot.filled = bytearray(), 0
-                        _read_more(base, slot, read_pair)
-                        continue
-                elif stage == _MORE_B:
-                    a = slot.a
-                    if a < 0 or res < 0:
-                        fail(ud >> _IDX_SHIFT, a if a < 0 else res)
-                    elif res:
-                        slot.filled += a
-                        more, filled = slot.more, slot.filled
-                        if filled + res <= len(more):  # B's bytes follow A's in the file
-                            more[filled : filled + res] = slot.view_b[:res]
-                            slot.filled += res
-                        else:
-                            slot.parts += (memoryview(more)[:filled], slot.view_b[:res].tobytes())
-                            slot.more, slot.filled = bytearray(), 0
-                        _read_more(base, slot, read_pair)
-                        continue
-                    else:
-                        slot.parts.append(memoryview(slot.more)[: slot.filled + a])
-                        results[ud >> _IDX_SHIFT] = b"".join(slot.parts)
-                elif stage == _OPEN:  # failed
-                    fail(ud >> _IDX_SHIFT, res)
-                    free.append((ud >> 3) & _SLOT_MASK)
-                    active -= 1
-                    continue
-                else:  # _POLL: a writer came; read again from where we are
-                    if res < 0:
-                        fail(ud >> _IDX_SHIFT, res)
-                    else:
-                        read_pair(base, slot, slot.buf_a, _READ_A)
-                        continue
-                # The file is finished: nothing in flight uses its fd. A plain close costs
-                # less than a ring op and its completion.
-                fd, slot.fd = slot.fd, -1
-                os.close(fd)
-                if slot.parts:
-                    slot.parts, slot.more = [], bytearray()
-                slot.polled = False
-                free.append((ud >> 3) & _SLOT_MASK)
-                active -= 1
-        except BaseException:
-            _rescue(cqes, slots)
-            raise
-
-
-def _read_more(base: int, slot: _Slot, read_pair: Any) -> None:
-    """Queues the next pair of reads of a file larger than its slot's buffers: into the
-    rest of the buffer being filled, or a new one for what the file's reported size says
-    is left (at least what was read so far: sizes that lie grow it geometrically), then
-    into the slot's second buffer."""
-    if slot.filled >= len(slot.more):
-        if slot.more:
-            slot.parts.append(memoryview(slot.more))
-        got = sum(len(p) for p in slot.parts)
-        left = os.fstat(slot.fd).st_size - got
-        slot.more, slot.filled = bytearray(max(left, got, _FIRST_READ)), 0
-    read_pair(base, slot, memoryview(slot.more)[slot.filled :], _MORE)
-
-
-def _rescue(cqes: list[Cqe], slots: list[_Slot]) -> None:
-    """Records the descriptors the opens among ``cqes`` produced in their slots (again,
-    for those already handled: an open's file cannot finish within its own batch)."""
-    for cqe in cqes:
-        if cqe.user_data & _STAGE_MASK == _OPEN and cqe.res >= 0:
-            slots[(cqe.user_data >> 3) & _SLOT_MASK].fd = cqe.res
-
-
-def _abort(ring: Ring, slots: list[_Slot]) -> None:
-    """After an exception (a signal handler's, ``MemoryError``): cancels what is in flight,
-    closes descriptors that opens in flight still produce, then every slot's."""
-    try:
-        ring.submit()
-        # Its completion's res is a count, never a descriptor: a stage of its own.
-        ops_cancel(ring, _CANCEL, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY)
-        ring.submit()
-        deadline = time.monotonic() + 2.0
-        while ring.in_flight and time.monotonic() < deadline:
-            _rescue(ring.copy_cqes(wait_nr=1, timeout=0.05), slots)
-    except BaseException:  # noqa: BLE001 - the first exception is the one to raise
-        pass
-    finally:
-        for slot in slots:
-            if slot.fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(slot.fd)
-                slot.fd = -1
+        for i, err in errors:
+            results[i] = err  # type: ignore[call-overload]
+        return results  # type: ignore[return-value]
+    n = len(items)
+    shown = ", ".join(f"{e.filename!r} ({type(e).__name__}: {e.strerror})" for _, e in errors[:5])
+    more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+    group = ReadFilesError(
+        f"{len(errors)} of {n} files could not be read: {shown}{more}",
+        [e for _, e in errors],
+    )
+    group.indices = tuple(i for i, _ in errors)
+    raise group
 
 
 def copy_file(

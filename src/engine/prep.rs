@@ -173,6 +173,15 @@ pub fn openat(sqe: &mut Sqe, dirfd: i32, path: u64, flags: u32, mode: u32) {
     sqe.op_flags = flags;
 }
 
+/// liburing's `io_uring_prep_openat_direct`: opens into registered file
+/// `file_index` (stored as index + 1), replacing the file there if any;
+/// Linux 5.15. `flags` must not hold `O_CLOEXEC` (a direct descriptor is in
+/// no fd table: the kernel refuses it with EINVAL).
+pub fn openat_direct(sqe: &mut Sqe, dirfd: i32, path: u64, flags: u32, mode: u32, file_index: u32) {
+    openat(sqe, dirfd, path, flags, mode);
+    sqe.file_index = file_index.saturating_add(1);
+}
+
 /// `how` is a `struct open_how`'s address.
 pub fn openat2(sqe: &mut Sqe, dirfd: i32, path: u64, how: u64) {
     let len = std::mem::size_of::<sys::OpenHow>() as u32;
@@ -670,6 +679,14 @@ mod tests {
             built(|s| openat(s, libc::AT_FDCWD, 0x700, 0o2, 0o644)),
             Sqe {
                 op_flags: 0o2,
+                ..prep_rw(sys::IORING_OP_OPENAT, libc::AT_FDCWD, 0x700, 0o644, 0)
+            },
+        );
+        same(
+            built(|s| openat_direct(s, libc::AT_FDCWD, 0x700, 0o2, 0o644, 3)),
+            Sqe {
+                op_flags: 0o2,
+                file_index: 4,
                 ..prep_rw(sys::IORING_OP_OPENAT, libc::AT_FDCWD, 0x700, 0o644, 0)
             },
         );
