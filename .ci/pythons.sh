@@ -14,18 +14,11 @@ cd "$(dirname "$0")/.."
 versions="${UR_PYTHONS:-3.9 3.10 3.12 3.13}"
 root="${UR_PYTHONS_DIR:-$PWD/.ci-pythons}"
 # Every test file but the slow, timing-heavy ones (the fuzzers, faults, leaks, threads, the
-# asyncio conformance suite and AnyIO's), which stay with the full run on .ci/run's Python;
-# so do the three file tests that interrupt read_files/copy_file with timers at random
-# moments: on these Pythons they catch, now and then, a Ctrl-C landing between two
-# statements of a cleanup and leaving one fd open (a known, open bug: the files issue's note).
+# asyncio conformance suite and AnyIO's), which stay with the full run on .ci/run's Python.
 # UR_FAST_TESTS replaces the whole selection (paths and pytest options).
-kinds=tests/test_file_kinds.py
 tests="${UR_FAST_TESTS:-tests --ignore=tests/test_fuzz_args.py --ignore=tests/test_fuzz_state.py
   --ignore=tests/test_faults.py --ignore=tests/test_leaks.py --ignore=tests/test_threads.py
-  --ignore=tests/test_conformance.py --ignore=tests/test_anyio_suite.py
-  --deselect=$kinds::test_read_files_interrupted_at_any_stage_leaks_no_descriptor
-  --deselect=$kinds::test_copy_file_interrupted_at_any_stage_leaks_no_descriptor
-  --deselect=$kinds::test_copy_file_both_ways_interrupted_leaks_nothing}"
+  --ignore=tests/test_conformance.py --ignore=tests/test_anyio_suite.py}"
 
 find_python() {
     # The first candidate that runs and is that version (a pyenv shim may name a version

@@ -1,5 +1,6 @@
 //! `read_files`' native loop: many whole files read on a private ring, the
-//! engine's third client (after `py` and `event_loop`).
+//! engine's third client (after `py` and `event_loop`); and `copy_file`'s
+//! pipes (`_Pipes`), which close themselves.
 //!
 //! Owns: the per-file chains (an open, a pair of reads, a poll for a FIFO's
 //! writer), the slots that run them and their buffers, the results, and the
@@ -665,5 +666,72 @@ pub fn _read_files_direct() -> bool {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_read_files, m)?)?;
     m.add_function(wrap_pyfunction!(_read_files_direct, m)?)?;
+    m.add_class::<Pipes>()?;
     Ok(())
+}
+
+/// `copy_file`'s pipes, owned from the moment they exist: created in one
+/// call, closed by `close()` or, whatever happens in between (an exception
+/// from a signal handler landing anywhere in the Python code that uses
+/// them), when the object is freed. The ring that splices through them is
+/// closed (its ops finished) before they are.
+#[pyclass(module = "uring_rs._native", name = "_Pipes")]
+pub struct Pipes {
+    fds: Vec<(i32, i32)>,
+    sized: bool,
+}
+
+#[pymethods]
+impl Pipes {
+    /// `count` pipes (`O_CLOEXEC`), each sized to at least `size` bytes with
+    /// `F_SETPIPE_SZ` where it can be (`sized` says whether all were).
+    #[new]
+    fn new(count: usize, size: i32) -> PyResult<Pipes> {
+        let mut pipes = Pipes {
+            fds: Vec::with_capacity(count),
+            sized: true,
+        };
+        for _ in 0..count {
+            let mut fds = [-1i32; 2];
+            // SAFETY: pipe2 writes two fds into the array.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                return Err(PyOSError::new_err(std::io::Error::last_os_error()));
+                // (the pipes made so far are closed by Drop)
+            }
+            pipes.fds.push((fds[0], fds[1]));
+            // SAFETY: fcntl on our own new pipe.
+            let got = unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, size) };
+            pipes.sized &= got >= size;
+        }
+        Ok(pipes)
+    }
+
+    /// The (read end, write end) of each pipe; empty once closed.
+    #[getter]
+    fn fds(&self) -> Vec<(i32, i32)> {
+        self.fds.clone()
+    }
+
+    /// Whether every pipe holds at least `size` bytes.
+    #[getter]
+    fn sized(&self) -> bool {
+        self.sized
+    }
+
+    /// Closes them all (again: nothing).
+    fn close(&mut self) {
+        for (r, w) in self.fds.drain(..) {
+            // SAFETY: our own pipe fds, each closed once (drained from the list).
+            unsafe {
+                libc::close(r);
+                libc::close(w);
+            }
+        }
+    }
+}
+
+impl Drop for Pipes {
+    fn drop(&mut self) {
+        self.close();
+    }
 }

@@ -254,3 +254,19 @@ def test_copy_file_argument_errors(tmp_path: Path) -> None:
         copy_file(src, tmp_path / "d", chunk_size=0)
     with pytest.raises(ValueError, match="depth"):
         copy_file(src, tmp_path / "d", depth=0)
+
+
+def test_copy_file_pipes_close_when_closed_or_freed() -> None:
+    from uring_rs import _native
+
+    before = set(os.listdir("/proc/self/fd"))
+    pipes = _native._Pipes(3, 1 << 16)
+    assert len(pipes.fds) == 3 and pipes.sized
+    assert len(set(os.listdir("/proc/self/fd")) - before) == 6
+    pipes.close()
+    pipes.close()
+    assert pipes.fds == [] and set(os.listdir("/proc/self/fd")) == before
+    # Never closed: freeing it closes them (as when a Ctrl-C skips copy_file's cleanup).
+    pipes = _native._Pipes(2, 1 << 16)
+    del pipes
+    assert set(os.listdir("/proc/self/fd")) == before

@@ -290,6 +290,7 @@ __all__ = [
     "Statx",
     "StreamCore",
     "TimerHandle",
+    "_Pipes",
     "_read_files",
     "_read_files_direct",
     "accept",
@@ -1164,6 +1165,23 @@ def nop_many(ring: Ring, user_data: int, count: int) -> int:
     """Queues ``count`` no-ops with user_data ``user_data + i``, all or nothing; returns
     ``count``.
     """
+
+@final
+class _Pipes:
+    """``copy_file``'s pipes, owned from the moment they exist: closed by ``close()`` or,
+    whatever happens in between, when the object is freed."""
+
+    def __new__(cls, count: int, size: int) -> Self:
+        """``count`` pipes (``O_CLOEXEC``), each sized to at least ``size`` bytes with
+        ``F_SETPIPE_SZ`` where it can be."""
+    @property
+    def fds(self) -> list[tuple[int, int]]:
+        """The (read end, write end) of each pipe; empty once closed."""
+    @property
+    def sized(self) -> bool:
+        """Whether every pipe holds at least ``size`` bytes."""
+    def close(self) -> None:
+        """Closes them all (again: nothing)."""
 
 def _read_files(
     paths: list[Any], max_in_flight: int, direct: bool = True

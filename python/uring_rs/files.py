@@ -6,10 +6,7 @@ they are safe to call from any thread, and with rings of your own in flight.
 
 from __future__ import annotations
 
-import collections
 import errno
-import fcntl
-import itertools
 import os
 import stat
 import sys
@@ -21,6 +18,7 @@ from uring_rs._native import (
     IOSQE_IO_LINK,
     Ring,
     Sqe,
+    _Pipes,
 )
 from uring_rs._native import _read_files as _native_read_files
 from uring_rs._native import read as ops_read
@@ -35,7 +33,6 @@ __all__ = ["ReadFilesError", "copy_file", "read_files"]
 _P = TypeVar("_P", bound="_StrOrBytesPath")
 
 _COPY_SPLICE = True
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 #: Bytes per splice: a chunk larger than this goes through its pipe in segments. Larger
 #: splices (512 KiB, 1 MiB pipes) were measured here to fall, run after run, into a mode
 #: that costs twice the CPU (both splice and read/write of 1 MiB chunks); 256 KiB ones do
@@ -268,19 +265,6 @@ def _check(res: int, filename: _StrOrBytesPath) -> int:
     return res
 
 
-def _splice_pipes(pipes: list[tuple[int, int]], count: int, size: int) -> bool:
-    """Adds ``count`` pipes of ``size`` bytes each (``F_SETPIPE_SZ``) to ``pipes``, which
-    the caller closes; False if the pipe size cannot be set that high
-    (``/proc/sys/fs/pipe-max-size``, ``RLIMIT_...``)."""
-    # One call creates and records them all: no bytecode runs in between, so no signal
-    # handler can raise while a new pipe is in no list.
-    pipes.extend(map(os.pipe2, [os.O_CLOEXEC] * count))
-    try:
-        return all(fcntl.fcntl(w, _F_SETPIPE_SZ, size) >= size for _, w in pipes)
-    except OSError:
-        return False
-
-
 class _Chunk:
     """One of the copy's ``depth`` slots: a chunk of the source at ``off`` moving through
     a buffer (or a pipe) to the destination at the same offset."""
@@ -330,17 +314,20 @@ def _copy_pipelined(
     while chunks beyond ran) is truncated away at the end, so the copy is what a
     sequential read until EOF gives, as for ``shutil.copyfile``.
     """
-    pipes: list[tuple[int, int]] = []
+    pipes: _Pipes | None = None
     eof = -1  # the source's end, once a read found it
     next_off = 0
     busy = 0
     high = 0  # the end of what was written
     try:
-        if use_splice and _splice_pipes(pipes, depth, min(chunk, _SPLICE_SEGMENT)):
+        # The pipes close themselves when the object goes, wherever an exception from a
+        # signal handler lands (even at the start of the `finally` below, which it skips).
+        pipes = _Pipes(depth, min(chunk, _SPLICE_SEGMENT)) if use_splice else None
+        if pipes is not None and pipes.sized:
             # Chunks of at most a segment, at consecutive offsets: writes that land in
             # `depth` regions a megabyte apart were the slow mode too.
             chunk = min(chunk, _SPLICE_SEGMENT)
-            slots = [_Chunk(None, p) for p in pipes]
+            slots = [_Chunk(None, p) for p in pipes.fds]
         else:
             slots = [_Chunk(bytearray(chunk), None) for _ in range(depth)]
         # Between two submits each chunk queues at most a read and its linked write.
@@ -444,10 +431,8 @@ def _copy_pipelined(
         if high > eof >= 0:
             os.ftruncate(dfd, eof)  # chunks past a source that shrank meanwhile
     finally:
-        # One statement of C calls: a signal handler that raises (Ctrl-C) cannot run between
-        # taking a pipe and closing it, as it could between the statements of a loop.
-        collections.deque(map(os.close, itertools.chain.from_iterable(pipes)), maxlen=0)
-        pipes.clear()
+        if pipes is not None:
+            pipes.close()
 
 
 def _copy_sequential(
