@@ -243,7 +243,14 @@ impl Reader {
             self.slots[s].phase = Phase::First;
             self.slots[s].pending = 3;
             self.push(ud | OPEN, |sqe| {
-                prep::openat_direct(sqe, libc::AT_FDCWD, path, libc::O_RDONLY as u32, 0, s as u32);
+                prep::openat_direct(
+                    sqe,
+                    libc::AT_FDCWD,
+                    path,
+                    libc::O_RDONLY as u32,
+                    0,
+                    s as u32,
+                );
                 prep::set_flags(sqe, sys::IOSQE_IO_LINK);
             });
             self.queue_pair(s, false);
@@ -280,7 +287,10 @@ impl Reader {
             // SAFETY: `len` is within the Vec's allocation; only the address
             // is taken (the kernel writes there, the Vec is not moved or
             // grown until the read's completion).
-            (unsafe { slot.data.as_mut_ptr().add(slot.data.len()) }, spare)
+            (
+                unsafe { slot.data.as_mut_ptr().add(slot.data.len()) },
+                spare,
+            )
         } else {
             (slot.buf_a.as_mut_ptr(), FIRST_READ)
         };
@@ -416,7 +426,10 @@ impl Reader {
             Phase::More => {
                 let slot = &mut self.slots[s];
                 let len = slot.data.len() + a as usize;
-                assert!(len <= slot.data.capacity(), "a read returned more than asked");
+                assert!(
+                    len <= slot.data.capacity(),
+                    "a read returned more than asked"
+                );
                 // SAFETY: the read into the capacity after `len()` completed
                 // with `a` bytes, which the kernel wrote; within capacity.
                 unsafe { slot.data.set_len(len) };

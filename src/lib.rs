@@ -60,6 +60,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::cqe::Probe>()?;
     m.add_class::<py::pbuf::BufferRing>()?;
     m.add_class::<py::pbuf::ProvidedBuffer>()?;
+    m.add_class::<py::fresh::FreshBytes>()?;
     m.add_function(wrap_pyfunction!(kernel_release, m)?)?;
     m.add_function(wrap_pyfunction!(opcode_names, m)?)?;
     py::ops::register(m)?;

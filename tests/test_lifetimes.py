@@ -800,3 +800,32 @@ def test_ring_is_usable_after_an_interrupted_wait() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[3] 0"
+
+
+def test_fresh_bytes_is_filled_by_a_read_and_handed_out_without_a_copy(tmp_path: Path) -> None:
+    from uring_rs._native import _FreshBytes
+
+    data = os.urandom(100_000)
+    (tmp_path / "f").write_bytes(data)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        with uring_rs.Ring(4) as ring:
+            whole, short = _FreshBytes(len(data)), _FreshBytes(len(data) + 5000)
+            uring_rs.ops.read(ring, 1, fd, whole, 0)
+            uring_rs.ops.read(ring, 2, fd, short, 0)
+            ring.submit(wait_nr=2)
+            got = {c.user_data: c.res for c in ring.copy_cqes(wait_nr=2)}
+            # While the view is exported (as the ring pins it for a read), it is not handed out.
+            with memoryview(whole), pytest.raises(BufferError):
+                whole.take(got[1])
+            first = whole.take(got[1])
+            assert type(first) is bytes and first == data
+            assert short.take(got[2]) == data  # a short read: shrunk to what came
+            with pytest.raises(ValueError, match="already"):
+                whole.take(1)
+            with pytest.raises(BufferError):
+                memoryview(whole)  # taken: no more reads into it
+    finally:
+        os.close(fd)
+    with pytest.raises(ValueError):
+        _FreshBytes(0)

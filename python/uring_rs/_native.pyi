@@ -290,6 +290,7 @@ __all__ = [
     "Statx",
     "StreamCore",
     "TimerHandle",
+    "_FreshBytes",
     "_Pipes",
     "_read_files",
     "_read_files_direct",
@@ -1165,6 +1166,21 @@ def nop_many(ring: Ring, user_data: int, count: int) -> int:
     """Queues ``count`` no-ops with user_data ``user_data + i``, all or nothing; returns
     ``count``.
     """
+
+@final
+class _FreshBytes:
+    """A new, uninitialised ``bytes`` object of ``size`` bytes for one read to fill (the
+    buffer protocol: writable), then handed out with no copy by ``take``. Nobody else sees
+    the object before ``take``."""
+
+    def __new__(cls, size: int) -> Self: ...
+    def take(self, got: int) -> bytes:
+        """The first ``got`` bytes the completed read wrote, as that object (shrunk in place),
+        once. Raises BufferError while still exported (a read may be in flight), ValueError
+        if already taken."""
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+    def __len__(self) -> int: ...
 
 @final
 class _Pipes:

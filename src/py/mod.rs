@@ -13,6 +13,7 @@
 //! - `teardown`: close, drain, orphans;
 //! - `ops`, `ops_ext`, `batch`, `register`, `pbuf`: op functions, batch ops,
 //!   registration and buffer rings;
+//! - `fresh`: `_FreshBytes`, an uninitialised `bytes` for one read to fill;
 //! - `ring_api`: the Python-visible `Ring` methods.
 
 pub mod addr;
@@ -20,6 +21,7 @@ pub mod args;
 pub mod batch;
 pub mod cqe;
 pub mod error;
+pub mod fresh;
 pub mod keep;
 pub mod named;
 pub mod ops;

@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator,
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, TypeVar, Union, overload
 
-from uring_rs._native import AT_FDCWD
+from uring_rs._native import AT_FDCWD, _FreshBytes
 from uring_rs.aio._bridge import AioRing, _close_quietly, _raise_for, get_ring, ops
 
 if TYPE_CHECKING:
@@ -61,40 +61,11 @@ __all__ = [
 #: Default size of a file's read-ahead / write-behind buffer. Larger than ``io``'s 8 KiB:
 #: one io_uring round trip costs a loop iteration, so fewer, larger ops win.
 DEFAULT_BUFFER_SIZE = 64 * 1024
-#: Reads at least this large go straight into the ``bytes`` they return (``_Fresh``).
+#: Reads at least this large go straight into the ``bytes`` they return: a new, uninitialised
+#: one the core allocates (``_FreshBytes``), shrunk in place to what was read.
 _FRESH_MIN = 16 * 1024
 #: The read that confirms the end of a file read whole (it may find more: then read on).
 _SPARE = 16 * 1024
-
-
-class _Fresh:
-    """A new ``bytes`` object for a read to fill, with no copy afterwards.
-
-    ``io.BytesIO.getbuffer()`` exports the ``bytes`` object a ``BytesIO`` keeps its data
-    in, writable; once that view is released, ``getvalue()`` hands out that same object
-    (shrunk in place to what was read). The ring keeps ``view`` alive and pinned until
-    the read's completion has been consumed, so a cancelled read still lands in memory
-    that is alive; then this object is simply dropped.
-    """
-
-    __slots__ = ("_bio", "size", "view")
-
-    def __init__(self, size: int) -> None:
-        self._bio = io.BytesIO()
-        self._bio.seek(size - 1)
-        self._bio.write(b"\0")
-        self.size = size
-        self.view = self._bio.getbuffer()
-
-    def take(self, got: int) -> bytes:
-        """The first ``got`` bytes read, as ``bytes``; call once the read completed."""
-        try:
-            self.view.release()
-        except BufferError:  # still exported (not expected once the read completed)
-            return self.view[:got].tobytes()
-        if got < self.size:
-            self._bio.truncate(got)
-        return self._bio.getvalue()
 
 
 def _split_after(data: AnyStr, sep: AnyStr) -> list[AnyStr]:
@@ -286,8 +257,8 @@ class AsyncBinaryFile:
             if got < 0:
                 _raise_for(got)
             return bytes(buf) if got == n else memoryview(buf)[:got].tobytes()
-        fresh = _Fresh(n)
-        got = await self._ring._op(ops.read, self._fd, fresh.view, at if self._seekable else -1)
+        fresh = _FreshBytes(n)
+        got = await self._ring._op(ops.read, self._fd, fresh, at if self._seekable else -1)
         if got < 0:
             _raise_for(got)
         return fresh.take(got)
@@ -405,13 +376,13 @@ class AsyncBinaryFile:
             # One read of what the size says is left (large ones straight into the bytes
             # object returned), and hard-linked to it one more read just past it that
             # confirms the end.
-            fresh = _Fresh(left) if left >= _FRESH_MIN else None
+            fresh = _FreshBytes(left) if left >= _FRESH_MIN else None
             small = bytearray(left) if fresh is None else None
             spare = bytearray(_SPARE)
             at = self._offset(self._pos)
             got, more = await self._ring._op_pair(
                 ops.read,
-                (self._fd, fresh.view if fresh is not None else small, at),
+                (self._fd, fresh if fresh is not None else small, at),
                 ops.read,
                 (self._fd, spare, at + left if at >= 0 else -1),
             )
