@@ -196,7 +196,12 @@ impl Reader {
     /// entries (so a chain is never split between two submits, which would
     /// end it early).
     fn make_room(&mut self, room: u32) -> Result<(), i32> {
+        let mut tries = 0;
         while self.ring.sq_space_left(&self.sq) < room {
+            tries += 1;
+            if tries > 1000 {
+                return Err(libc::EBUSY); // the kernel takes nothing: give up, drain
+            }
             let n = self.ring.flush_sq(&mut self.sq);
             match self.ring.enter(n, 0, 0, None) {
                 Ok(_) | Err(libc::EINTR) => {}
