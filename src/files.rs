@@ -246,7 +246,9 @@ impl Reader {
         if self.direct {
             self.make_room(3)?;
             self.slots[s].phase = Phase::First;
-            self.slots[s].pending = 3;
+            // The open's completion comes only if it fails (IOSQE_CQE_SKIP_SUCCESS),
+            // and then alone: the kernel silences the reads it cancels.
+            self.slots[s].pending = 2;
             self.push(ud | OPEN, |sqe| {
                 prep::openat_direct(
                     sqe,
@@ -256,8 +258,9 @@ impl Reader {
                     0,
                     s as u32,
                 );
-                prep::set_flags(sqe, sys::IOSQE_IO_LINK);
+                prep::set_flags(sqe, sys::IOSQE_IO_LINK | sys::IOSQE_CQE_SKIP_SUCCESS);
             });
+            self.in_flight -= 1;
             self.queue_pair(s, false);
         } else {
             self.make_room(1)?;
@@ -361,13 +364,25 @@ impl Reader {
         self.finish(s)
     }
 
+    /// How many of the completions counted in flight this one stands for:
+    /// a direct open's (which comes only when it failed) for the two reads
+    /// the kernel cancelled and silenced; any other for itself.
+    fn counts(&self, c: &sys::Cqe) -> u32 {
+        if self.direct && c.user_data & STAGE_MASK == OPEN {
+            2
+        } else {
+            1
+        }
+    }
+
     /// One completion: records its result; when the slot's phase has all of
     /// them, decides what comes next.
     fn complete(&mut self, py: Python<'_>, c: sys::Cqe) -> Result<(), i32> {
         if c.user_data == CANCEL {
             return Ok(());
         }
-        self.in_flight -= 1;
+        let counts = self.counts(&c);
+        self.in_flight -= counts as u64;
         let s = (c.user_data >> 2) as usize;
         let slot = &mut self.slots[s];
         match c.user_data & STAGE_MASK {
@@ -375,7 +390,7 @@ impl Reader {
             READ_A | POLL => slot.a = c.res,
             _ => slot.b = c.res,
         }
-        slot.pending -= 1;
+        slot.pending -= counts;
         if slot.pending > 0 {
             return Ok(());
         }
@@ -556,9 +571,10 @@ impl Reader {
                     any_refused |= c.res == -libc::EINVAL;
                     continue;
                 }
-                self.in_flight -= 1;
+                let counts = self.counts(&c);
+                self.in_flight -= counts as u64;
                 let slot = &mut self.slots[(c.user_data >> 2) as usize];
-                slot.pending = slot.pending.saturating_sub(1);
+                slot.pending = slot.pending.saturating_sub(counts);
                 if c.user_data & STAGE_MASK == OPEN && !self.direct && c.res >= 0 {
                     slot.fd = c.res; // closed below
                 }

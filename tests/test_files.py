@@ -119,6 +119,20 @@ def test_read_files_return_exceptions(tmp_path: Path, descriptors: str) -> None:
     assert out[1].filename == str(tmp_path / "missing")
 
 
+def test_read_files_path_errors_at_submission_are_the_builtin_ones(
+    tmp_path: Path, descriptors: str
+) -> None:
+    # A path longer than PATH_MAX fails when the kernel copies it in (the open's
+    # submission), not when it runs: the file's error all the same, the others unaffected.
+    good = make(tmp_path / "good", 50)
+    long_name = str(tmp_path / ("x" * 5000))
+    out = read_files([good, long_name, good], return_exceptions=True)
+    assert out[0] == out[2] == good.read_bytes()
+    expected = _builtin_read_error(Path(long_name))
+    assert type(out[1]) is type(expected) and isinstance(out[1], OSError)
+    assert (out[1].errno, out[1].filename) == (expected.errno, long_name)
+
+
 def test_read_files_argument_errors(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         read_files([3.5])  # type: ignore[list-item]
