@@ -23,6 +23,9 @@ extern "C" {
     fn _PyBytes_Resize(bytes: *mut *mut ffi::PyObject, newsize: ffi::Py_ssize_t) -> i32;
 }
 
+/// A new, uninitialised `bytes` object of `size` bytes for one read to fill
+/// (writable through the buffer protocol), then handed out with no copy by
+/// `take()`. Nobody else sees the object before `take()`.
 #[pyclass(module = "uring_rs._native", name = "_FreshBytes", frozen)]
 pub struct FreshBytes {
     /// The object (None once taken) and its size.
