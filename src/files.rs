@@ -13,7 +13,9 @@
 //! one chain: `openat` into the slot's entry of a sparse fixed-file table
 //! (a direct descriptor: it never enters the process's fd table, so nothing
 //! can leak, and an occupied entry is replaced, so no close is needed)
-//! `IOSQE_IO_LINK` -> a read into buffer A (`IOSQE_FIXED_FILE`)
+//! `IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS` (only a failed open completes,
+//! and then alone: the kernel silences the reads it cancels)
+//! -> a read into buffer A (`IOSQE_FIXED_FILE`)
 //! `IOSQE_IO_HARDLINK` -> a read into buffer B, which confirms the end of a
 //! file that fit in A. Before that (or when asked), the open is an op of its
 //! own, its fd is read with the same pair and closed here; a Python signal
@@ -28,7 +30,7 @@ use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
@@ -458,6 +460,7 @@ impl Reader {
                     return self.done(s, bytes);
                 }
                 let Slot { data, buf_b, .. } = slot;
+                data.try_reserve(b as usize).map_err(|_| libc::ENOMEM)?;
                 data.extend_from_slice(Slot::filled(buf_b, b));
                 self.read_more(s)
             }
@@ -484,7 +487,12 @@ impl Reader {
         if cap - len < FIRST_READ {
             let left = self.size_hint(s).saturating_sub(len);
             let extra = left.max(len).clamp(FIRST_READ, MAX_READ);
-            self.slots[s].data.reserve_exact(extra);
+            // A file with no end (/dev/zero) runs out of memory: MemoryError, as
+            // the built-in read() raises, not an abort.
+            self.slots[s]
+                .data
+                .try_reserve_exact(extra)
+                .map_err(|_| libc::ENOMEM)?;
         }
         self.make_room(2)?;
         let slot = &mut self.slots[s];
@@ -624,7 +632,11 @@ impl Drop for Reader {
     }
 }
 
+/// An errno from the loop itself (not a file's: those are results).
 fn enter_error(e: i32) -> PyErr {
+    if e == libc::ENOMEM {
+        return PyMemoryError::new_err("read_files: out of memory for a file's contents");
+    }
     PyOSError::new_err((e, std::io::Error::from_raw_os_error(e).to_string()))
 }
 

@@ -316,6 +316,27 @@ def test_aio_reads_of_a_fifo_wait_for_the_writer_and_read_to_the_end(
 # ---- character devices ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("direct", [True, False])
+def test_read_files_of_a_file_with_no_end_raises_memory_error(direct: bool) -> None:
+    # /dev/zero never ends: the built-in read() runs out of memory, and so does
+    # read_files, with MemoryError (not an abort), leaving nothing open.
+    proc = run_python(
+        f"""
+        import os, resource
+        import uring_rs.files
+        uring_rs.files._READ_DIRECT = {direct}
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        before = set(os.listdir("/proc/self/fd"))
+        try:
+            uring_rs.read_files(["/dev/zero"])
+        except MemoryError:
+            print("MemoryError", set(os.listdir("/proc/self/fd")) == before)
+        """,
+        timeout=60,
+    )
+    assert proc.stdout == "MemoryError True\n", proc.stderr
+
+
 def test_character_devices(tmp_path: Path, descriptors: str) -> None:
     assert read_files(["/dev/null"]) == [b""]
 
