@@ -1832,6 +1832,16 @@ class LoopCore:
     @property
     def _ops_in_flight(self) -> int:
         """Ops in flight on the loop's ring."""
+    def _relay_ring(
+        self, entries: int, deliver: Callable[[list[tuple[int, int, int]]], object]
+    ) -> Ring:
+        """A relay ring whose ops go through this loop's ring; ``deliver`` gets each batch
+        of its ``(user_data, res, flags)`` completions from the ready queue."""
+    def _relay_flush(self) -> None:
+        """Submits what relays and the loop have queued, now, without waiting."""
+    def _relay_drain(self, ring: Ring, timeout: float) -> list[tuple[int, int, int]]:
+        """Cancels every op of relay ``ring`` and waits (at most ``timeout`` s) for their
+        completions, which it returns instead of delivering."""
 
 @final
 class StreamCore:
