@@ -38,6 +38,7 @@ from asyncio.log import logger
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from uring_rs import _datagram
 from uring_rs._native import LoopCore, StreamCore
 
 __all__ = ["EventLoopPolicy", "Loop", "new_event_loop", "run"]
@@ -57,6 +58,7 @@ _selector_events: Any = selector_events
 _unix_events: Any = unix_events
 _base_events: Any = base_events
 _futures: Any = futures
+_Dgram: Any = _selector_events._SelectorDatagramTransport
 
 
 class _NoSelector:
@@ -189,9 +191,10 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         waiter: Any = None,
         extra: Any = None,
     ) -> asyncio.DatagramTransport:
-        transport: asyncio.DatagramTransport = _selector_events._SelectorDatagramTransport(
-            self, sock, protocol, address, waiter, extra
-        )
+        # Receives and sends are ring ops (recvmsg/sendmsg); families whose addresses the
+        # ring does not decode keep asyncio's transport over the loop's polls.
+        cls = _datagram.DatagramTransport if _datagram.supported(sock) else _Dgram
+        transport: asyncio.DatagramTransport = cls(self, sock, protocol, address, waiter, extra)
         return transport
 
     # Subprocesses: the child's exit is waited for by the ring (IORING_OP_WAITID, or a poll

@@ -1823,6 +1823,14 @@ class LoopCore:
         """Queues an accept on ``fd`` resolving ``fut`` with the new fd."""
     def _sock_connect_op(self, fut: object, fd: int, address: object) -> int | None:
         """Starts a connect of ``fd`` to a resolved ``address`` resolving ``fut``."""
+    def _dgram_recv_op(self, fut: object, fd: int, n: int) -> int | None:
+        """Queues a datagram receive (``IORING_OP_RECVMSG``) of up to ``n`` bytes on ``fd``
+        resolving ``fut`` with ``(data, address)``."""
+    def _dgram_send_op(
+        self, fut: object, fd: int, data: Buffer, address: object = None
+    ) -> int | None:
+        """Queues a datagram send (``IORING_OP_SENDMSG``) of ``data`` (pinned until done) to
+        ``address`` (None: the connected peer) resolving ``fut`` with the count."""
     def _cancel_op(self, token: int) -> None:
         """Cancels op ``token`` at once (the kernel lets go of its file before it returns)."""
     def _forget_stash(self, fd: int) -> None:

@@ -974,6 +974,26 @@ impl LoopCore {
         self.sock_splice_op(fut, sock, fd_in, off_in, fd_out, len)
     }
 
+    /// A datagram transport's receive of up to `n` bytes on `fd`
+    /// (`IORING_OP_RECVMSG`); `fut` gets `(data, address)`.
+    fn _dgram_recv_op(&self, fut: &Bound<'_, PyAny>, fd: i32, n: usize) -> PyResult<Option<u64>> {
+        self.dgram_recv_op(fut, fd, n)
+    }
+
+    /// A datagram transport's send of `data` (pinned until done) on `fd` to
+    /// `address` (None: the connected peer) (`IORING_OP_SENDMSG`); `fut`
+    /// gets the byte count.
+    #[pyo3(signature = (fut, fd, data, address=None))]
+    fn _dgram_send_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        data: &Bound<'_, PyAny>,
+        address: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<u64>> {
+        self.dgram_send_op(fut, fd, data, address)
+    }
+
     /// Cancels op `token` now (the kernel lets go of its file first).
     fn _cancel_op(&self, token: u64) {
         self.cancel_token_now(token)

@@ -75,6 +75,22 @@ pub enum Op {
         fut: Py<PyAny>,
         fd: i32,
     },
+    /// A datagram transport's receive: the datagram lands in `buf`, its
+    /// sender in `msg`.
+    DgramRecv {
+        fut: Py<PyAny>,
+        fd: i32,
+        buf: Vec<u8>,
+        msg: Box<crate::event_loop::sock::MsgBox>,
+    },
+    /// A datagram transport's send of the pinned `pin` (to `msg`'s address,
+    /// if any).
+    DgramSend {
+        fut: Py<PyAny>,
+        fd: i32,
+        pin: crate::py::keep::PinnedBuf,
+        msg: Box<crate::event_loop::sock::MsgBox>,
+    },
     /// `sock_connect`: the address the kernel reads.
     SockConnect {
         fut: Py<PyAny>,
@@ -475,6 +491,8 @@ pub enum SockResult {
     Fd(i32),
     /// `connect`: done.
     Unit,
+    /// A datagram and its sender.
+    Datagram(Vec<u8>, Box<crate::event_loop::sock::MsgBox>),
     Errno(i32),
 }
 
