@@ -768,7 +768,32 @@ impl LoopCore {
             let (mut dead, mut released) = (Vec::new(), Released::new());
             let mut st = core.lock();
             core.drain_inbox(&mut st);
+            let before = st.ready.len();
             core.reap(py, &mut st, &mut dead, &mut released);
+            // Completions that resolve futures (sock_* calls, uring_rs.aio ops) are
+            // handled now, as a selector loop's _process_events runs before it counts
+            // what is ready: the callbacks they schedule (a task's wakeup) run in this
+            // iteration, not one enter later.
+            let mut resolve = Vec::new();
+            let added: Vec<Ready> = st.ready.drain(before..).collect();
+            for r in added {
+                match r {
+                    Ready::SockDone { .. } | Ready::Relay { .. } => resolve.push(r),
+                    other => st.ready.push_back(other),
+                }
+            }
+            if !resolve.is_empty() {
+                drop(st);
+                let mut it = resolve.into_iter();
+                while let Some(item) = it.next() {
+                    if let Err(e) = Self::run_ready(slf, item) {
+                        let mut st = core.lock();
+                        st.ready.extend(it);
+                        return Err(e);
+                    }
+                }
+                st = core.lock();
+            }
             core.expire_timers(&mut st);
             let n = st.ready.len();
             let b: Vec<Ready> = st.ready.drain(..n).collect();
