@@ -44,13 +44,10 @@ impl MsgBox {
         m.iov.iov_len = len;
         m.hdr.msg_iov = &mut m.iov;
         m.hdr.msg_iovlen = 1;
-        match addr {
-            Some((sa, n)) => {
-                m.addr = sa;
-                m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
-                m.hdr.msg_namelen = n;
-            }
-            None => {}
+        if let Some((sa, n)) = addr {
+            m.addr = sa;
+            m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
+            m.hdr.msg_namelen = n;
         }
         m
     }
@@ -367,7 +364,7 @@ impl LoopCore {
             _ => None,
         };
         let pin = PinnedBuf::get(data, false, "data")?;
-        let msg = MsgBox::new(pin.ptr() as *mut u8, pin.len(), addr);
+        let msg = MsgBox::new(pin.ptr(), pin.len(), addr);
         let at = msg.as_u64();
         let flags = libc::MSG_NOSIGNAL as u32;
         let mut st = self.lock();
