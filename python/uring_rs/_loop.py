@@ -312,10 +312,25 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receives up to ``n`` bytes from ``sock`` (one recv on the ring)."""
+        # _sock_op inlined: this is the hot path of a sock_* server.
         self._check_sock(sock)
-        fd = self._sock_fd(sock)
-        data: bytes = await self._sock_op(lambda f: self._sock_recv_op(f, fd, n), sock)
-        return data
+        fd = self._sock_fd(sock) if self._stash_owners else sock.fileno()
+        fut: asyncio.Future[Any] | None = self.create_future()
+        assert fut is not None
+        try:
+            token = self._sock_recv_op(fut, fd, n)
+            if token is None:
+                data: bytes = fut.result()
+                return data
+            try:
+                data = await fut
+                return data
+            except asyncio.CancelledError:
+                self._cancel_op(token)
+                self._stash_owners[sock.fileno()] = weakref.ref(sock)
+                raise
+        finally:
+            fut = None
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receives into ``buf`` (pinned until the recv completes); returns the byte count."""
