@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import gc
 import os
@@ -11,12 +12,28 @@ import sys
 import textwrap
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uring_rs
 from uring_rs import Cqe, Ring
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: The loops the aio tests run on: asyncio's own (the ring is woken by an eventfd) and
+#: uring_rs.Loop (the ops go through the loop's own ring: a relay ring).
+AIO_LOOPS = ["asyncio", "uring_rs"]
+_aio_loop = ["asyncio"]
+
+
+def aio_run(coro: Any) -> Any:
+    """Runs ``coro`` on the loop the current test was parametrized with (conftest's
+    ``aio_loop`` fixture sets it)."""
+    if _aio_loop[0] == "uring_rs":
+        return uring_rs.run(coro)
+    return asyncio.run(coro)
+
+
 DATA = bytes(i % 251 for i in range(65536))  # what conftest's data_file holds
 
 

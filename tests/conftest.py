@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import _support
 import pytest
 from hypothesis import HealthCheck, settings
 from uring_rs import Ring
@@ -48,6 +49,14 @@ def rfd(data_file: Path) -> Iterator[int]:
     fd = os.open(data_file, os.O_RDONLY)
     yield fd
     os.close(fd)
+
+
+@pytest.fixture(params=_support.AIO_LOOPS)
+def aio_loop(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Parametrizes a test over asyncio's loop and uring_rs.Loop, for ``_support.aio_run``."""
+    _support._aio_loop[0] = request.param
+    yield request.param
+    _support._aio_loop[0] = "asyncio"
 
 
 @pytest.fixture(params=["direct", "plain"])

@@ -18,13 +18,21 @@ from typing import Any, TypeVar
 
 import pytest
 import uring_rs
+from _support import aio_run
 from uring_rs import aio
 
 T = TypeVar("T")
 
 
+@pytest.fixture(autouse=True)
+def _on_each_loop(aio_loop: str) -> str:
+    """Every test here runs on asyncio's loop and on uring_rs.Loop (see _support)."""
+    return aio_loop
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    result: T = aio_run(coro)
+    return result
 
 
 def open_fds() -> set[int]:

@@ -17,13 +17,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from _support import aio_run
 from uring_rs import aio
 
 T = TypeVar("T")
 
 
+@pytest.fixture(autouse=True)
+def _on_each_loop(aio_loop: str) -> str:
+    """Every test here runs on asyncio's loop and on uring_rs.Loop (see _support)."""
+    return aio_loop
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    result: T = aio_run(coro)
+    return result
 
 
 def outcome(fn: Callable[[], object]) -> tuple[str, Any]:

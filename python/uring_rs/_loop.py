@@ -38,6 +38,7 @@ from asyncio.log import logger
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from uring_rs import _datagram
 from uring_rs._native import LoopCore, StreamCore
 
 __all__ = ["EventLoopPolicy", "Loop", "new_event_loop", "run"]
@@ -57,6 +58,7 @@ _selector_events: Any = selector_events
 _unix_events: Any = unix_events
 _base_events: Any = base_events
 _futures: Any = futures
+_Dgram: Any = _selector_events._SelectorDatagramTransport
 
 
 class _NoSelector:
@@ -189,9 +191,10 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         waiter: Any = None,
         extra: Any = None,
     ) -> asyncio.DatagramTransport:
-        transport: asyncio.DatagramTransport = _selector_events._SelectorDatagramTransport(
-            self, sock, protocol, address, waiter, extra
-        )
+        # Receives and sends are ring ops (recvmsg/sendmsg); families whose addresses the
+        # ring does not decode keep asyncio's transport over the loop's polls.
+        cls = _datagram.DatagramTransport if _datagram.supported(sock) else _Dgram
+        transport: asyncio.DatagramTransport = cls(self, sock, protocol, address, waiter, extra)
         return transport
 
     # Subprocesses: the child's exit is waited for by the ring (IORING_OP_WAITID, or a poll
@@ -309,10 +312,25 @@ class Loop(LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receives up to ``n`` bytes from ``sock`` (one recv on the ring)."""
+        # _sock_op inlined: this is the hot path of a sock_* server.
         self._check_sock(sock)
-        fd = self._sock_fd(sock)
-        data: bytes = await self._sock_op(lambda f: self._sock_recv_op(f, fd, n), sock)
-        return data
+        fd = self._sock_fd(sock) if self._stash_owners else sock.fileno()
+        fut: asyncio.Future[Any] | None = self.create_future()
+        assert fut is not None
+        try:
+            token = self._sock_recv_op(fut, fd, n)
+            if token is None:
+                data: bytes = fut.result()
+                return data
+            try:
+                data = await fut
+                return data
+            except asyncio.CancelledError:
+                self._cancel_op(token)
+                self._stash_owners[sock.fileno()] = weakref.ref(sock)
+                raise
+        finally:
+            fut = None
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receives into ``buf`` (pinned until the recv completes); returns the byte count."""

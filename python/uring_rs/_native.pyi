@@ -1872,6 +1872,14 @@ class LoopCore:
         """Queues an accept on ``fd`` resolving ``fut`` with the new fd."""
     def _sock_connect_op(self, fut: object, fd: int, address: object) -> int | None:
         """Starts a connect of ``fd`` to a resolved ``address`` resolving ``fut``."""
+    def _dgram_recv_op(self, fut: object, fd: int, n: int) -> int | None:
+        """Queues a datagram receive (``IORING_OP_RECVMSG``) of up to ``n`` bytes on ``fd``
+        resolving ``fut`` with ``(data, address)``."""
+    def _dgram_send_op(
+        self, fut: object, fd: int, data: Buffer, address: object = None
+    ) -> int | None:
+        """Queues a datagram send (``IORING_OP_SENDMSG``) of ``data`` (pinned until done) to
+        ``address`` (None: the connected peer) resolving ``fut`` with the count."""
     def _cancel_op(self, token: int) -> None:
         """Cancels op ``token`` at once (the kernel lets go of its file before it returns)."""
     def _forget_stash(self, fd: int) -> None:
@@ -1881,6 +1889,16 @@ class LoopCore:
     @property
     def _ops_in_flight(self) -> int:
         """Ops in flight on the loop's ring."""
+    def _relay_ring(
+        self, entries: int, deliver: Callable[[list[tuple[int, int, int]]], object]
+    ) -> Ring:
+        """A relay ring whose ops go through this loop's ring; ``deliver`` gets each batch
+        of its ``(user_data, res, flags)`` completions from the ready queue."""
+    def _relay_flush(self) -> None:
+        """Submits what relays and the loop have queued, now, without waiting."""
+    def _relay_drain(self, ring: Ring, timeout: float) -> list[tuple[int, int, int]]:
+        """Cancels every op of relay ``ring`` and waits (at most ``timeout`` s) for their
+        completions, which it returns instead of delivering."""
 
 @final
 class StreamCore:

@@ -69,6 +69,9 @@ pub enum Step<'a, K> {
     More(&'a mut K),
     /// The op's final completion: its keep, now the client's.
     Last(K),
+    /// Not one of this ring's ops: a relay ring's (see `RawRing::relay`),
+    /// or a message from another ring.
+    Foreign,
 }
 
 /// A ring, its private SQ indexes and its in-flight ops: everything a
@@ -469,8 +472,8 @@ impl<K: Hold> Engine<K> {
 
     /// Consumes up to `max` ready CQEs, handing each to `f` with what its op
     /// keeps: `Step::More` (the op goes on; its keep stays in the slot) or
-    /// `Step::Last` (the op is finished; its keep is handed over). Foreign
-    /// and internal completions are skipped. For clients whose ops carry
+    /// `Step::Last` (the op is finished; its keep is handed over), or
+    /// `Step::Foreign`; internal completions are skipped. For clients whose ops carry
     /// their continuation in `K` (the event loop). Returns the CQEs seen.
     pub fn reap_ops(&mut self, max: usize, mut f: impl FnMut(&sys::Cqe, Step<'_, K>)) -> u32 {
         let n = (self.raw.cq_ready() as usize).min(max) as u32;
@@ -495,7 +498,8 @@ impl<K: Hold> Engine<K> {
                     let k = self.slots.finish_at(index, &c);
                     f(&c, Step::Last(k));
                 }
-                Origin::Internal | Origin::Foreign => {}
+                Origin::Foreign => f(&c, Step::Foreign),
+                Origin::Internal => {}
             }
         }
         self.raw.cq_advance(n);
@@ -525,6 +529,16 @@ impl<K: Hold> Engine<K> {
     /// Releases the ops queued but never published (the kernel never saw
     /// them) into `dead`, and forgets their SQ entries.
     pub fn release_unpublished(&mut self, dead: &mut Vec<K>) {
+        if self.raw.is_relay() {
+            // Flushed but not yet taken by the host: never seen by a kernel.
+            let mut pos = self.raw.sq_head();
+            while pos != self.sq.sqe_head {
+                if let Some(sqe) = self.raw.relay_peek(pos) {
+                    dead.extend(self.slots.release(sqe.user_data));
+                }
+                pos = pos.wrapping_add(1);
+            }
+        }
         let mut pos = self.sq.sqe_head;
         while let Some(sqe) = self.raw.sqe_at(&mut self.sq, pos) {
             dead.extend(self.slots.release(sqe.user_data));
@@ -542,24 +556,38 @@ impl<K: Hold> Engine<K> {
     /// if not, the slots are leaked (never freed: the kernel may still write
     /// into what they keep). EEXIST from the wait (a SINGLE_ISSUER ring whose
     /// issuer thread exited: the kernel refuses every other thread for good)
-    /// ends it at once.
+    /// ends it at once. `others` says how many ops of relay rings hosted
+    /// here are still in flight (the cancel reaches them too, and their
+    /// completions come to `settle` as foreign ones): the drain waits for
+    /// them as well.
+    ///
+    /// A relay ring's own drain releases what its host never took and
+    /// leaks the rest (it cannot wait: its host reaps for it).
     pub fn drain(
         &mut self,
         grace: std::time::Duration,
         mut settle: impl FnMut(Vec<Completion>, Vec<K>),
         mut wait: impl FnMut(&RawRing, u32, u32, Option<sys::KernelTimespec>) -> Result<u32, i32>,
+        mut others: impl FnMut() -> usize,
     ) -> bool {
         use std::time::{Duration, Instant};
         let ext_arg = self.raw.features & sys::IORING_FEAT_EXT_ARG != 0;
         let mut dead = Vec::new();
         self.release_unpublished(&mut dead);
         settle(Vec::new(), dead);
+        if self.raw.is_relay() {
+            if self.slots.live() > 0 {
+                std::mem::forget(self.slots.take_all());
+                return false;
+            }
+            return true;
+        }
         let deadline = Instant::now() + grace;
         let mut cancel_sent_at: Option<Instant> = None;
         loop {
             let (mut out, mut dead) = (Vec::new(), Vec::new());
             self.reap(usize::MAX, true, &mut out, &mut dead);
-            let live = self.slots.live();
+            let live = self.slots.live() + others();
             let resend = cancel_sent_at.is_none_or(|t| t.elapsed() > Duration::from_millis(100));
             if live > 0 && resend && self.queue_cancel_all() {
                 cancel_sent_at = Some(Instant::now());
@@ -607,6 +635,41 @@ impl<K: Hold> Engine<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_ring_hands_flushed_sqes_to_its_host_in_order() {
+        let raw = RawRing::relay(4, 0, None).expect("anonymous memory");
+        assert!(raw.is_relay());
+        assert_eq!(raw.enter(0, 0, 0, None), Err(ring::RELAY_ENTER));
+        let mut e: Engine<()> = Engine::new(raw);
+        nops(&mut e, &[LINK, 0, 0]);
+        // Not flushed yet: the host sees nothing.
+        assert_eq!(e.raw.relay_take(|_| true), 0);
+        e.raw.flush_sq(&mut e.sq);
+        assert_eq!(e.space_left(), 1);
+        let mut seen = Vec::new();
+        // The host stops where it has no room: what it did not take stays.
+        let took = e.raw.relay_take(|s| {
+            seen.push((s.opcode, s.flags));
+            seen.len() < 2
+        });
+        assert_eq!(took, 1);
+        assert_eq!(seen[0], (sys::IORING_OP_NOP, LINK));
+        assert!(e.raw.relay_peek(e.raw.sq_head()).is_some());
+        assert_eq!(e.raw.relay_take(|_| true), 2);
+        assert_eq!(e.space_left(), 4);
+        assert!(e.raw.relay_peek(e.raw.sq_head()).is_none());
+        // Three slots live (the host reaps for the relay), never released by
+        // a drain that cannot wait: they are leaked, not freed.
+        assert_eq!(e.slots.live(), 3);
+        let done = e.drain(
+            std::time::Duration::from_millis(10),
+            |_, _| {},
+            |_, _, _, _| Ok(0),
+            || 0,
+        );
+        assert!(!done);
+    }
 
     fn engine(entries: u32) -> Option<Engine<()>> {
         let mut p = sys::Params::default();

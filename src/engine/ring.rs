@@ -18,6 +18,10 @@ use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use super::sys::{self, Cqe, GeteventsArg, KernelTimespec, Params, Sqe};
 
+/// What `enter` on a relay ring fails with (io_uring_enter never returns
+/// it for a real ring).
+pub const RELAY_ENTER: i32 = libc::ENOTCONN;
+
 /// `_NSIG / 8`: the sigset size the kernel expects beside a (null) sigmask.
 const KERNEL_SIGSET_BYTES: usize = 8;
 
@@ -59,6 +63,31 @@ impl Mapping {
         })
     }
 
+    /// Zeroed private anonymous memory laid out as a ring's mapping, for a
+    /// relay ring (no kernel ring behind it).
+    fn anon(len: usize) -> Result<Mapping, i32> {
+        // SAFETY: a fresh private anonymous mapping; nothing aliases it.
+        let ptr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ENOMEM));
+        }
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
     /// A pointer `offset` bytes in, for a `T` the kernel placed there.
     fn at<T>(&self, offset: u32) -> *mut T {
         assert!(
@@ -88,6 +117,12 @@ pub enum SetupError {
 }
 
 /// An io_uring instance: fd, mappings and pointers into them.
+///
+/// Or a *relay* ring ([`RawRing::relay`], `fd == -1`): the same SQ/CQ layout
+/// in private memory, with no kernel ring behind it. Its client queues and
+/// flushes SQEs as on any ring; the host (the event loop) takes them with
+/// [`RawRing::relay_take`] into its own ring, and hands the completions
+/// back to the client's slots itself. It is never entered.
 pub struct RawRing {
     pub fd: i32,
     pub flags: u32,
@@ -113,6 +148,8 @@ pub struct RawRing {
     /// io_uring_enter calls made, for diagnostics (and to test that the
     /// SQPOLL and batch paths make none per op).
     enters: AtomicU64,
+    /// A relay ring's answer to `probe` (its host's).
+    relay_probe: Option<(u8, Vec<bool>)>,
     // Declared last so they unmap after every pointer above is dead.
     _sq_map: Mapping,
     _cq_map: Option<Mapping>,
@@ -146,6 +183,102 @@ impl RawRing {
         })
     }
 
+    /// A relay ring of `entries` SQEs (a power of two): see [`RawRing`].
+    /// `features` are the host ring's, which the relay's ops run on.
+    /// `probe` is the host's answer to [`RawRing::probe`], which a relay
+    /// gives as its own.
+    pub fn relay(
+        entries: u32,
+        features: u32,
+        probe: Option<(u8, Vec<bool>)>,
+    ) -> Result<RawRing, SetupError> {
+        let entries = entries.max(1).next_power_of_two();
+        // The kernel's layout, as io_uring_setup would report it: the SQ
+        // ring's words, then its index array; the CQ ring (empty: a relay's
+        // completions never pass through it) in the same mapping.
+        let mut p = Params {
+            sq_entries: entries,
+            cq_entries: 2 * entries,
+            features: features | sys::IORING_FEAT_SINGLE_MMAP,
+            ..Default::default()
+        };
+        p.sq_off.head = 0;
+        p.sq_off.tail = 4;
+        p.sq_off.ring_mask = 8;
+        p.sq_off.ring_entries = 12;
+        p.sq_off.flags = 16;
+        p.sq_off.dropped = 20;
+        p.cq_off.head = 24;
+        p.cq_off.tail = 28;
+        p.cq_off.ring_mask = 32;
+        p.cq_off.ring_entries = 36;
+        p.cq_off.overflow = 40;
+        p.cq_off.flags = 44;
+        p.cq_off.cqes = 64;
+        let cq_end = 64 + p.cq_entries as usize * std::mem::size_of::<Cqe>();
+        p.sq_off.array = cq_end as u32;
+        let sq_len = cq_end + entries as usize * 4;
+        let sq_map = Mapping::anon(sq_len).map_err(SetupError::Mmap)?;
+        let sqes_map = Mapping::anon(entries as usize * std::mem::size_of::<Sqe>())
+            .map_err(SetupError::Mmap)?;
+        // SAFETY: the words lie inside the fresh mapping (offsets above);
+        // nothing else sees it yet.
+        unsafe {
+            *sq_map.at::<u32>(p.sq_off.ring_mask) = entries - 1;
+            *sq_map.at::<u32>(p.sq_off.ring_entries) = entries;
+            *sq_map.at::<u32>(p.cq_off.ring_mask) = p.cq_entries - 1;
+            *sq_map.at::<u32>(p.cq_off.ring_entries) = p.cq_entries;
+        }
+        let mut raw = Self::from_maps(-1, &p, sq_map, None, sqes_map)?;
+        raw.relay_probe = probe;
+        Ok(raw)
+    }
+
+    /// Whether this is a relay ring (see [`RawRing`]).
+    pub fn is_relay(&self) -> bool {
+        self.fd < 0
+    }
+
+    /// The host's side of a relay ring: hands the flushed SQEs, oldest
+    /// first, to `take` until it returns false (that one is not taken),
+    /// then marks the taken ones consumed; returns how many were taken.
+    pub fn relay_take(&self, mut take: impl FnMut(&Sqe) -> bool) -> u32 {
+        debug_assert!(self.is_relay());
+        // Only the host moves the head (as the kernel does on a real ring).
+        let head = self.atomic(self.sq_khead).load(Ordering::Relaxed);
+        let tail = self.atomic(self.sq_ktail).load(Ordering::Acquire);
+        let mut n = 0u32;
+        while head.wrapping_add(n) != tail {
+            let idx = head.wrapping_add(n) & self.sq_mask;
+            // SAFETY: the entry lies between the head and the tail the
+            // client published with Release (loaded with Acquire above): it
+            // is filled, and the client will not touch it until the head
+            // moves past it.
+            let sqe = unsafe { &*self.sqes.add(idx as usize) };
+            if !take(sqe) {
+                break;
+            }
+            n += 1;
+        }
+        if n != 0 {
+            self.atomic(self.sq_khead)
+                .store(head.wrapping_add(n), Ordering::Release);
+        }
+        n
+    }
+
+    /// The flushed SQE at free-running position `pos` of a relay ring, if
+    /// it is still between the host's head and the published tail.
+    pub fn relay_peek(&self, pos: u32) -> Option<&Sqe> {
+        let head = self.atomic(self.sq_khead).load(Ordering::Relaxed);
+        let tail = self.atomic(self.sq_ktail).load(Ordering::Acquire);
+        if !index::within(pos, head, tail) {
+            return None;
+        }
+        // SAFETY: as in relay_take: flushed, not yet taken.
+        Some(unsafe { &*self.sqes.add((pos & self.sq_mask) as usize) })
+    }
+
     fn map(fd: i32, p: &Params) -> Result<RawRing, SetupError> {
         let sqe_size = std::mem::size_of::<Sqe>();
         let cqe_size = std::mem::size_of::<Cqe>();
@@ -170,6 +303,17 @@ impl RawRing {
         // unmapped with that size, not the ring's).
         let sqes_map = Mapping::new(fd, p.sq_entries as usize * sqe_size, sys::IORING_OFF_SQES)
             .map_err(SetupError::Mmap)?;
+        Self::from_maps(fd, p, sq_map, cq_map, sqes_map)
+    }
+
+    fn from_maps(
+        fd: i32,
+        p: &Params,
+        sq_map: Mapping,
+        cq_map: Option<Mapping>,
+        sqes_map: Mapping,
+    ) -> Result<RawRing, SetupError> {
+        let no_sqarray = p.flags & sys::IORING_SETUP_NO_SQARRAY != 0;
         let cq = cq_map.as_ref().unwrap_or(&sq_map);
         let sq_mask = sq_map.at::<u32>(p.sq_off.ring_mask);
         let cq_mask = cq.at::<u32>(p.cq_off.ring_mask);
@@ -204,6 +348,7 @@ impl RawRing {
             reg_owner: AtomicU64::new(0),
             reg_index: AtomicU32::new(0),
             enters: AtomicU64::new(0),
+            relay_probe: None,
             _sq_map: sq_map,
             _cq_map: cq_map,
             _sqes_map: sqes_map,
@@ -379,6 +524,11 @@ impl RawRing {
         } else {
             (ptr::null(), KERNEL_SIGSET_BYTES)
         };
+        if self.is_relay() {
+            // Nothing to enter: the host ring submits a relay's SQEs
+            // (an errno io_uring_enter itself never returns).
+            return Err(RELAY_ENTER);
+        }
         self.enters.fetch_add(1, Ordering::Relaxed);
         let mut fd = self.fd;
         let owner = self.reg_owner.load(Ordering::Relaxed);
@@ -419,6 +569,9 @@ impl RawRing {
     /// The kernel's opcode support (`IORING_REGISTER_PROBE`, Linux 5.6): the
     /// last opcode it knows and, per opcode, whether it is supported.
     pub fn probe(&self) -> Result<(u8, Vec<bool>), i32> {
+        if self.is_relay() {
+            return self.relay_probe.clone().ok_or(libc::EOPNOTSUPP);
+        }
         let mut p = Box::<sys::Probe>::default();
         // SAFETY: p is a zeroed io_uring_probe with room for 256 ops, the
         // count we pass; the kernel writes only within it.
@@ -448,6 +601,11 @@ impl RawRing {
         arg: *const libc::c_void,
         nr_args: u32,
     ) -> Result<i32, i32> {
+        if self.is_relay() {
+            // Registrations belong to the host ring, which a relay's client
+            // does not own.
+            return Err(libc::EOPNOTSUPP);
+        }
         sys::io_uring_register(self.fd, opcode, arg, nr_args)
     }
 }
@@ -485,8 +643,10 @@ impl Drop for RawRing {
             }
         }
         // The mappings unmap themselves afterwards (field drop order).
-        // SAFETY: fd is ours and closed exactly once, here.
-        unsafe { libc::close(self.fd) };
+        if !self.is_relay() {
+            // SAFETY: fd is ours and closed exactly once, here.
+            unsafe { libc::close(self.fd) };
+        }
     }
 }
 

@@ -690,15 +690,19 @@ impl<K: Hold> Slots<K> {
         tokens.into_iter().filter_map(|t| self.release(t)).collect()
     }
 
-    /// Releases every live slot (when the kernel is known to hold none).
-    pub fn release_all(&mut self) -> Vec<K> {
-        let tokens: Vec<u64> = self
-            .slots
+    /// Tokens of every live slot.
+    pub fn live_tokens(&self) -> Vec<u64> {
+        self.slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.live)
             .map(|(i, s)| self.token(i as u32, s.generation))
-            .collect();
+            .collect()
+    }
+
+    /// Releases every live slot (when the kernel is known to hold none).
+    pub fn release_all(&mut self) -> Vec<K> {
+        let tokens = self.live_tokens();
         tokens.into_iter().filter_map(|t| self.release(t)).collect()
     }
 

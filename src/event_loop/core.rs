@@ -25,9 +25,12 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::engine::sys::{self, KernelTimespec, Params};
 use crate::engine::{prep, Engine, RawRing, Step};
 use crate::event_loop::handle::{Handle, TimerHandle};
+use crate::event_loop::relay::Released;
 use crate::event_loop::state::{
-    cancel, fileobj_to_fd, monotonic, queue_op, LoopCore, Op, Ready, State, Timer, MAX_WAIT,
+    cancel, fileobj_to_fd, monotonic, queue_op, submit_now, LoopCore, Op, Ready, Relay, State,
+    Timer, MAX_WAIT,
 };
+use crate::py::ring::Ring;
 
 impl LoopCore {
     /// Debug-mode checks asyncio makes (by attribute lookup, as asyncio's
@@ -232,6 +235,9 @@ impl LoopCore {
                 return Err(PyRuntimeError::new_err("Event loop is closed"));
             }
             crate::event_loop::stream::flush_writes(&mut st);
+            if !st.relays.is_empty() {
+                crate::event_loop::relay::transfer(&mut st);
+            }
             let e = st.engine.as_mut().expect("checked above");
             let n = e.raw.flush_sq(&mut e.sq);
             (e.raw.clone(), n)
@@ -269,10 +275,11 @@ impl LoopCore {
     }
 
     /// Turns ready completions into ready-queue entries (nothing runs).
-    fn reap(&self, st: &mut State, dead: &mut Vec<Op>) {
+    fn reap(&self, py: Python<'_>, st: &mut State, dead: &mut Vec<Op>, released: &mut Released) {
         let Some(mut e) = st.engine.take() else {
             return;
         };
+        let mut foreign: Vec<sys::Cqe> = Vec::new();
         let mut rearm_wake = false;
         let mut fired: Vec<(i32, bool, u64)> = Vec::new();
         let mut recvs: Vec<(usize, u32, i32, u32, bool)> = Vec::new();
@@ -308,8 +315,12 @@ impl LoopCore {
                 Op::Accept { fd } => accepts.push((*fd, c.res, true, c.user_data)),
                 _ => {}
             },
+            Step::Foreign => foreign.push(*c),
         });
         st.engine = Some(e);
+        if !foreign.is_empty() {
+            crate::event_loop::relay::route(py, st, foreign, released);
+        }
         // Sends first: a write error (a reset peer) is reported before the end
         // of stream the same reset causes on the read side.
         for (id, gen, data, res) in sends {
@@ -402,6 +413,9 @@ impl LoopCore {
                 if !base.get().is_cancelled() {
                     Handle::run(base)?;
                 }
+            }
+            Ready::Relay { deliver, done } => {
+                crate::event_loop::relay::deliver(py, &deliver, &done)?;
             }
             Ready::SockDone { fut, fd, result } => {
                 crate::event_loop::sock::resolve(slf, fut, fd, result)?;
@@ -511,6 +525,7 @@ impl LoopCore {
                 flush: Vec::new(),
                 recv_bufs: None,
                 listeners: HashMap::new(),
+                relays: Vec::new(),
                 stash: Default::default(),
             }),
 
@@ -750,15 +765,40 @@ impl LoopCore {
                 core.wait_timeout(&mut st)
             };
             core.submit_and_wait(py, timeout)?;
-            let mut dead = Vec::new();
+            let (mut dead, mut released) = (Vec::new(), Released::new());
             let mut st = core.lock();
             core.drain_inbox(&mut st);
-            core.reap(&mut st, &mut dead);
+            let before = st.ready.len();
+            core.reap(py, &mut st, &mut dead, &mut released);
+            // Completions that resolve futures (sock_* calls, uring_rs.aio ops) are
+            // handled now, as a selector loop's _process_events runs before it counts
+            // what is ready: the callbacks they schedule (a task's wakeup) run in this
+            // iteration, not one enter later.
+            let mut resolve = Vec::new();
+            let added: Vec<Ready> = st.ready.drain(before..).collect();
+            for r in added {
+                match r {
+                    Ready::SockDone { .. } | Ready::Relay { .. } => resolve.push(r),
+                    other => st.ready.push_back(other),
+                }
+            }
+            if !resolve.is_empty() {
+                drop(st);
+                let mut it = resolve.into_iter();
+                while let Some(item) = it.next() {
+                    if let Err(e) = Self::run_ready(slf, item) {
+                        let mut st = core.lock();
+                        st.ready.extend(it);
+                        return Err(e);
+                    }
+                }
+                st = core.lock();
+            }
             core.expire_timers(&mut st);
             let n = st.ready.len();
             let b: Vec<Ready> = st.ready.drain(..n).collect();
             drop(st);
-            drop(dead);
+            drop((dead, released));
             if !b.is_empty() || timeout.is_some() || core.stopping.load(Ordering::Relaxed) {
                 break b;
             }
@@ -836,8 +876,12 @@ impl LoopCore {
     /// cannot be confirmed finished is kept, never freed), drops every
     /// callback and closes the ring. Called by `Loop.close()`.
     fn _close_core(&self, py: Python<'_>) {
-        let (engine, ready, timers, watches, streams, recv_bufs) = {
+        let (engine, ready, timers, watches, streams, recv_bufs, relays) = {
             let mut st = self.lock();
+            if !st.relays.is_empty() {
+                // What relays queued goes in, so the drain's cancel finds it.
+                crate::event_loop::relay::transfer(&mut st);
+            }
             (
                 st.engine.take(),
                 std::mem::take(&mut st.ready),
@@ -845,12 +889,13 @@ impl LoopCore {
                 std::mem::take(&mut st.watches),
                 st.streams.drain(),
                 st.recv_bufs.take(),
+                std::mem::take(&mut st.relays),
             )
         };
         drop((ready, timers, watches, streams));
 
         if let Some(e) = engine {
-            if drain(py, e) {
+            if drain(py, e, &relays) {
                 drop(recv_bufs);
             } else {
                 // Ops not confirmed finished may still pick a buffer.
@@ -954,6 +999,26 @@ impl LoopCore {
         self.sock_splice_op(fut, sock, fd_in, off_in, fd_out, len)
     }
 
+    /// A datagram transport's receive of up to `n` bytes on `fd`
+    /// (`IORING_OP_RECVMSG`); `fut` gets `(data, address)`.
+    fn _dgram_recv_op(&self, fut: &Bound<'_, PyAny>, fd: i32, n: usize) -> PyResult<Option<u64>> {
+        self.dgram_recv_op(fut, fd, n)
+    }
+
+    /// A datagram transport's send of `data` (pinned until done) on `fd` to
+    /// `address` (None: the connected peer) (`IORING_OP_SENDMSG`); `fut`
+    /// gets the byte count.
+    #[pyo3(signature = (fut, fd, data, address=None))]
+    fn _dgram_send_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        data: &Bound<'_, PyAny>,
+        address: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<u64>> {
+        self.dgram_send_op(fut, fd, data, address)
+    }
+
     /// Cancels op `token` now (the kernel lets go of its file first).
     fn _cancel_op(&self, token: u64) {
         self.cancel_token_now(token)
@@ -968,6 +1033,106 @@ impl LoopCore {
     #[getter]
     fn _ops_in_flight(&self) -> usize {
         self.lock().engine.as_ref().map_or(0, |e| e.slots.live())
+    }
+
+    /// A relay ring of `entries` SQEs (at most the loop's own) whose ops go
+    /// through this loop's ring; each batch of its completions is handed to
+    /// `deliver([(user_data, res, flags), ...])` from the ready queue. For
+    /// `uring_rs.aio` (see relay.rs).
+    fn _relay_ring(&self, py: Python<'_>, entries: u32, deliver: Py<PyAny>) -> PyResult<Py<Ring>> {
+        self.check_closed()?;
+        let mut st = self.lock();
+        let Some(e) = st.engine.as_ref() else {
+            return Err(PyRuntimeError::new_err("Event loop is closed"));
+        };
+        let (features, probe, cap) = (e.raw.features, e.raw.probe().ok(), e.raw.sq_entries);
+        let ring = Py::new(py, Ring::relay(entries.clamp(2, cap), features, probe)?)?;
+        st.relays.push(Relay {
+            ring: ring.clone_ref(py),
+            deliver,
+            draining: None,
+        });
+        Ok(ring)
+    }
+
+    /// Submits what relays (and the loop) have queued now, without waiting:
+    /// a cancel must reach the kernel before its caller goes on.
+    fn _relay_flush(&self) -> PyResult<()> {
+        self.check_closed()?;
+        let mut st = self.lock();
+        crate::event_loop::relay::transfer(&mut st);
+        if let Some(e) = st.engine.as_mut() {
+            submit_now(e);
+        }
+        Ok(())
+    }
+
+    /// Cancels every op of relay `ring` and waits (blocking, at most
+    /// `timeout` seconds) for their completions, which are returned as
+    /// `[(user_data, res, flags), ...]` instead of being delivered. The
+    /// loop's own completions seen meanwhile are queued as usual.
+    fn _relay_drain(
+        &self,
+        py: Python<'_>,
+        ring: &Bound<'_, Ring>,
+        timeout: f64,
+    ) -> PyResult<Vec<(u64, i32, u32)>> {
+        let deadline = monotonic() + timeout.max(0.0);
+        let target = ring.as_ptr();
+        let found = {
+            let mut st = self.lock();
+            match st.relays.iter_mut().find(|r| r.ring.as_ptr() == target) {
+                Some(r) => {
+                    r.draining = Some(Vec::new());
+                    true
+                }
+                None => false,
+            }
+        };
+        if !found {
+            return Ok(Vec::new());
+        }
+        let mut live = {
+            let mut st = self.lock();
+            crate::event_loop::relay::cancel_all(&mut st, ring.get())
+        };
+        while live > 0 {
+            let left = deadline - monotonic();
+            if left <= 0.0 {
+                break;
+            }
+            let raw = match self.lock().engine.as_ref() {
+                Some(e) => e.raw.clone(),
+                None => break,
+            };
+            let t = left.min(0.05);
+            let ts = KernelTimespec {
+                tv_sec: t as i64,
+                tv_nsec: ((t - t.floor()) * 1e9) as i64,
+            };
+            let _ = py.detach(|| raw.enter(0, 1, sys::IORING_ENTER_GETEVENTS, Some(ts)));
+            let (mut dead, mut released) = (Vec::new(), Released::new());
+            {
+                let mut st = self.lock();
+                self.reap(py, &mut st, &mut dead, &mut released);
+                crate::event_loop::relay::transfer(&mut st);
+            }
+            drop((dead, released));
+            live = ring
+                .get()
+                .lock()
+                .engine
+                .as_ref()
+                .map_or(0, |e| e.slots.live());
+        }
+        let mut st = self.lock();
+        let done = st
+            .relays
+            .iter_mut()
+            .find(|r| r.ring.as_ptr() == target)
+            .and_then(|r| r.draining.take())
+            .unwrap_or_default();
+        Ok(done)
     }
 }
 
@@ -1032,11 +1197,35 @@ impl LoopCore {
 /// Close-time drain of the loop's ring: cancel everything, reap until
 /// nothing is in flight or the grace runs out; then the ring goes. What
 /// could not be confirmed finished is leaked, never freed.
-fn drain(py: Python<'_>, mut e: Engine<Op>) -> bool {
+/// The cancel reaches the relays' ops too (one kernel ring): their
+/// completions are routed back to the relays' slots, and the drain waits
+/// for them as well.
+fn drain(py: Python<'_>, mut e: Engine<Op>, relays: &[Relay]) -> bool {
     e.drain(
         std::time::Duration::from_secs(5),
-        |_, dead| drop(dead),
+        |out, dead| {
+            drop(dead);
+            let mut released = Released::new();
+            for c in out.iter().filter(|c| !c.own) {
+                let cqe = sys::Cqe {
+                    user_data: c.user_data,
+                    res: c.res,
+                    flags: c.flags,
+                };
+                for r in relays {
+                    let mut g = r.ring.get().lock();
+                    if let Some(re) = g.engine.as_mut() {
+                        let x = Engine::translate(&mut re.slots, &cqe, true, &mut released);
+                        if x.is_none_or(|x| x.own) {
+                            break;
+                        }
+                    }
+                }
+            }
+            drop(released);
+        },
         |raw, pending, flags, ts| py.detach(|| raw.enter(pending, 1, flags, ts)),
+        || crate::event_loop::relay::live(relays),
     )
 }
 

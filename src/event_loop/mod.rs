@@ -9,11 +9,13 @@
 //! - `recvbufs`: the provided-buffer ring stream recvs read into;
 //! - `stream`: stream transports' native half and servers' accepts;
 //! - `wbuf`: a stream's write buffer and what one send takes from it;
-//! - `sock`: the `sock_*` coroutines' ring ops.
+//! - `sock`: the `sock_*` coroutines' ring ops;
+//! - `relay`: relay rings, through which `uring_rs.aio` uses the loop's ring.
 
 pub mod core;
 pub mod handle;
 pub mod recvbufs;
+pub mod relay;
 pub mod sock;
 pub mod state;
 pub mod stream;

@@ -4,8 +4,12 @@
 //! leaves the bytes (or the accepted fd) in a per-socket stash that the
 //! next call on that socket takes first, so nothing is lost.
 //!
-//! Owns: the sock ops and the stash. May not touch: streams, the
-//! iteration (core.rs hands completions here).
+//! Datagram transports' receives and sends are here too: one
+//! `IORING_OP_RECVMSG` / `IORING_OP_SENDMSG` per datagram, each resolving a
+//! future the Python transport waits on.
+//!
+//! Owns: the sock ops, the datagram ops and the stash. May not touch:
+//! streams, the iteration (core.rs hands completions here).
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -14,6 +18,52 @@ use crate::engine::{prep, sys};
 use crate::event_loop::state::{cancel, queue_op, submit_now};
 use crate::event_loop::state::{LoopCore, Op, Ready, SockResult, State};
 use crate::py::keep::PinnedBuf;
+
+/// A `msghdr` with its one iovec and an address, boxed so the kernel's
+/// pointers into it stay put while the op is in flight.
+pub struct MsgBox {
+    hdr: libc::msghdr,
+    iov: libc::iovec,
+    addr: libc::sockaddr_storage,
+}
+
+// SAFETY: the raw pointers point into this box and into the buffer its op
+// keeps beside it; the box moves between threads only inside the loop's
+// locked state, and is read only by the holder of that lock.
+unsafe impl Send for MsgBox {}
+// SAFETY: as above; shared references only read it.
+unsafe impl Sync for MsgBox {}
+
+impl MsgBox {
+    /// A header over `len` bytes at `base`, naming `addr` (`addr_len` 0: no
+    /// address), for the kernel to fill or read.
+    fn new(base: *mut u8, len: usize, addr: Option<(libc::sockaddr_storage, u32)>) -> Box<MsgBox> {
+        // SAFETY: all-zero is a valid msghdr, iovec and sockaddr_storage.
+        let mut m: Box<MsgBox> = Box::new(unsafe { std::mem::zeroed() });
+        m.iov.iov_base = base.cast();
+        m.iov.iov_len = len;
+        m.hdr.msg_iov = &mut m.iov;
+        m.hdr.msg_iovlen = 1;
+        if let Some((sa, n)) = addr {
+            m.addr = sa;
+            m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
+            m.hdr.msg_namelen = n;
+        }
+        m
+    }
+
+    /// For a receive: room for any sender address.
+    fn receiving(base: *mut u8, len: usize) -> Box<MsgBox> {
+        let mut m = MsgBox::new(base, len, None);
+        m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
+        m.hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+        m
+    }
+
+    fn as_u64(&self) -> u64 {
+        &self.hdr as *const libc::msghdr as u64
+    }
+}
 
 fn queue(st: &mut State, op: Op, prep_fn: impl FnOnce(&mut sys::Sqe)) -> Option<u64> {
     queue_op(st, op_code(&op), op, prep_fn)
@@ -25,6 +75,8 @@ fn op_code(op: &Op) -> u8 {
         Op::SockAccept { .. } => sys::IORING_OP_ACCEPT,
         Op::SockConnect { .. } => sys::IORING_OP_CONNECT,
         Op::SockSplice { .. } => sys::IORING_OP_SPLICE,
+        Op::DgramRecv { .. } => sys::IORING_OP_RECVMSG,
+        Op::DgramSend { .. } => sys::IORING_OP_SENDMSG,
         _ => sys::IORING_OP_NOP,
     }
 }
@@ -34,7 +86,9 @@ pub fn done(st: &mut State, op: Op, res: i32) {
     let (fut, fd, result) = match op {
         Op::SockRecv { fut, fd, mut buf } => {
             let r = if res >= 0 {
-                buf.truncate(res as usize);
+                // SAFETY: the kernel wrote `res` bytes (at most the capacity it
+                // was given) at the start of the buffer.
+                unsafe { buf.set_len((res as usize).min(buf.capacity())) };
                 SockResult::Bytes(buf)
             } else {
                 SockResult::Errno(-res)
@@ -59,6 +113,31 @@ pub fn done(st: &mut State, op: Op, res: i32) {
             (fut, fd, r)
         }
         Op::SockSplice { fut, fd } => {
+            let r = if res >= 0 {
+                SockResult::Count(res)
+            } else {
+                SockResult::Errno(-res)
+            };
+            (fut, fd, r)
+        }
+        Op::DgramRecv {
+            fut,
+            fd,
+            mut buf,
+            msg,
+        } => {
+            let r = if res >= 0 {
+                // SAFETY: the kernel wrote `res` bytes (at most the capacity
+                // it was given) at the start of the buffer.
+                unsafe { buf.set_len((res as usize).min(buf.capacity())) };
+                SockResult::Datagram(buf, msg)
+            } else {
+                SockResult::Errno(-res)
+            };
+            (fut, fd, r)
+        }
+        Op::DgramSend { fut, fd, pin, .. } => {
+            drop(pin);
             let r = if res >= 0 {
                 SockResult::Count(res)
             } else {
@@ -107,6 +186,14 @@ pub fn resolve(
         SockResult::Count(n) => f.call_method1(pyo3::intern!(py, "set_result"), (n,))?,
         SockResult::Fd(conn) => f.call_method1(pyo3::intern!(py, "set_result"), (conn,))?,
         SockResult::Unit => f.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?,
+        SockResult::Datagram(b, msg) => {
+            let addr = crate::py::addr::address(py, &msg.addr, msg.hdr.msg_namelen)?
+                .unwrap_or_else(|| py.None().into_bound(py));
+            f.call_method1(
+                pyo3::intern!(py, "set_result"),
+                ((PyBytes::new(py, &b), addr),),
+            )?
+        }
         SockResult::Errno(e) => {
             let exc = crate::py::error::os_error(e);
             f.call_method1(pyo3::intern!(py, "set_exception"), (exc.value(py),))?
@@ -142,7 +229,10 @@ impl LoopCore {
                 return Ok(None);
             }
         }
-        let mut buf = vec![0u8; n];
+        // Uninitialised (zeroing a 64 KiB buffer per call was most of a round trip's
+        // instructions): the kernel writes the bytes, and only what it wrote is ever read
+        // (set_len to its count in `done`).
+        let mut buf: Vec<u8> = Vec::with_capacity(n);
         let (addr, len) = (buf.as_mut_ptr() as u64, n.min(u32::MAX as usize) as u32);
         let op = Op::SockRecv {
             fut: fut.clone().unbind(),
@@ -230,6 +320,61 @@ impl LoopCore {
             submit_now(e);
         }
         Ok(token)
+    }
+
+    /// Queues a datagram transport's receive of up to `n` bytes on `fd`;
+    /// `fut` gets `(data, address)`. Returns the op's token.
+    pub(crate) fn dgram_recv_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        n: usize,
+    ) -> PyResult<Option<u64>> {
+        self.check_closed()?;
+        // Uninitialised: the kernel writes the datagram, and only what it
+        // wrote is ever read (set_len to its count in `done`).
+        let mut buf: Vec<u8> = Vec::with_capacity(n);
+        let msg = MsgBox::receiving(buf.as_mut_ptr(), n);
+        let at = msg.as_u64();
+        let mut st = self.lock();
+        let op = Op::DgramRecv {
+            fut: fut.clone().unbind(),
+            fd,
+            buf,
+            msg,
+        };
+        Ok(queue(&mut st, op, |sqe| prep::recvmsg(sqe, fd, at, 0)))
+    }
+
+    /// Queues a datagram transport's send of `data` on `fd`, to `address`
+    /// (None: the connected peer); `fut` gets the byte count.
+    pub(crate) fn dgram_send_op(
+        &self,
+        fut: &Bound<'_, PyAny>,
+        fd: i32,
+        data: &Bound<'_, PyAny>,
+        address: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<u64>> {
+        self.check_closed()?;
+        let addr = match address {
+            Some(a) if !a.is_none() => {
+                let sa = crate::py::addr::sockaddr(fd, a)?;
+                Some((sa.storage, sa.len))
+            }
+            _ => None,
+        };
+        let pin = PinnedBuf::get(data, false, "data")?;
+        let msg = MsgBox::new(pin.ptr(), pin.len(), addr);
+        let at = msg.as_u64();
+        let flags = libc::MSG_NOSIGNAL as u32;
+        let mut st = self.lock();
+        let op = Op::DgramSend {
+            fut: fut.clone().unbind(),
+            fd,
+            pin,
+            msg,
+        };
+        Ok(queue(&mut st, op, |sqe| prep::sendmsg(sqe, fd, at, flags)))
     }
 
     /// Queues a splice(2) of up to `len` bytes from `fd_in` (at `off_in`, or

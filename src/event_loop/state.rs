@@ -75,6 +75,22 @@ pub enum Op {
         fut: Py<PyAny>,
         fd: i32,
     },
+    /// A datagram transport's receive: the datagram lands in `buf`, its
+    /// sender in `msg`.
+    DgramRecv {
+        fut: Py<PyAny>,
+        fd: i32,
+        buf: Vec<u8>,
+        msg: Box<crate::event_loop::sock::MsgBox>,
+    },
+    /// A datagram transport's send of the pinned `pin` (to `msg`'s address,
+    /// if any).
+    DgramSend {
+        fut: Py<PyAny>,
+        fd: i32,
+        pin: crate::py::keep::PinnedBuf,
+        msg: Box<crate::event_loop::sock::MsgBox>,
+    },
     /// `sock_connect`: the address the kernel reads.
     SockConnect {
         fut: Py<PyAny>,
@@ -151,6 +167,11 @@ pub enum Ready {
         callback: Py<PyAny>,
         returncode: Option<i32>,
     },
+    /// A batch of a relay ring's completions: `deliver(done)`.
+    Relay {
+        deliver: Py<PyAny>,
+        done: Vec<(u64, i32, u32)>,
+    },
     /// A sock op finished: resolve its future.
     SockDone {
         fut: Py<PyAny>,
@@ -224,6 +245,9 @@ pub struct State {
     pub stash: Stash,
     /// Listening sockets with a multishot accept: fd -> its token.
     pub(crate) listeners: HashMap<i32, Option<u64>>,
+    /// Relay rings (`uring_rs.aio` on this loop) whose ops go through this
+    /// loop's ring.
+    pub relays: Vec<Relay>,
 }
 
 /// The native half of `uring_rs.Loop`: ready queue, timers, the ring, fd
@@ -337,6 +361,17 @@ impl LoopCore {
         }
         Ok(())
     }
+}
+
+/// A relay attached to the loop.
+pub struct Relay {
+    pub ring: Py<crate::py::ring::Ring>,
+    /// Called with a list of `(user_data, res, flags)`, from the ready
+    /// queue, for each batch of the relay's completions.
+    pub deliver: Py<PyAny>,
+    /// While `drain` runs for this relay: its completions, collected for
+    /// the caller instead of being queued.
+    pub draining: Option<Vec<(u64, i32, u32)>>,
 }
 
 /// One stream connection's state, kept in the loop's slab.
@@ -456,6 +491,8 @@ pub enum SockResult {
     Fd(i32),
     /// `connect`: done.
     Unit,
+    /// A datagram and its sender.
+    Datagram(Vec<u8>, Box<crate::event_loop::sock::MsgBox>),
     Errno(i32),
 }
 

@@ -1,6 +1,7 @@
 //! Socket addresses as the `socket` module writes them, turned into the
-//! `sockaddr` bytes the kernel reads. Numeric hosts only: resolving names
-//! would block, which is what io_uring is meant to avoid.
+//! `sockaddr` bytes the kernel reads, and back (`address`, for what a
+//! `recvmsg` reports). Numeric hosts only: resolving names would block,
+//! which is what io_uring is meant to avoid.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::ffi::OsStrExt;
@@ -205,4 +206,56 @@ fn unix(address: &Bound<'_, PyAny>) -> PyResult<SockAddr> {
     let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
     out.len = (base + path.len() + usize::from(!abstract_ns && !path.is_empty())) as u32;
     Ok(out)
+}
+
+/// The `socket` module's form of the `len` bytes of `sa` the kernel wrote:
+/// `(host, port)` for AF_INET, `(host, port, flowinfo, scope_id)` for
+/// AF_INET6, a path (`str`, or `bytes` for Linux's abstract namespace) for
+/// AF_UNIX; `None` for no address. None (the Rust value) for other families.
+pub fn address<'py>(
+    py: Python<'py>,
+    sa: &libc::sockaddr_storage,
+    len: u32,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if len == 0 {
+        return Ok(Some(py.None().into_bound(py)));
+    }
+    let p = sa as *const libc::sockaddr_storage;
+    match sa.ss_family as i32 {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in (its family says so)
+            // into storage large enough for any address.
+            let a = unsafe { &*(p as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            let t = (ip.to_string(), u16::from_be(a.sin_port));
+            Ok(Some(t.into_pyobject(py)?.into_any()))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, a sockaddr_in6.
+            let a = unsafe { &*(p as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            let t = (
+                ip.to_string(),
+                u16::from_be(a.sin6_port),
+                u32::from_be(a.sin6_flowinfo),
+                a.sin6_scope_id,
+            );
+            Ok(Some(t.into_pyobject(py)?.into_any()))
+        }
+        libc::AF_UNIX => {
+            // SAFETY: as above, a sockaddr_un.
+            let a = unsafe { &*(p as *const libc::sockaddr_un) };
+            let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+            let n = (len as usize).saturating_sub(base).min(a.sun_path.len());
+            let path: Vec<u8> = a.sun_path[..n].iter().map(|&c| c as u8).collect();
+            if n > 0 && path[0] == 0 {
+                return Ok(Some(PyBytes::new(py, &path).into_any()));
+            }
+            // A regular path ends at its NUL, as the socket module reads it.
+            let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+            let os = std::ffi::OsStr::from_bytes(&path[..end]);
+            Ok(Some(os.into_pyobject(py)?.into_any()))
+        }
+        _ => Ok(None),
+    }
 }

@@ -116,6 +116,16 @@ impl UringErr {
 
     /// An `io_uring_enter` failure, with what the caller should do about it.
     pub fn enter(errno: i32) -> Self {
+        if errno == crate::engine::ring::RELAY_ENTER {
+            return UringErr::errno(
+                Kind::Unexpected,
+                errno,
+                "this ring relays its ops through a uring_rs.Loop's ring (uring_rs.aio on a \
+                 Loop): the loop submits them and delivers their completions on each \
+                 iteration, so it is never entered directly; await the AioRing's methods instead"
+                    .to_string(),
+            );
+        }
         let kind = Kind::from_enter_errno(errno);
         let advice = match kind {
             Kind::CompletionQueueOvercommitted => {

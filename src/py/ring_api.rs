@@ -47,6 +47,48 @@ impl Ring {
     }
 }
 
+impl Ring {
+    /// A relay ring (see `RawRing::relay`) of `entries` SQEs for a host
+    /// ring with `features` and opcode support `probe`: a `Ring` whose ops
+    /// the host (`uring_rs.Loop`) submits with its own and whose
+    /// completions it routes back to this ring's slots.
+    pub(crate) fn relay(
+        entries: u32,
+        features: u32,
+        probe: Option<(u8, Vec<bool>)>,
+    ) -> PyResult<Ring> {
+        let raw = RawRing::relay(entries, features, probe).map_err(|e| {
+            let errno = match e {
+                SetupError::Setup(n) | SetupError::Mmap(n) => n,
+            };
+            PyErr::from(UringErr::errno(
+                Kind::SystemResources,
+                errno,
+                format!(
+                    "mmap of the relay ring failed: {}",
+                    crate::py::error::strerror(errno)
+                ),
+            ))
+        })?;
+        Ok(Ring {
+            fd: raw.fd,
+            flags: raw.flags,
+            features: raw.features,
+            sq_entries: raw.sq_entries,
+            cq_entries: raw.cq_entries,
+            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
+            pid: std::process::id(),
+            id: NEXT_RING_ID.fetch_add(1, Ordering::Relaxed),
+            disabled: AtomicBool::new(false),
+            state: Mutex::new(State {
+                engine: Some(Engine::new(raw)),
+                held: Held::default(),
+                issuer: None,
+            }),
+        })
+    }
+}
+
 #[pymethods]
 impl Ring {
     #[new]

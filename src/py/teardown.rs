@@ -159,6 +159,7 @@ fn drain_and_close(py: Python<'_>, mut engine: Engine<Keep>, held: Held) {
         // Signals are not acted on here: a half-closed ring would be worse
         // than a close that finishes within its grace period.
         |raw, pending, flags, ts| py.detach(|| raw.enter(pending, 1, flags, ts)),
+        || 0,
     );
     if !done {
         // Could not confirm the kernel is done: keep every registered

@@ -20,6 +20,11 @@ An :class:`AioRing` is a :class:`uring_rs.Ring` bound to a running asyncio loop:
   nothing, which also flushes a CQ that overflowed into the kernel's backlog), and
   ``cq_ready()`` is checked once more before going back to sleep: a completion posted after
   the eventfd read signals the eventfd again, so no wakeup is lost.
+- **On a uring_rs.Loop there is no eventfd and no ring of its own**: the ring is a relay
+  (``LoopCore._relay_ring``, a ``Ring`` over private memory) whose SQEs the loop moves
+  into its own ring and submits with its own in its one ``io_uring_enter`` per iteration;
+  their completions come back as batches to ``_deliver`` from the loop's ready queue. An
+  ``AioRing`` given setup ``flags`` keeps a ring of its own there too.
 - **Each op is awaited through a Future** keyed by a user_data the ring allocates (unique
   per ring). Cancelling the awaiting task queues ``ops.cancel`` for that op and submits it
   at once; the op's buffer stays alive in the core until its final completion. A cancelled
@@ -300,6 +305,11 @@ class AioRing:
             )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._efd = -1
+        # On a uring_rs.Loop: the loop's native core, through which a relay ring's ops go
+        # (see _bind); None on other loops.
+        self._host: Any = None
+        self._flags = flags
+        self._entries = entries
         self._ops: dict[int, tuple[asyncio.Future[int], bool]] = {}
         self._ud = itertools.count(1)
         self._submit_scheduled = False
@@ -345,6 +355,17 @@ class AioRing:
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> _LoopRings:
         _refuse_inherited(loop)
+        relay = getattr(loop, "_relay_ring", None)
+        if relay is not None and not self._flags and not self._ring.in_flight:
+            # A uring_rs.Loop: ops go through the loop's own ring (one submit per
+            # iteration with the loop's, completions delivered from its ready queue); the
+            # ring made by __init__ was never used.
+            ring = relay(self._entries, self._deliver)
+            self._ring.close()
+            self._ring = ring
+            self._host = loop
+            self._loop = loop
+            return _attach(loop, self)
         efd = _new_eventfd()
         try:
             self._ring.register_eventfd(efd)
@@ -429,7 +450,7 @@ class AioRing:
                 time.sleep(0)
 
     def _schedule_submit(self) -> None:
-        if not self._submit_scheduled:
+        if not self._submit_scheduled and self._host is None:  # a Loop submits by itself
             self._submit_scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._submit_soon)
@@ -455,6 +476,9 @@ class AioRing:
 
     def _submit_now(self) -> None:
         """Submits what is queued, then delivers what completed inline."""
+        if self._host is not None:
+            self._host._relay_flush()  # completions come from the loop's ready queue
+            return
         ring = self._ring
         if not ring.sq_ready():
             return
@@ -476,6 +500,22 @@ class AioRing:
             self._loop.call_soon(self._submit_soon)
 
     # ---- completion ------------------------------------------------------------------
+
+    def _deliver(self, done: list[tuple[int, int, int]]) -> None:
+        """A uring_rs.Loop hands over a batch of this ring's completions."""
+        ops_ = self._ops
+        for ud, res, _flags in done:
+            entry = ops_.pop(ud, None)
+            if entry is None:
+                continue
+            fut, fd_result = entry
+            if fut.done():  # the awaiting task was cancelled
+                if fd_result and res >= 0:
+                    _close_quietly(res)
+            elif self._closing and res == -errno.ECANCELED:
+                fut.cancel()
+            else:
+                fut.set_result(res)
 
     def _on_eventfd(self) -> None:
         if self._closed or self._pid != _pid_now():
@@ -679,7 +719,12 @@ class AioRing:
             with contextlib.suppress(Exception):  # a loop already tearing down
                 loop.remove_reader(self._efd)
         try:
-            if self._ops and not ring.closed:
+            if self._host is not None:
+                # Every op in flight, tracked or fire-and-forget (a close, a cancel): a
+                # relay cannot wait for its own, the loop reaps for it.
+                if not ring.closed and ring.in_flight and not self._host.is_closed():
+                    self._settle(self._host._relay_drain(ring, _CLOSE_WAIT), final)
+            elif self._ops and not ring.closed:
                 self._drain_for_close(final)
         except Exception:  # noqa: BLE001 - closing goes on; Ring.close() drains too
             pass
@@ -722,16 +767,26 @@ class AioRing:
         ring.submit()
         deadline = time.monotonic() + _CLOSE_WAIT
         while self._ops and time.monotonic() < deadline:
-            for cqe in ring.copy_cqes(wait_nr=1, timeout=0.05):
-                entry = self._ops.pop(cqe.user_data, None)
-                if entry is None:
-                    continue
-                fut, fd_result = entry
-                usable = not final and not fut.done() and cqe.res != -errno.ECANCELED
-                if usable:
-                    fut.set_result(cqe.res)
-                elif fd_result and cqe.res >= 0:
-                    _close_quietly(cqe.res)
+            cqes = ring.copy_cqes(wait_nr=1, timeout=0.05)
+            self._settle([(c.user_data, c.res, c.flags) for c in cqes], final)
+
+    def _settle(self, done: list[tuple[int, int, int]], final: bool) -> None:
+        """Close-time delivery: results to waiting ops (not when ``final``), and
+        descriptors nobody will use closed."""
+        for ud, res, _flags in done:
+            entry = self._ops.pop(ud, None)
+            if entry is None:
+                continue
+            fut, fd_result = entry
+            usable = not final and not fut.done() and res != -errno.ECANCELED
+            if usable:
+                fut.set_result(res)
+                continue
+            if fd_result and res >= 0:
+                _close_quietly(res)
+            loop = self._loop
+            if not fut.done() and loop is not None and not loop.is_closed():
+                fut.cancel()  # its task's await is cancelled, as close() says
 
     async def __aenter__(self) -> Self:
         """Binds the ring to the running loop and returns it."""
