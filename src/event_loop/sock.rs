@@ -16,54 +16,8 @@ use pyo3::types::PyBytes;
 
 use crate::engine::{prep, sys};
 use crate::event_loop::state::{cancel, queue_op, submit_now};
-use crate::event_loop::state::{LoopCore, Op, Ready, SockResult, State};
+use crate::event_loop::state::{LoopCore, MsgBox, Op, Ready, SockResult, State};
 use crate::py::keep::PinnedBuf;
-
-/// A `msghdr` with its one iovec and an address, boxed so the kernel's
-/// pointers into it stay put while the op is in flight.
-pub struct MsgBox {
-    hdr: libc::msghdr,
-    iov: libc::iovec,
-    addr: libc::sockaddr_storage,
-}
-
-// SAFETY: the raw pointers point into this box and into the buffer its op
-// keeps beside it; the box moves between threads only inside the loop's
-// locked state, and is read only by the holder of that lock.
-unsafe impl Send for MsgBox {}
-// SAFETY: as above; shared references only read it.
-unsafe impl Sync for MsgBox {}
-
-impl MsgBox {
-    /// A header over `len` bytes at `base`, naming `addr` (`addr_len` 0: no
-    /// address), for the kernel to fill or read.
-    fn new(base: *mut u8, len: usize, addr: Option<(libc::sockaddr_storage, u32)>) -> Box<MsgBox> {
-        // SAFETY: all-zero is a valid msghdr, iovec and sockaddr_storage.
-        let mut m: Box<MsgBox> = Box::new(unsafe { std::mem::zeroed() });
-        m.iov.iov_base = base.cast();
-        m.iov.iov_len = len;
-        m.hdr.msg_iov = &mut m.iov;
-        m.hdr.msg_iovlen = 1;
-        if let Some((sa, n)) = addr {
-            m.addr = sa;
-            m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
-            m.hdr.msg_namelen = n;
-        }
-        m
-    }
-
-    /// For a receive: room for any sender address.
-    fn receiving(base: *mut u8, len: usize) -> Box<MsgBox> {
-        let mut m = MsgBox::new(base, len, None);
-        m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
-        m.hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
-        m
-    }
-
-    fn as_u64(&self) -> u64 {
-        &self.hdr as *const libc::msghdr as u64
-    }
-}
 
 fn queue(st: &mut State, op: Op, prep_fn: impl FnOnce(&mut sys::Sqe)) -> Option<u64> {
     queue_op(st, op_code(&op), op, prep_fn)

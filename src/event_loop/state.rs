@@ -81,7 +81,7 @@ pub enum Op {
         fut: Py<PyAny>,
         fd: i32,
         buf: Vec<u8>,
-        msg: Box<crate::event_loop::sock::MsgBox>,
+        msg: Box<MsgBox>,
     },
     /// A datagram transport's send of the pinned `pin` (to `msg`'s address,
     /// if any).
@@ -89,7 +89,7 @@ pub enum Op {
         fut: Py<PyAny>,
         fd: i32,
         pin: crate::py::keep::PinnedBuf,
-        msg: Box<crate::event_loop::sock::MsgBox>,
+        msg: Box<MsgBox>,
     },
     /// `sock_connect`: the address the kernel reads.
     SockConnect {
@@ -102,6 +102,56 @@ pub enum Op {
 impl Hold for Op {
     fn is_empty(&self) -> bool {
         matches!(self, Op::None)
+    }
+}
+
+/// A `msghdr` with its one iovec and an address, boxed so the kernel's
+/// pointers into it stay put while the op is in flight.
+pub struct MsgBox {
+    pub(crate) hdr: libc::msghdr,
+    pub(crate) iov: libc::iovec,
+    pub(crate) addr: libc::sockaddr_storage,
+}
+
+// SAFETY: the raw pointers point into this box and into the buffer its op
+// keeps beside it; the box moves between threads only inside the loop's
+// locked state, and is read only by the holder of that lock.
+unsafe impl Send for MsgBox {}
+// SAFETY: as above; shared references only read it.
+unsafe impl Sync for MsgBox {}
+
+impl MsgBox {
+    /// A header over `len` bytes at `base`, naming `addr` (`addr_len` 0: no
+    /// address), for the kernel to fill or read.
+    pub(crate) fn new(
+        base: *mut u8,
+        len: usize,
+        addr: Option<(libc::sockaddr_storage, u32)>,
+    ) -> Box<MsgBox> {
+        // SAFETY: all-zero is a valid msghdr, iovec and sockaddr_storage.
+        let mut m: Box<MsgBox> = Box::new(unsafe { std::mem::zeroed() });
+        m.iov.iov_base = base.cast();
+        m.iov.iov_len = len;
+        m.hdr.msg_iov = &mut m.iov;
+        m.hdr.msg_iovlen = 1;
+        if let Some((sa, n)) = addr {
+            m.addr = sa;
+            m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
+            m.hdr.msg_namelen = n;
+        }
+        m
+    }
+
+    /// For a receive: room for any sender address.
+    pub(crate) fn receiving(base: *mut u8, len: usize) -> Box<MsgBox> {
+        let mut m = MsgBox::new(base, len, None);
+        m.hdr.msg_name = (&mut m.addr as *mut libc::sockaddr_storage).cast();
+        m.hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+        m
+    }
+
+    pub(crate) fn as_u64(&self) -> u64 {
+        &self.hdr as *const libc::msghdr as u64
     }
 }
 
@@ -492,7 +542,7 @@ pub enum SockResult {
     /// `connect`: done.
     Unit,
     /// A datagram and its sender.
-    Datagram(Vec<u8>, Box<crate::event_loop::sock::MsgBox>),
+    Datagram(Vec<u8>, Box<MsgBox>),
     Errno(i32),
 }
 
