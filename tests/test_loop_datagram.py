@@ -10,6 +10,7 @@ import asyncio
 import errno
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ def test_unix_datagrams_report_the_senders_path(kind: str, tmp_path: Path) -> No
 
 @loop_kinds
 def test_datagrams_while_paused_wait_for_resume_in_order(kind: str) -> None:
+    if kind == "asyncio" and sys.version_info < (3, 11):
+        pytest.skip("asyncio's datagram transport can pause reading from Python 3.11 on")
+
     async def main() -> tuple[int, list[bytes]]:
         loop = asyncio.get_running_loop()
         st_, sp = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
@@ -206,7 +210,8 @@ def test_a_full_socket_pauses_the_protocol_and_nothing_is_lost(kind: str, tmp_pa
         loop = asyncio.get_running_loop()
         t_, p = await loop.create_datagram_endpoint(Recorder, sock=a)
         t: Any = t_  # flow control: asyncio's datagram transports have it
-        t.set_write_buffer_limits(high=8 * size, low=0)
+        # low above 400 x 8: asyncio 3.13.0 leaves 8 bytes per queued datagram counted.
+        t.set_write_buffer_limits(high=16 * size, low=8 * size)
         for i in range(n):
             t.sendto(i.to_bytes(4, "big") * (size // 4))
         peak = t.get_write_buffer_size()
@@ -216,7 +221,11 @@ def test_a_full_socket_pauses_the_protocol_and_nothing_is_lost(kind: str, tmp_pa
                 got.append(b.recv(65536))
             except BlockingIOError:
                 await asyncio.sleep(0.001)
-        await _until(lambda: t.get_write_buffer_size() == 0)
+        await _until(lambda: "resume" in p.events)
+        # asyncio 3.13.0's transport adds an 8-byte header per queued datagram and never
+        # takes it off again, so only uring_rs.Loop's buffer is expected back at 0.
+        if kind == "uring_rs":
+            await _until(lambda: t.get_write_buffer_size() == 0)
         t.close()
         await p.lost
         return p.events, peak, got

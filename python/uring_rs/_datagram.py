@@ -54,12 +54,33 @@ class DatagramTransport(_Base, transports.DatagramTransport):  # type: ignore[mi
         extra: Any = None,
     ) -> None:
         self._buffer_size = 0
+        self._paused = False
         self._recv: tuple[asyncio.Future[Any], int | None] | None = None
         self._held: tuple[bytes, Any] | None = None
         self._sends = 0
         _Base.__init__(self, loop, sock, protocol, address, waiter, extra)
 
     # ---- receiving ---------------------------------------------------------------------
+
+    # Flow control of reading, as asyncio's transports have it from Python 3.11 on (before,
+    # its datagram transport inherited ReadTransport's NotImplementedError).
+    def is_reading(self) -> bool:
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        if not self.is_reading():
+            return
+        self._paused = True  # a receive in flight completes into _held
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._add_reader(self._sock_fd, self._read_ready)
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
 
     def _add_reader(self, fd: int, callback: Any, *args: Any) -> None:
         # asyncio's transport calls this to start (and resume) reading.
