@@ -32,16 +32,17 @@ struct Mapping {
 }
 
 impl Mapping {
-    fn new(fd: i32, len: usize, offset: i64) -> Result<Mapping, i32> {
-        // SAFETY: a fresh shared mapping of the ring fd at one of the offsets
-        // the kernel defines; nothing else aliases it yet. MAP_POPULATE
-        // pre-faults it so the first submissions do not page-fault.
+    /// A fresh read-write `mmap(2)` of `len` bytes (`fd` at `offset`, or
+    /// anonymous memory with fd -1 and MAP_ANONYMOUS in `flags`).
+    fn map(fd: i32, len: usize, flags: i32, offset: i64) -> Result<Mapping, i32> {
+        // SAFETY: a fresh mapping (of the ring fd at one of the offsets the
+        // kernel defines, or anonymous): nothing else aliases it yet.
         let ptr = unsafe {
             libc::mmap(
                 ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
+                flags,
                 fd,
                 offset,
             )
@@ -51,41 +52,29 @@ impl Mapping {
                 .raw_os_error()
                 .unwrap_or(libc::ENOMEM));
         }
-        // A forked child must not share the parent's ring memory: with
-        // MADV_DONTFORK the child has no mapping there at all, and the Python
-        // layer refuses to use a ring from another process. Failure only
-        // loses that protection, so it is not an error.
-        // SAFETY: (ptr, len) is the mapping just made.
-        unsafe { libc::madvise(ptr, len, libc::MADV_DONTFORK) };
         Ok(Mapping {
             ptr: ptr.cast(),
             len,
         })
     }
 
+    fn new(fd: i32, len: usize, offset: i64) -> Result<Mapping, i32> {
+        // MAP_POPULATE pre-faults it so the first submissions do not
+        // page-fault.
+        let m = Mapping::map(fd, len, libc::MAP_SHARED | libc::MAP_POPULATE, offset)?;
+        // A forked child must not share the parent's ring memory: with
+        // MADV_DONTFORK the child has no mapping there at all, and the Python
+        // layer refuses to use a ring from another process. Failure only
+        // loses that protection, so it is not an error.
+        // SAFETY: (ptr, len) is the mapping just made.
+        unsafe { libc::madvise(m.ptr.cast(), m.len, libc::MADV_DONTFORK) };
+        Ok(m)
+    }
+
     /// Zeroed private anonymous memory laid out as a ring's mapping, for a
     /// relay ring (no kernel ring behind it).
     fn anon(len: usize) -> Result<Mapping, i32> {
-        // SAFETY: a fresh private anonymous mapping; nothing aliases it.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::ENOMEM));
-        }
-        Ok(Mapping {
-            ptr: ptr.cast(),
-            len,
-        })
+        Mapping::map(-1, len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, 0)
     }
 
     /// A pointer `offset` bytes in, for a `T` the kernel placed there.

@@ -117,6 +117,16 @@ pub struct KernelTimespec {
     pub tv_nsec: i64,
 }
 
+impl KernelTimespec {
+    /// `t` seconds (finite, >= 0: a wait's timeout the caller clamped).
+    pub fn from_secs_f64(t: f64) -> KernelTimespec {
+        KernelTimespec {
+            tv_sec: t as i64,
+            tv_nsec: ((t - t.floor()) * 1e9) as i64,
+        }
+    }
+}
+
 /// `struct io_uring_probe_op`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]

@@ -260,10 +260,7 @@ impl LoopCore {
         } else {
             timeout
         };
-        let ts = timeout.map(|t| KernelTimespec {
-            tv_sec: t as i64,
-            tv_nsec: ((t - t.floor()) * 1e9) as i64,
-        });
+        let ts = timeout.map(KernelTimespec::from_secs_f64);
         let min = if timeout == Some(0.0) { 0 } else { 1 };
         let r = py.detach(|| raw.enter(to_submit, min, sys::IORING_ENTER_GETEVENTS, ts));
         self.sleeping.store(false, Ordering::SeqCst);
@@ -1105,11 +1102,7 @@ impl LoopCore {
                 Some(e) => e.raw.clone(),
                 None => break,
             };
-            let t = left.min(0.05);
-            let ts = KernelTimespec {
-                tv_sec: t as i64,
-                tv_nsec: ((t - t.floor()) * 1e9) as i64,
-            };
+            let ts = KernelTimespec::from_secs_f64(left.min(0.05));
             let _ = py.detach(|| raw.enter(0, 1, sys::IORING_ENTER_GETEVENTS, Some(ts)));
             let (mut dead, mut released) = (Vec::new(), Released::new());
             {
@@ -1205,22 +1198,19 @@ fn drain(py: Python<'_>, mut e: Engine<Op>, relays: &[Relay]) -> bool {
         std::time::Duration::from_secs(5),
         |out, dead| {
             drop(dead);
-            let mut released = Released::new();
-            for c in out.iter().filter(|c| !c.own) {
-                let cqe = sys::Cqe {
+            let mut foreign: Vec<sys::Cqe> = out
+                .iter()
+                .filter(|c| !c.own)
+                .map(|c| sys::Cqe {
                     user_data: c.user_data,
                     res: c.res,
                     flags: c.flags,
-                };
-                for r in relays {
-                    let mut g = r.ring.get().lock();
-                    if let Some(re) = g.engine.as_mut() {
-                        let x = Engine::translate(&mut re.slots, &cqe, true, &mut released);
-                        if x.is_none_or(|x| x.own) {
-                            break;
-                        }
-                    }
-                }
+                })
+                .collect();
+            // Nobody waits for these any more: only what the ops kept matters.
+            let mut released = Released::new();
+            for r in relays {
+                crate::event_loop::relay::claim(r, &mut foreign, &mut released);
             }
             drop(released);
         },

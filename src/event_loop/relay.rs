@@ -102,24 +102,7 @@ pub fn route(py: Python<'_>, st: &mut State, mut foreign: Vec<sys::Cqe>, release
         if foreign.is_empty() {
             return;
         }
-        let mut done = Vec::new();
-        {
-            let ring = r.ring.get();
-            let mut g = ring.lock();
-            let Some(re) = g.engine.as_mut() else {
-                continue;
-            };
-            foreign.retain(|c| {
-                match Engine::translate(&mut re.slots, c, true, released) {
-                    None => false, // the relay's internal op
-                    Some(x) if x.own => {
-                        done.push((x.user_data, x.res, x.flags));
-                        false
-                    }
-                    Some(_) => true, // another relay's
-                }
-            });
-        }
+        let done = claim(r, &mut foreign, released);
         if done.is_empty() {
             continue;
         }
@@ -131,6 +114,32 @@ pub fn route(py: Python<'_>, st: &mut State, mut foreign: Vec<sys::Cqe>, release
             }),
         }
     }
+}
+
+/// Takes out of `foreign` the completions of relay `r`'s ops (releasing
+/// what they kept into `released`) and of its internal ops; returns its
+/// own as `(user_data, res, flags)`. Other relays' completions stay.
+pub fn claim(
+    r: &Relay,
+    foreign: &mut Vec<sys::Cqe>,
+    released: &mut Released,
+) -> Vec<(u64, i32, u32)> {
+    let mut done = Vec::new();
+    let mut g = r.ring.get().lock();
+    let Some(re) = g.engine.as_mut() else {
+        return done;
+    };
+    foreign.retain(|c| {
+        match Engine::translate(&mut re.slots, c, true, released) {
+            None => false, // the relay's internal op
+            Some(x) if x.own => {
+                done.push((x.user_data, x.res, x.flags));
+                false
+            }
+            Some(_) => true, // another relay's
+        }
+    });
+    done
 }
 
 /// Runs a `Ready::Relay`: `deliver([(user_data, res, flags), ...])`.

@@ -35,79 +35,35 @@ fn op_code(op: &Op) -> u8 {
     }
 }
 
-/// A finished sock op: queue the future's resolution.
+/// `buf` after a receive that returned `res` (its byte count, or -errno).
+fn received(mut buf: Vec<u8>, res: i32) -> Vec<u8> {
+    if res > 0 {
+        // SAFETY: the kernel wrote `res` bytes (at most the capacity it
+        // was given) at the start of the buffer.
+        unsafe { buf.set_len((res as usize).min(buf.capacity())) };
+    }
+    buf
+}
+
+/// A finished sock op: queue the future's resolution (-errno: the error).
+/// What the op pinned (a caller's buffer, the bytes sent) is released.
 pub fn done(st: &mut State, op: Op, res: i32) {
     let (fut, fd, result) = match op {
-        Op::SockRecv { fut, fd, mut buf } => {
-            let r = if res >= 0 {
-                // SAFETY: the kernel wrote `res` bytes (at most the capacity it
-                // was given) at the start of the buffer.
-                unsafe { buf.set_len((res as usize).min(buf.capacity())) };
-                SockResult::Bytes(buf)
-            } else {
-                SockResult::Errno(-res)
-            };
-            (fut, fd, r)
+        Op::SockRecv { fut, fd, buf } => (fut, fd, SockResult::Bytes(received(buf, res))),
+        Op::DgramRecv { fut, fd, buf, msg } => {
+            (fut, fd, SockResult::Datagram(received(buf, res), msg))
         }
-        Op::SockRecvInto { fut, fd, pin } => {
-            drop(pin);
-            let r = if res >= 0 {
-                SockResult::Count(res)
-            } else {
-                SockResult::Errno(-res)
-            };
-            (fut, fd, r)
-        }
-        Op::SockAccept { fut, fd } => {
-            let r = if res >= 0 {
-                SockResult::Fd(res)
-            } else {
-                SockResult::Errno(-res)
-            };
-            (fut, fd, r)
-        }
-        Op::SockSplice { fut, fd } => {
-            let r = if res >= 0 {
-                SockResult::Count(res)
-            } else {
-                SockResult::Errno(-res)
-            };
-            (fut, fd, r)
-        }
-        Op::DgramRecv {
-            fut,
-            fd,
-            mut buf,
-            msg,
-        } => {
-            let r = if res >= 0 {
-                // SAFETY: the kernel wrote `res` bytes (at most the capacity
-                // it was given) at the start of the buffer.
-                unsafe { buf.set_len((res as usize).min(buf.capacity())) };
-                SockResult::Datagram(buf, msg)
-            } else {
-                SockResult::Errno(-res)
-            };
-            (fut, fd, r)
-        }
-        Op::DgramSend { fut, fd, pin, .. } => {
-            drop(pin);
-            let r = if res >= 0 {
-                SockResult::Count(res)
-            } else {
-                SockResult::Errno(-res)
-            };
-            (fut, fd, r)
-        }
-        Op::SockConnect { fut, fd, .. } => {
-            let r = if res >= 0 {
-                SockResult::Unit
-            } else {
-                SockResult::Errno(-res)
-            };
-            (fut, fd, r)
-        }
+        Op::SockRecvInto { fut, fd, .. }
+        | Op::SockSplice { fut, fd }
+        | Op::DgramSend { fut, fd, .. } => (fut, fd, SockResult::Count(res)),
+        Op::SockAccept { fut, fd } => (fut, fd, SockResult::Fd(res)),
+        Op::SockConnect { fut, fd, .. } => (fut, fd, SockResult::Unit),
         _ => return,
+    };
+    let result = if res < 0 {
+        SockResult::Errno(-res)
+    } else {
+        result
     };
     st.ready.push_back(Ready::SockDone { fut, fd, result });
 }

@@ -70,7 +70,13 @@ impl Ring {
                 ),
             ))
         })?;
-        Ok(Ring {
+        Ok(Ring::from_raw(raw, false, None))
+    }
+
+    /// The `Ring` around a set-up `raw`: `disabled` if set up with
+    /// IORING_SETUP_R_DISABLED, `issuer` its SINGLE_ISSUER thread if known.
+    fn from_raw(raw: RawRing, disabled: bool, issuer: Option<Issuer>) -> Ring {
+        Ring {
             fd: raw.fd,
             flags: raw.flags,
             features: raw.features,
@@ -79,13 +85,13 @@ impl Ring {
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
             pid: std::process::id(),
             id: NEXT_RING_ID.fetch_add(1, Ordering::Relaxed),
-            disabled: AtomicBool::new(false),
+            disabled: AtomicBool::new(disabled),
             state: Mutex::new(State {
                 engine: Some(Engine::new(raw)),
                 held: Held::default(),
-                issuer: None,
+                issuer,
             }),
-        })
+        }
     }
 }
 
@@ -138,26 +144,12 @@ impl Ring {
                 ),
             ),
         })?;
-        Ok(Ring {
-            fd: raw.fd,
-            flags: raw.flags,
-            features: raw.features,
-            sq_entries: raw.sq_entries,
-            cq_entries: raw.cq_entries,
-            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
-            pid: std::process::id(),
-            id: NEXT_RING_ID.fetch_add(1, Ordering::Relaxed),
-            disabled: AtomicBool::new(flags & sys::IORING_SETUP_R_DISABLED != 0),
-            state: Mutex::new(State {
-                engine: Some(Engine::new(raw)),
-                held: Held::default(),
-                // The kernel makes the creating thread the issuer, or, for a
-                // disabled ring, the one that enables it.
-                issuer: (flags & sys::IORING_SETUP_SINGLE_ISSUER != 0
-                    && flags & sys::IORING_SETUP_R_DISABLED == 0)
-                    .then(Issuer::current),
-            }),
-        })
+        let disabled = flags & sys::IORING_SETUP_R_DISABLED != 0;
+        // The kernel makes the creating thread the issuer, or, for a disabled
+        // ring, the one that enables it.
+        let issuer =
+            (flags & sys::IORING_SETUP_SINGLE_ISSUER != 0 && !disabled).then(Issuer::current);
+        Ok(Ring::from_raw(raw, disabled, issuer))
     }
 
     /// The ring's file descriptor (for `ops.msg_ring` targets, `select`, ...).

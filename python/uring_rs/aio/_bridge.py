@@ -502,7 +502,8 @@ class AioRing:
     # ---- completion ------------------------------------------------------------------
 
     def _deliver(self, done: list[tuple[int, int, int]]) -> None:
-        """A uring_rs.Loop hands over a batch of this ring's completions."""
+        """Resolves the futures of a batch of completions ``(user_data, res, flags)``:
+        from this ring's CQ (``_reap``), or handed over by a uring_rs.Loop."""
         ops_ = self._ops
         for ud, res, _flags in done:
             entry = ops_.pop(ud, None)
@@ -529,7 +530,6 @@ class AioRing:
 
     def _reap(self) -> None:
         ring = self._ring
-        ops_ = self._ops
         while True:
             # copy_cqes() with nothing ready flushes a CQ that overflowed into the
             # kernel's backlog, so looping until it returns [] drains everything.
@@ -538,18 +538,7 @@ class AioRing:
                 if ring.cq_ready():  # posted meanwhile: do not go to sleep on it
                     continue
                 break
-            for cqe in cqes:
-                entry = ops_.pop(cqe.user_data, None)
-                if entry is None:
-                    continue
-                fut, fd_result = entry
-                if fut.done():  # the awaiting task was cancelled
-                    if fd_result and cqe.res >= 0:
-                        _close_quietly(cqe.res)
-                elif self._closing and cqe.res == -errno.ECANCELED:
-                    fut.cancel()
-                else:
-                    fut.set_result(cqe.res)
+            self._deliver([(c.user_data, c.res, c.flags) for c in cqes])
 
     # ---- awaiting, cancellation ------------------------------------------------------
 
