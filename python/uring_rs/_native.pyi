@@ -4,6 +4,7 @@ Everything public here is re-exported by ``uring_rs`` (classes, constants, funct
 and by ``uring_rs.ops`` (the operations); import it from there.
 """
 
+import asyncio
 import contextvars
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
@@ -292,6 +293,7 @@ __all__ = [
     "TimerHandle",
     "_FreshBytes",
     "_Pipes",
+    "_fstat_brief",
     "_read_files",
     "_read_files_direct",
     "accept",
@@ -1199,6 +1201,10 @@ class _Pipes:
     def close(self) -> None:
         """Closes them all (again: nothing)."""
 
+def _fstat_brief(fd: int) -> tuple[int, int, int]:
+    """``(st_mode, st_size, st_blksize)`` of an open fd: what ``aio.open`` needs of
+    ``os.fstat``, without building its full result; the same ``OSError`` on failure."""
+
 def _read_files(
     paths: list[Any], max_in_flight: int, direct: bool = True
 ) -> tuple[list[bytes | None], list[tuple[int, int, str | bytes]]]:
@@ -1791,6 +1797,8 @@ class LoopCore:
         """Whether debug mode is on."""
     def time(self) -> float:
         """The loop's clock: ``time.monotonic()``."""
+    def create_future(self) -> asyncio.Future[Any]:
+        """A new ``asyncio.Future`` of this loop."""
     def is_closed(self) -> bool:
         """Whether ``close()`` was called."""
     def call_soon(

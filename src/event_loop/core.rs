@@ -24,7 +24,8 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::engine::sys::{self, KernelTimespec, Params};
 use crate::engine::{prep, Engine, RawRing, Step};
-use crate::event_loop::handle::{Handle, TimerHandle};
+use crate::event_loop::handle::{asyncio_attr, Handle, TimerHandle};
+use pyo3::sync::PyOnceLock;
 use crate::event_loop::relay::Released;
 use crate::event_loop::state::{
     cancel, fileobj_to_fd, monotonic, queue_op, submit_now, LoopCore, Op, Ready, Relay, State,
@@ -599,6 +600,17 @@ impl LoopCore {
     /// The loop's clock: `time.monotonic()` (CLOCK_MONOTONIC, in seconds).
     fn time(&self) -> f64 {
         monotonic()
+    }
+
+    /// A new `asyncio.Future` of this loop: `BaseEventLoop.create_future` without its
+    /// Python frame (aio creates one per op).
+    fn create_future<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        static FUTURE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = slf.py();
+        let future = asyncio_attr(py, &FUTURE, "asyncio", "Future")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(pyo3::intern!(py, "loop"), slf)?;
+        future.call((), Some(&kwargs))
     }
 
     /// Whether `close()` was called.

@@ -29,7 +29,7 @@ pub struct Handle {
     pub(crate) source_traceback: Option<Py<PyAny>>,
 }
 
-fn asyncio_attr<'py>(
+pub(crate) fn asyncio_attr<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Py<PyAny>>,
     module: &str,

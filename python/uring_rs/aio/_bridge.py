@@ -572,10 +572,27 @@ class AioRing:
         except (RuntimeError, UringError, ValueError):
             pass
 
+    def _ready_ring(self) -> Ring:
+        """``_check()``'s ring, with its checks in the order of the common case first: the
+        ring open, in this process, bound to the running loop."""
+        if self._closed or self._pid != _PID[0] or self._loop is not asyncio.get_running_loop():
+            return self._check()
+        return self._ring
+
     async def _op(self, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False) -> int:
-        """Queues one op and waits for its result (``res``). The hot path: no helper
-        coroutines in between."""
-        ud, _ = self._queue(fn, *args)
+        """Queues one op and waits for its result (``res``). The hot path: ``_queue``
+        inlined, no helper coroutines in between."""
+        ring = self._ready_ring()
+        ud = next(self._ud)
+        try:
+            fn(ring, ud, *args)
+        except UringError as e:
+            if e.kind is not _SQ_FULL:
+                raise
+            self._make_room(ring, 1)
+            fn(ring, ud, *args)
+        if not self._submit_scheduled and self._host is None:
+            self._schedule_submit()
         loop = self._loop
         assert loop is not None
         fut: asyncio.Future[int] = loop.create_future()
@@ -600,7 +617,7 @@ class AioRing:
         """Runs two ops hard-linked (``IOSQE_IO_HARDLINK``): the second starts when the
         first completed, whatever its result (a short read included), and both go to the
         kernel in one submit. Returns both results. Cancelling cancels both."""
-        ring = self._check()
+        ring = self._ready_ring()
         if ring.sq_space_left() < _LINKED_PAIR:
             ring = await self._reserve(_LINKED_PAIR)
         ud1, ud2 = next(self._ud), next(self._ud)
@@ -614,8 +631,15 @@ class AioRing:
             self._abandon(ud1, fut, False, True)
             raise
         sqe.flags |= IOSQE_IO_HARDLINK  # only now: never link an unrelated op queued next
-        self._schedule_submit()
-        fut1, fut2 = self._track(ud1), self._track(ud2)
+        if not self._submit_scheduled and self._host is None:
+            self._schedule_submit()
+        loop = self._loop
+        assert loop is not None
+        fut1: asyncio.Future[int] = loop.create_future()
+        fut2: asyncio.Future[int] = loop.create_future()
+        ops_ = self._ops
+        ops_[ud1] = (fut1, False)
+        ops_[ud2] = (fut2, False)
         try:
             res1 = await fut1
             res2 = await fut2

@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator,
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, TypeVar, Union, overload
 
-from uring_rs._native import AT_FDCWD, _FreshBytes
+from uring_rs._native import AT_FDCWD, _FreshBytes, _fstat_brief
 from uring_rs.aio._bridge import AioRing, _close_quietly, _raise_for, get_ring, ops
 
 if TYPE_CHECKING:
@@ -61,13 +61,12 @@ __all__ = [
 #: Default size of a file's read-ahead / write-behind buffer. Larger than ``io``'s 8 KiB:
 #: one io_uring round trip costs a loop iteration, so fewer, larger ops win.
 DEFAULT_BUFFER_SIZE = 64 * 1024
-#: Reads at least this large go straight into the ``bytes`` they return: a new, uninitialised
-#: one the core allocates (``_FreshBytes``), shrunk in place to what was read.
+#: Reads go straight into the ``bytes`` they return: a new, uninitialised one the core
+#: allocates (``_FreshBytes``), shrunk in place to what was read (no zero-fill, no copy).
+#: The read that confirms the end of a file read whole (it may find more: then read on)
+#: is ``_SPARE`` bytes for a file of at least ``_FRESH_MIN``, else ``_SPARE_SMALL``.
 _FRESH_MIN = 16 * 1024
-#: The read that confirms the end of a file read whole (it may find more: then read on).
 _SPARE = 16 * 1024
-#: The same for a small file (under _FRESH_MIN): zero-filling 16 KiB was a seventh of the
-#: user-space instructions of an ``aio.open`` read of a 4 KiB file.
 _SPARE_SMALL = 512
 
 
@@ -154,7 +153,7 @@ class AsyncBinaryFile:
         appending: bool,
         buffer_size: int,
         closefd: bool = True,
-        st: os.stat_result | None = None,
+        st: tuple[int, int] | None = None,
         at_start: bool = False,
     ) -> None:
         self._ring = ring
@@ -168,13 +167,15 @@ class AsyncBinaryFile:
         self._closed = False
         self._buffer_size = buffer_size
         if st is None:
-            st = os.fstat(fd)
-        self._regular = stat.S_ISREG(st.st_mode)
+            st_mode, st_size, _ = _fstat_brief(fd)
+        else:
+            st_mode, st_size = st  # (st_mode, st_size), from the caller's fstat
+        self._regular = stat.S_ISREG(st_mode)
         # A hint, for sizing reads to the end: a stale one costs a read, never data.
-        self._size_hint = st.st_size
+        self._size_hint = st_size
         if self._regular and (at_start or appending):
             # just opened by path: offset 0 (append: the end, as FileIO seeks there)
-            start, self._seekable = (st.st_size if appending else 0), True
+            start, self._seekable = (st_size if appending else 0), True
         else:
             try:
                 start = os.lseek(fd, 0, os.SEEK_END if appending else os.SEEK_CUR)
@@ -254,13 +255,7 @@ class AsyncBinaryFile:
     async def _raw_read(self, n: int) -> bytes:
         """One read of up to ``n`` bytes at the end of the read-ahead buffer."""
         at = self._pos + len(self._rbuf) - self._rpos
-        if n < _FRESH_MIN:
-            buf = bytearray(n)  # fresh: a cancelled read may still land in it
-            got = await self._ring._op(ops.read, self._fd, buf, at if self._seekable else -1)
-            if got < 0:
-                _raise_for(got)
-            return bytes(buf) if got == n else memoryview(buf)[:got].tobytes()
-        fresh = _FreshBytes(n)
+        fresh = _FreshBytes(n)  # its own: a cancelled read may still land in it
         got = await self._ring._op(ops.read, self._fd, fresh, at if self._seekable else -1)
         if got < 0:
             _raise_for(got)
@@ -316,7 +311,7 @@ class AsyncBinaryFile:
         if self._wbuf:
             await self._flush_writes()
         if size is None or size < 0:
-            return await self.readall()
+            return await self._readall()
         avail = len(self._rbuf) - self._rpos
         if size <= avail:
             return self._take(size)
@@ -371,6 +366,10 @@ class AsyncBinaryFile:
         self._check_readable()
         if self._wbuf:
             await self._flush_writes()
+        return await self._readall()
+
+    async def _readall(self) -> bytes:
+        """``readall()`` after its checks and flush."""
         parts = []
         if self._rpos < len(self._rbuf):
             parts.append(self._take(len(self._rbuf) - self._rpos))
@@ -379,28 +378,23 @@ class AsyncBinaryFile:
             # One read of what the size says is left (large ones straight into the bytes
             # object returned), and hard-linked to it one more read just past it that
             # confirms the end.
-            fresh = _FreshBytes(left) if left >= _FRESH_MIN else None
-            small = bytearray(left) if fresh is None else None
-            spare = bytearray(_SPARE if fresh is not None else _SPARE_SMALL)
+            fresh = _FreshBytes(left)
+            spare = _FreshBytes(_SPARE if left >= _FRESH_MIN else _SPARE_SMALL)
             at = self._offset(self._pos)
             got, more = await self._ring._op_pair(
                 ops.read,
-                (self._fd, fresh if fresh is not None else small, at),
+                (self._fd, fresh, at),
                 ops.read,
                 (self._fd, spare, at + left if at >= 0 else -1),
             )
             _raise_for(got)
-            if fresh is not None:
-                parts.append(fresh.take(got))
-            else:
-                assert small is not None
-                parts.append(bytes(small) if got == left else bytes(memoryview(small)[:got]))
+            parts.append(fresh.take(got))
             self._pos += got
             if got == left or at < 0:  # the spare read follows what the first one read
                 if _raise_for(more) == 0:
                     self._size_hint = self._pos
                     return parts[0] if len(parts) == 1 else b"".join(parts)
-                parts.append(bytes(memoryview(spare)[:more]))
+                parts.append(spare.take(more))
                 self._pos += more
         # The size was wrong, or is unknown: read on until a read returns nothing, in
         # reads that grow with what was read so far.
@@ -642,7 +636,8 @@ class AsyncBinaryFile:
         if self._closed:
             return
         try:
-            await self._flush_writes()
+            if self._wbuf:
+                await self._flush_writes()
         finally:
             self._closed = True
             try:
@@ -1159,8 +1154,9 @@ async def _open(
     closefd: bool,
     ring: AioRing | None,
 ) -> AsyncBinaryFile | AsyncTextFile:
-    if isinstance(mode, str) and all(
-        v is None or isinstance(v, str) for v in (encoding, errors, newline)
+    if isinstance(mode, str) and (
+        (encoding is None and errors is None and newline is None)
+        or all(v is None or isinstance(v, str) for v in (encoding, errors, newline))
     ):
         m = _parse_mode(mode, encoding, errors, newline)
     else:
@@ -1181,14 +1177,19 @@ async def _open(
         if not closefd:
             raise ValueError("Cannot use closefd=False with file name")
         name = os.fspath(file)
-        fd = await r.openat(name, m.flags, 0o666)
+        if (b"\0" if isinstance(name, bytes) else "\0") in name:
+            raise ValueError("embedded null byte")  # the built-in open's words
+        # AioRing.openat inlined (one coroutine less per open)
+        fd = _raise_for(
+            await r._op(ops.openat, AT_FDCWD, name, m.flags, 0o666, fd_result=True), name
+        )
         closefd = True
     try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
+        st_mode, st_size, st_blksize = _fstat_brief(fd)
+        if stat.S_ISDIR(st_mode):
             raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), name)
         if (
-            stat.S_ISFIFO(st.st_mode)
+            stat.S_ISFIFO(st_mode)
             and not isinstance(file, int)
             and m.flags & os.O_ACCMODE == os.O_RDONLY
         ):
@@ -1207,7 +1208,7 @@ async def _open(
         if buffering == 0 and not m.binary:
             raise ValueError("can't have unbuffered text I/O")
         if buffering < 0 or buffering == 1:
-            size = max(DEFAULT_BUFFER_SIZE, getattr(st, "st_blksize", 0) or 0)
+            size = max(DEFAULT_BUFFER_SIZE, st_blksize)
         else:
             size = buffering
         text_encoding = ""
@@ -1226,7 +1227,7 @@ async def _open(
             appending=m.appending,
             buffer_size=size,
             closefd=closefd,
-            st=st,
+            st=(st_mode, st_size),
             at_start=not isinstance(file, int),
         )
     except BaseException:
