@@ -1,6 +1,7 @@
-//! `read_files`' native loop: many whole files read on a private ring, the
-//! engine's third client (after `py` and `event_loop`); and `copy_file`'s
-//! pipes (`_Pipes`), which close themselves.
+//! `read_files`' native loop: many whole files read on a private ring (two
+//! rings, the calling thread's and a helper thread's, sharing the paths,
+//! for a large batch), the engine's third client (after `py` and
+//! `event_loop`); and `copy_file`'s pipes (`_Pipes`), which close themselves.
 //!
 //! Owns: the per-file chains (an open, a pair of reads, a poll for a FIFO's
 //! writer), the slots that run them and their buffers, the results, and the
@@ -28,6 +29,8 @@
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
@@ -124,20 +127,40 @@ impl Slot {
     }
 }
 
-/// The ring, the slots and the results of one `read_files` call.
-struct Reader {
+/// What the readers of one `read_files` call share: the paths, the next
+/// file to claim, and a flag that stops them all (one failed).
+struct Work<'a> {
+    paths: &'a [CString],
+    next: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Work<'_> {
+    /// The next file nobody has claimed, if any is left.
+    fn claim(&self) -> Option<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (i < self.paths.len()).then_some(i)
+    }
+}
+
+/// One ring, its slots and the results it read: a `read_files` call runs
+/// one, or two (the second on a helper thread) for a large batch.
+struct Reader<'a> {
     ring: RawRing,
     sq: SqState,
     /// Direct descriptors (a fixed-file table of one entry per slot).
     direct: bool,
     ext_arg: bool,
-    paths: Vec<CString>,
+    work: &'a Work<'a>,
     slots: Vec<Slot>,
     free: Vec<usize>,
-    next: usize,
     /// Ops whose completion has not come yet, across the slots.
     in_flight: u64,
-    results: Vec<Option<Py<PyBytes>>>,
+    /// (index, contents) of each file read.
+    results: Vec<(usize, Py<PyBytes>)>,
     /// (index, errno) of each path that could not be read.
     failures: Vec<(usize, i32)>,
 }
@@ -159,8 +182,8 @@ fn next_pow2(n: usize) -> u32 {
     n.max(1).next_power_of_two() as u32
 }
 
-impl Reader {
-    fn new(paths: Vec<CString>, nslots: usize, want_direct: bool) -> Result<Reader, i32> {
+impl<'a> Reader<'a> {
+    fn new(work: &'a Work<'a>, nslots: usize, want_direct: bool) -> Result<Reader<'a>, i32> {
         let entries = next_pow2(3 * nslots + 1).min(32768);
         let ring = setup(entries)?;
         let mut direct = want_direct && ring.features & sys::IORING_FEAT_LINKED_FILE != 0;
@@ -178,18 +201,16 @@ impl Reader {
             };
             direct = r.is_ok(); // e.g. RLIMIT_NOFILE below nslots: plain fds
         }
-        let n = paths.len();
         Ok(Reader {
             ext_arg: ring.features & sys::IORING_FEAT_EXT_ARG != 0,
             ring,
             sq: SqState::default(),
             direct,
-            paths,
+            work,
             slots: (0..nslots).map(|_| Slot::new()).collect(),
             free: (0..nslots).rev().collect(),
-            next: 0,
             in_flight: 0,
-            results: (0..n).map(|_| None).collect(),
+            results: Vec::new(),
             failures: Vec::new(),
         })
     }
@@ -234,11 +255,9 @@ impl Reader {
         self.in_flight += 1;
     }
 
-    /// Starts the next file in slot `s`.
-    fn start(&mut self, s: usize) -> Result<(), i32> {
-        let file = self.next;
-        self.next += 1;
-        let path = self.paths[file].as_ptr() as u64;
+    /// Starts file `file` in slot `s`.
+    fn start(&mut self, s: usize, file: usize) -> Result<(), i32> {
+        let path = self.work.paths[file].as_ptr() as u64;
         let slot = &mut self.slots[s];
         slot.file = file;
         slot.polled = false;
@@ -326,7 +345,7 @@ impl Reader {
             // The path names the file we opened unless it was renamed since:
             // the size is only a hint.
             // SAFETY: a NUL-terminated path and a stat buffer, live for the call.
-            unsafe { libc::stat(self.paths[slot.file].as_ptr(), &mut st) }
+            unsafe { libc::stat(self.work.paths[slot.file].as_ptr(), &mut st) }
         } else {
             // SAFETY: our own open fd and a stat buffer.
             unsafe { libc::fstat(slot.fd, &mut st) }
@@ -362,7 +381,7 @@ impl Reader {
     }
 
     fn done(&mut self, s: usize, bytes: Bound<'_, PyBytes>) -> Result<(), i32> {
-        self.results[self.slots[s].file] = Some(bytes.unbind());
+        self.results.push((self.slots[s].file, bytes.unbind()));
         self.finish(s)
     }
 
@@ -504,11 +523,15 @@ impl Reader {
 
     /// The loop: keeps every slot busy, submits, waits, handles what came.
     fn run(&mut self, py: Python<'_>) -> PyResult<()> {
-        let n = self.paths.len();
+        let mut claiming = true;
         loop {
-            while self.next < n {
-                let Some(s) = self.free.pop() else { break };
-                self.start(s).map_err(enter_error)?;
+            while claiming && !self.free.is_empty() {
+                let Some(file) = self.work.claim() else {
+                    claiming = false;
+                    break;
+                };
+                let s = self.free.pop().expect("not empty");
+                self.start(s, file).map_err(enter_error)?;
             }
             if self.in_flight == 0 {
                 return Ok(());
@@ -530,6 +553,11 @@ impl Reader {
                 Err(e) => return Err(enter_error(e)),
             }
             py.check_signals()?;
+            if self.work.stop.load(Ordering::Relaxed) {
+                // Another reader failed: its error is the call's. What is in
+                // flight here is drained when this reader is dropped.
+                return Ok(());
+            }
             let ready = self.ring.cq_ready();
             for i in 0..ready {
                 let c = self.ring.cqe(i);
@@ -611,7 +639,7 @@ impl Reader {
     }
 }
 
-impl Drop for Reader {
+impl Drop for Reader<'_> {
     fn drop(&mut self) {
         if self.in_flight > 0 && !self.drain() {
             // The kernel did not confirm the cancels in time: it may still
@@ -664,6 +692,63 @@ fn path_arg<'py>(
     Ok((c, name))
 }
 
+/// Files at least this many are read by two threads (each with its ring).
+const HELPER_MIN_FILES: usize = 256;
+
+/// Whether the helper thread has ended, for the calling thread to wait on
+/// in slices (checking signals in between).
+#[derive(Default)]
+struct Ended {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Ended {
+    /// Waits up to `slice`; whether the helper has ended.
+    fn wait(&self, slice: Duration) -> bool {
+        let g = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let (g, _) = self
+            .cv
+            .wait_timeout_while(g, slice, |done| !*done)
+            .unwrap_or_else(|e| e.into_inner());
+        *g
+    }
+}
+
+/// Marks the helper ended when dropped (also when it panics).
+struct EndedGuard<'a>(&'a Ended);
+
+impl Drop for EndedGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0.cv.notify_all();
+    }
+}
+
+/// What one reader read: (index, contents) and (index, errno).
+type Parts = (Vec<(usize, Py<PyBytes>)>, Vec<(usize, i32)>);
+
+/// One reader's share of `work`, on a ring of its own; on any error the
+/// others are told to stop claiming files (each drains what it has in
+/// flight on its way out).
+fn read_some(py: Python<'_>, work: &Work<'_>, nslots: usize, direct: bool) -> PyResult<Parts> {
+    let res = Reader::new(work, nslots, direct)
+        .map_err(enter_error)
+        .and_then(|mut r| {
+            if !work.paths.is_empty() {
+                r.run(py)?;
+            }
+            Ok((
+                std::mem::take(&mut r.results),
+                std::mem::take(&mut r.failures),
+            ))
+        });
+    if res.is_err() {
+        work.stop.store(true, Ordering::Relaxed);
+    }
+    res
+}
+
 /// `uring_rs.read_files`' loop (the Python wrapper checks the arguments and
 /// builds the exceptions): returns the contents (None for a failed path)
 /// and the failures as (index, errno, the path as `os.fspath` gave it).
@@ -685,15 +770,61 @@ pub fn _read_files<'py>(
         names.push(name);
     }
     let n = cpaths.len();
-    let nslots = max_in_flight.clamp(1, MAX_SLOTS).min(n.max(1));
-    let mut reader = Reader::new(cpaths, nslots, direct).map_err(enter_error)?;
-    if n > 0 {
-        reader.run(py)?;
+    let work = Work {
+        paths: &cpaths,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+    };
+    let helper = n >= HELPER_MIN_FILES
+        && max_in_flight >= 2
+        && std::thread::available_parallelism().is_ok_and(|p| p.get() >= 2);
+    let readers = if helper { 2 } else { 1 };
+    let nslots = (max_in_flight / readers).clamp(1, MAX_SLOTS).min(n.max(1));
+    let parts = if helper {
+        // The calling thread reads with one ring, a helper thread with
+        // another, claiming files from the same counter: the kernel's work
+        // (the opens and reads of cached files complete inline, in the
+        // thread that submits them) runs on two CPUs, and each thread holds
+        // the GIL only to make the `bytes` of what it read.
+        let ended = Ended::default();
+        let (mine, theirs) = std::thread::scope(|scope| {
+            let work = &work;
+            let ended = &ended;
+            let h = scope.spawn(move || {
+                let _ended = EndedGuard(ended); // when the helper ends, even by a panic
+                Python::attach(|py| read_some(py, work, nslots, direct))
+            });
+            let mut mine = read_some(py, work, nslots, direct);
+            // Wait for the helper without the GIL (it may need it), checking
+            // signals as the reader does: a handler's exception stops both.
+            loop {
+                if py.detach(|| ended.wait(WAIT_SLICE)) {
+                    break;
+                }
+                if let Err(e) = py.check_signals() {
+                    work.stop.store(true, Ordering::Relaxed);
+                    if mine.is_ok() {
+                        mine = Err(e);
+                    }
+                }
+            }
+            let theirs = py.detach(|| h.join());
+            (mine, theirs)
+        });
+        let theirs = theirs.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (mut a, mut b) = (mine?, theirs?);
+        a.0.append(&mut b.0);
+        a.1.append(&mut b.1);
+        a
+    } else {
+        read_some(py, &work, nslots, direct)?
+    };
+    let (read, mut failures) = parts;
+    let mut results: Vec<Option<Py<PyBytes>>> = (0..n).map(|_| None).collect();
+    for (i, b) in read {
+        results[i] = Some(b);
     }
-    let mut failures = std::mem::take(&mut reader.failures);
     failures.sort_unstable(); // input order
-    let results = std::mem::take(&mut reader.results);
-    drop(reader);
     let list = PyList::new(py, results.into_iter().map(|r| r.map(|b| b.into_bound(py))))?;
     let fails = PyList::empty(py);
     for (i, e) in failures {

@@ -431,6 +431,40 @@ def test_read_files_interrupted_while_a_fifo_waits_for_its_writer(
     assert fds() == before
 
 
+def test_read_files_large_batch_interrupted_while_fifos_wait_leaks_nothing(
+    tmp_path: Path, descriptors: str
+) -> None:
+    # 300 paths: two readers (this thread's and a helper thread's) share them; each
+    # ends up waiting on one of the FIFOs (no writer). The interruption must stop
+    # both, wherever the FIFOs went, and return with nothing left open.
+    paths = [tmp_path / f"f{i}" for i in range(298)]
+    for i, p in enumerate(paths):
+        p.write_bytes(bytes([i % 256]) * (i * 13 % 5000))
+    for name in ("fifo1", "fifo2"):
+        os.mkfifo(tmp_path / name)
+        paths.append(tmp_path / name)
+    before = fds()
+    t0 = time.monotonic()
+    assert interrupted(lambda: read_files(paths), 0.3)
+    assert time.monotonic() - t0 < 5  # both readers stopped: no wait for a writer
+    assert fds() == before
+
+
+def test_read_files_large_batch_reports_every_failure_in_order(
+    tmp_path: Path, descriptors: str
+) -> None:
+    paths = [tmp_path / f"f{i}" for i in range(600)]
+    for i, p in enumerate(paths):
+        if i % 7:
+            p.write_bytes(str(i).encode() * (i % 50))
+    got = read_files(paths, return_exceptions=True)
+    for i, (p, r) in enumerate(zip(paths, got)):
+        if i % 7:
+            assert r == p.read_bytes()
+        else:
+            assert isinstance(r, FileNotFoundError) and r.filename == os.fspath(p)
+
+
 def test_copy_file_interrupted_at_any_stage_leaks_no_descriptor(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.write_bytes(os.urandom(16 << 20))

@@ -132,8 +132,13 @@ def read_files(
     FIFOs, files that grow or shrink meanwhile). A FIFO is read once a writer has come, as
     the built-in ``open`` waits for one.
 
-    Up to ``max_in_flight`` files are open and being read at a time, on one private ring,
-    by a native loop: each file is one chain, an ``openat`` into the slot's entry of a
+    Up to ``max_in_flight`` files are open and being read at a time, on a private ring,
+    by a native loop. From 256 paths on (with ``max_in_flight`` >= 2 and two CPUs), the
+    calling thread and one helper thread each run the loop on a ring of their own, with
+    half of ``max_in_flight`` each, taking the next path from a shared counter: the kernel
+    completes the opens and reads of cached files inline in the thread that submits them,
+    so the work runs on two CPUs (the GIL is held only to make the ``bytes``). Each file
+    is one chain, an ``openat`` into the slot's entry of a
     fixed-file table (a direct descriptor, which never enters the process's fd table and
     needs no close: the next open into the entry replaces it) linked to two reads
     (``IOSQE_IO_HARDLINK``) into the slot's two 64 KiB buffers at the file position (the

@@ -25,13 +25,13 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::engine::sys::{self, KernelTimespec, Params};
 use crate::engine::{prep, Engine, RawRing, Step};
 use crate::event_loop::handle::{asyncio_attr, Handle, TimerHandle};
-use pyo3::sync::PyOnceLock;
 use crate::event_loop::relay::Released;
 use crate::event_loop::state::{
     cancel, fileobj_to_fd, monotonic, queue_op, submit_now, LoopCore, Op, Ready, Relay, State,
     Timer, MAX_WAIT,
 };
 use crate::py::ring::Ring;
+use pyo3::sync::PyOnceLock;
 
 impl LoopCore {
     /// Debug-mode checks asyncio makes (by attribute lookup, as asyncio's
