@@ -1,7 +1,8 @@
 //! `read_files`' native loop: many whole files read on a private ring (two
 //! rings, the calling thread's and a helper thread's, sharing the paths,
 //! for a large batch), the engine's third client (after `py` and
-//! `event_loop`); and `copy_file`'s pipes (`_Pipes`), which close themselves.
+//! `event_loop`); `copy_file`'s pipes (`_Pipes`), which close themselves; and
+//! `_fstat_brief`, the three `fstat` fields `aio.open` uses.
 //!
 //! Owns: the per-file chains (an open, a pair of reads, a poll for a FIFO's
 //! writer), the slots that run them and their buffers, the results, and the
@@ -735,9 +736,7 @@ fn read_some(py: Python<'_>, work: &Work<'_>, nslots: usize, direct: bool) -> Py
     let res = Reader::new(work, nslots, direct)
         .map_err(enter_error)
         .and_then(|mut r| {
-            if !work.paths.is_empty() {
-                r.run(py)?;
-            }
+            r.run(py)?;
             Ok((
                 std::mem::take(&mut r.results),
                 std::mem::take(&mut r.failures),

@@ -145,6 +145,12 @@ def _raise_for(res: int, filename: Any = None) -> int:
     raise OSError(-res, os.strerror(-res), filename)
 
 
+def _check_open_path(path: str | bytes) -> None:
+    """The built-in ``open``'s check of a path for a null byte, in its words."""
+    if (b"\0" if isinstance(path, bytes) else "\0") in path:  # type: ignore[operator]
+        raise ValueError("embedded null byte")
+
+
 def _close_quietly(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.close(fd)
@@ -381,7 +387,7 @@ class AioRing:
         """The ring, bound to the running loop; raises if closed or used from elsewhere."""
         if self._closed:
             raise RuntimeError("this AioRing is closed")
-        if self._pid != _pid_now():
+        if self._pid != _PID[0]:  # _pid_now() inlined: every op comes through here
             raise RuntimeError(
                 "this AioRing belongs to the parent process (fork()): run a new loop in the "
                 "child, where uring_rs.aio.get_ring() gives a ring of its own"
@@ -572,27 +578,10 @@ class AioRing:
         except (RuntimeError, UringError, ValueError):
             pass
 
-    def _ready_ring(self) -> Ring:
-        """``_check()``'s ring, with its checks in the order of the common case first: the
-        ring open, in this process, bound to the running loop."""
-        if self._closed or self._pid != _PID[0] or self._loop is not asyncio.get_running_loop():
-            return self._check()
-        return self._ring
-
     async def _op(self, fn: Callable[..., Sqe], *args: Any, fd_result: bool = False) -> int:
-        """Queues one op and waits for its result (``res``). The hot path: ``_queue``
-        inlined, no helper coroutines in between."""
-        ring = self._ready_ring()
-        ud = next(self._ud)
-        try:
-            fn(ring, ud, *args)
-        except UringError as e:
-            if e.kind is not _SQ_FULL:
-                raise
-            self._make_room(ring, 1)
-            fn(ring, ud, *args)
-        if not self._submit_scheduled and self._host is None:
-            self._schedule_submit()
+        """Queues one op and waits for its result (``res``). The hot path: no helper
+        coroutines in between."""
+        ud, _ = self._queue(fn, *args)
         loop = self._loop
         assert loop is not None
         fut: asyncio.Future[int] = loop.create_future()
@@ -617,7 +606,7 @@ class AioRing:
         """Runs two ops hard-linked (``IOSQE_IO_HARDLINK``): the second starts when the
         first completed, whatever its result (a short read included), and both go to the
         kernel in one submit. Returns both results. Cancelling cancels both."""
-        ring = self._ready_ring()
+        ring = self._check()
         if ring.sq_space_left() < _LINKED_PAIR:
             ring = await self._reserve(_LINKED_PAIR)
         ud1, ud2 = next(self._ud), next(self._ud)
@@ -631,15 +620,8 @@ class AioRing:
             self._abandon(ud1, fut, False, True)
             raise
         sqe.flags |= IOSQE_IO_HARDLINK  # only now: never link an unrelated op queued next
-        if not self._submit_scheduled and self._host is None:
-            self._schedule_submit()
-        loop = self._loop
-        assert loop is not None
-        fut1: asyncio.Future[int] = loop.create_future()
-        fut2: asyncio.Future[int] = loop.create_future()
-        ops_ = self._ops
-        ops_[ud1] = (fut1, False)
-        ops_[ud2] = (fut2, False)
+        self._schedule_submit()
+        fut1, fut2 = self._track(ud1), self._track(ud2)
         try:
             res1 = await fut1
             res2 = await fut2
@@ -837,8 +819,7 @@ class AioRing:
     ) -> int:
         """``os.open`` on the ring (``O_CLOEXEC`` added); errors carry the filename."""
         path = os.fspath(path)
-        if (b"\0" if isinstance(path, bytes) else "\0") in path:  # type: ignore[operator]
-            raise ValueError("embedded null byte")  # the built-in open's words
+        _check_open_path(path)
         return _raise_for(
             await self._op(ops.openat, dir_fd, path, flags, mode, fd_result=True), path
         )

@@ -26,7 +26,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, TypeVar, Union, overload
 
 from uring_rs._native import AT_FDCWD, _FreshBytes, _fstat_brief
-from uring_rs.aio._bridge import AioRing, _close_quietly, _raise_for, get_ring, ops
+from uring_rs.aio._bridge import (
+    AioRing,
+    _check_open_path,
+    _close_quietly,
+    _raise_for,
+    get_ring,
+    ops,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer, Self
@@ -1177,8 +1184,7 @@ async def _open(
         if not closefd:
             raise ValueError("Cannot use closefd=False with file name")
         name = os.fspath(file)
-        if (b"\0" if isinstance(name, bytes) else "\0") in name:
-            raise ValueError("embedded null byte")  # the built-in open's words
+        _check_open_path(name)
         # AioRing.openat inlined (one coroutine less per open)
         fd = _raise_for(
             await r._op(ops.openat, AT_FDCWD, name, m.flags, 0o666, fd_result=True), name
