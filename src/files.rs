@@ -1,8 +1,9 @@
 //! `read_files`' native loop: many whole files read on a private ring (two
 //! rings, the calling thread's and a helper thread's, sharing the paths,
 //! for a large batch), the engine's third client (after `py` and
-//! `event_loop`); `copy_file`'s pipes (`_Pipes`), which close themselves; and
-//! `_fstat_brief`, the three `fstat` fields `aio.open` uses.
+//! `event_loop`); `copy_file`'s pipes (`_Pipes`), which close themselves, and
+//! its `_preallocate`; and `_fstat_brief`, the three `fstat` fields `aio.open`
+//! uses.
 //!
 //! Owns: the per-file chains (an open, a pair of reads, a poll for a FIFO's
 //! writer), the slots that run them and their buffers, the results, and the
@@ -853,8 +854,25 @@ fn _fstat_brief(fd: i32) -> PyResult<(u32, i64, i64)> {
     Ok((st.st_mode, st.st_size, st.st_blksize))
 }
 
+/// `fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, len)` without the GIL: reserves the
+/// blocks a copy of `len` bytes will fill, so the filesystem allocates them in
+/// one extent instead of reserving block by block as the writes come (ext4's
+/// delayed allocation); the size stays what it is. Whether it worked: a
+/// filesystem without fallocate, a full disk or a signal are no error here (the
+/// copy then allocates as it writes, and reports a full disk itself).
+#[pyfunction]
+fn _preallocate(py: Python<'_>, fd: i32, len: i64) -> bool {
+    if len <= 0 {
+        return false;
+    }
+    // SAFETY: no memory is passed; any fd value is safe to pass (a bad one fails
+    // with EBADF).
+    py.detach(|| unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, len) } == 0)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_fstat_brief, m)?)?;
+    m.add_function(wrap_pyfunction!(_preallocate, m)?)?;
     m.add_function(wrap_pyfunction!(_read_files, m)?)?;
     m.add_function(wrap_pyfunction!(_read_files_direct, m)?)?;
     m.add_class::<Pipes>()?;

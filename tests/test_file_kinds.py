@@ -480,13 +480,61 @@ def test_copy_file_interrupted_at_any_stage_leaks_no_descriptor(tmp_path: Path) 
     assert hits >= 5
 
 
-@pytest.fixture(params=["splice", "buffers"])
+@pytest.fixture(params=["kernel", "splice", "buffers"])
 def transfer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """copy_file's two ways between regular files: splices through pipes, and (where a
-    pipe cannot be sized, F_SETPIPE_SZ) reads and writes through buffers; the second is
-    selected with the module's own switch, so that both are exercised here."""
+    """copy_file's three ways between regular files: the kernel's copy (copy_file_range,
+    else sendfile), and where the kernel refuses both, the ring's splices through pipes or
+    (where a pipe cannot be sized, F_SETPIPE_SZ) reads and writes through buffers; the
+    module's own switches select them, so that each is exercised here."""
+    monkeypatch.setattr(uring_rs.files, "_COPY_IN_KERNEL", request.param == "kernel")
     monkeypatch.setattr(uring_rs.files, "_COPY_SPLICE", request.param == "splice")
     return str(request.param)
+
+
+def test_copy_file_between_filesystems(tmp_path: Path) -> None:
+    # copy_file_range refuses to cross filesystems (EXDEV, Linux 5.19 on); sendfile does.
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no /dev/shm on a filesystem other than the test's temporary directory")
+    data = os.urandom((3 << 20) + 5)
+    src = shm / f"uring_rs-test-{os.getpid()}"
+    try:
+        src.write_bytes(data)
+        assert copy_file(src, tmp_path / "dst") == tmp_path / "dst"
+        assert builtin_read(tmp_path / "dst") == data
+        copy_file(tmp_path / "dst", src)
+        assert builtin_read(src) == data
+    finally:
+        src.unlink(missing_ok=True)
+
+
+def test_copy_file_reserves_no_more_than_the_copy_fills(tmp_path: Path) -> None:
+    # dst's blocks are reserved for the size src reports, and what the copy did not fill
+    # is released: here the copy fails half-way (RLIMIT_FSIZE: EFBIG), and dst holds the
+    # half and the blocks of the half, as shutil.copyfile leaves it.
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(16 << 20))
+    r = run_python(
+        f"""
+        import errno, os, resource, signal, shutil, uring_rs
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 20, resource.RLIM_INFINITY))
+        for name, copy in [("ours", uring_rs.copy_file), ("shutil", shutil.copyfile)]:
+            dst = {str(tmp_path)!r} + "/" + name
+            try:
+                copy({str(src)!r}, dst)
+            except OSError as e:
+                assert e.errno == errno.EFBIG, e
+                print(name, repr(e.filename), os.path.getsize(dst), os.stat(dst).st_blocks)
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    ours, theirs = (line.split() for line in r.stdout.splitlines())
+    assert ours[0] == "ours" and ours[1] == repr(str(src))
+    assert int(ours[2]) == int(theirs[2]) == 8 << 20
+    assert int(ours[3]) * 512 <= (8 << 20) + (1 << 20), "reserved blocks past the end kept"
+    copy_file(src, tmp_path / "whole")
+    assert os.stat(tmp_path / "whole").st_blocks * 512 <= (16 << 20) + (1 << 20)
 
 
 @pytest.mark.parametrize(("chunk", "depth"), [(4096, 1), (1000, 7), (1 << 20, 4), (3 << 20, 2)])

@@ -294,6 +294,7 @@ __all__ = [
     "_FreshBytes",
     "_Pipes",
     "_fstat_brief",
+    "_preallocate",
     "_read_files",
     "_read_files_direct",
     "accept",
@@ -1204,6 +1205,11 @@ class _Pipes:
 def _fstat_brief(fd: int) -> tuple[int, int, int]:
     """``(st_mode, st_size, st_blksize)`` of an open fd: what ``aio.open`` needs of
     ``os.fstat``, without building its full result; the same ``OSError`` on failure."""
+
+def _preallocate(fd: int, len: int) -> bool:
+    """``fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, len)`` without the GIL: the blocks a copy of
+    ``len`` bytes will fill, reserved at once (the size is unchanged). Whether it worked: a
+    filesystem without fallocate, a full disk or a signal are no error here."""
 
 def _read_files(
     paths: list[Any], max_in_flight: int, direct: bool = True

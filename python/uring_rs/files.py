@@ -1,7 +1,8 @@
-"""Synchronous batch file helpers on io_uring: ``read_files`` and ``copy_file``.
+"""Synchronous file helpers: ``read_files`` (on io_uring) and ``copy_file`` (the kernel's
+own copy between regular files, io_uring for the rest).
 
-Each call uses a private ``Ring`` of its own (created and closed inside the call), so
-they are safe to call from any thread, and with rings of your own in flight.
+Each call that uses a ring uses a private ``Ring`` of its own (created and closed inside
+the call), so they are safe to call from any thread, and with rings of your own in flight.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from uring_rs._native import (
     Ring,
     Sqe,
     _Pipes,
+    _preallocate,
 )
 from uring_rs._native import _read_files as _native_read_files
 from uring_rs._native import read as ops_read
@@ -32,7 +34,24 @@ __all__ = ["ReadFilesError", "copy_file", "read_files"]
 
 _P = TypeVar("_P", bound="_StrOrBytesPath")
 
+#: Between regular files, the kernel's own copy (copy_file_range, else sendfile) first; the
+#: ring's pipelines when it cannot (and, switched off, in the tests of those pipelines).
+_COPY_IN_KERNEL = True
 _COPY_SPLICE = True
+#: What refuses a kernel copy between two regular files, before a byte moved: no such
+#: call (ENOSYS), not between these filesystems (EXDEV) or these files (EINVAL, EBADF,
+#: EOPNOTSUPP, ETXTBSY, EPERM: FUSE and NFS give these). The next way is tried then.
+_KERNEL_COPY_REFUSED = frozenset(
+    {
+        errno.ENOSYS,
+        errno.EXDEV,
+        errno.EINVAL,
+        errno.EBADF,
+        errno.EOPNOTSUPP,
+        errno.ETXTBSY,
+        errno.EPERM,
+    }
+)
 #: Bytes per splice: a chunk larger than this goes through its pipe in segments. Larger
 #: splices (512 KiB, 1 MiB pipes) were measured here to fall, run after run, into a mode
 #: that costs twice the CPU (both splice and read/write of 1 MiB chunks); 256 KiB ones do
@@ -194,7 +213,8 @@ def copy_file(
     depth: int = 4,
     follow_symlinks: bool = True,
 ) -> _P:
-    """Copies the contents of ``src`` to ``dst`` through io_uring, pipelined.
+    """Copies the contents of ``src`` to ``dst``: in the kernel between regular files,
+    through io_uring otherwise.
 
     The semantics are ``shutil.copyfile``'s: only the data is copied, not the mode,
     owner or times (a new ``dst`` gets ``0o666 & ~umask``; an existing one keeps its
@@ -203,13 +223,20 @@ def copy_file(
     ``follow_symlinks=False``; ``dst`` is returned. The copy is what reading ``src`` until
     a read returns 0 bytes gives, whatever size it reports (procfs reports 0, sysfs 4096).
 
-    Between regular files, up to ``depth`` chunks of ``chunk_size`` bytes are in flight at
-    increasing offsets, each moved by ``IORING_OP_SPLICE`` into a pipe of its own and out
-    to the same offset of ``dst`` (one copy in the kernel, as ``sendfile``; the splices
-    run in parallel on the kernel's workers), each write linked to its read; splices move
-    at most 256 KiB, so ``chunk_size`` is capped there. If pipes cannot be sized so
-    (``F_SETPIPE_SZ``), reads and writes go through buffers instead. Other sources and
-    destinations (devices, files reporting size 0) are copied sequentially.
+    Between regular files, ``dst``'s blocks are reserved first for the size ``src``
+    reports (``fallocate`` with ``FALLOC_FL_KEEP_SIZE``: one extent, instead of ext4's
+    block-by-block delayed allocation as writes come, which is most of a buffered
+    write's cost), and the kernel copies: ``copy_file_range`` (a reflink on filesystems
+    that share extents, btrfs and XFS; an in-kernel copy on others), else ``sendfile``
+    (between filesystems), until it reports the end, which one more read confirms.
+    io_uring has no file-to-file copy, and its splices always run on the kernel's
+    workers: measured here, that pipeline was slower and less steady (BENCHMARKS.md).
+    Where neither call serves, up to ``depth`` chunks of ``chunk_size`` bytes are in
+    flight at increasing offsets, each moved by ``IORING_OP_SPLICE`` into a pipe of its
+    own and out to the same offset of ``dst``, each write linked to its read (splices
+    move at most 256 KiB, so ``chunk_size`` is capped there; without ``F_SETPIPE_SZ``,
+    reads and writes through buffers). Other sources and destinations (devices, files
+    reporting size 0) are read and written in turn on a ring, ``chunk_size`` at a time.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -249,12 +276,66 @@ def copy_file(
             sst = os.fstat(sfd)
             dregular = stat.S_ISREG(os.fstat(dfd).st_mode)
             if stat.S_ISREG(sst.st_mode) and sst.st_size > 0 and dregular:
-                depth = max(1, min(depth, -(-sst.st_size // chunk_size)))
-                use_splice = _COPY_SPLICE
-                _copy_pipelined(sfd, dfd, chunk_size, depth, src, dst, use_splice)
+                reserved = _preallocate(dfd, sst.st_size)
+                try:
+                    copied = _copy_in_kernel(sfd, dfd, sst.st_size, src, dst)
+                    if copied is None:
+                        depth = max(1, min(depth, -(-sst.st_size // chunk_size)))
+                        use_splice = _COPY_SPLICE
+                        _copy_pipelined(sfd, dfd, chunk_size, depth, src, dst, use_splice)
+                    elif copied >= 0:  # a kernel copy that stopped short of the end
+                        _copy_sequential(sfd, dfd, chunk_size, src, dst)
+                finally:
+                    if reserved and os.fstat(dfd).st_size < sst.st_size:
+                        # Blocks reserved past the end (the source shrank, or the copy
+                        # failed): truncating at the size frees them (ext4, tmpfs).
+                        os.ftruncate(dfd, os.fstat(dfd).st_size)
             else:
                 _copy_sequential(sfd, dfd, chunk_size, src, dst)
     return dst
+
+
+def _copy_in_kernel(
+    sfd: int, dfd: int, size: int, src: _StrOrBytesPath, dst: _StrOrBytesPath
+) -> int | None:
+    """Copies ``sfd`` to ``dfd`` (both regular, at their file positions, 0) in the kernel.
+
+    None if the kernel refuses both calls before a byte moved (the ring's pipeline copies
+    then); -1 when the copy is whole: the call reported the end and a read there found
+    nothing. Otherwise where it stopped with the source still having bytes there (a
+    filesystem whose copy reports an end too early): the caller goes on from there by
+    reads and writes, at the file positions, which the calls advanced.
+    """
+    if not _COPY_IN_KERNEL:
+        return None
+    # The calls copy at most what they are asked in one go, and return early (with what
+    # they moved) for a pending signal, whose Python handler runs between two of them.
+    ask = min(max(size, 8 << 20), 1 << 30)
+    kernel_copy = _copy_file_range
+    copied = 0
+    while True:
+        try:
+            n = kernel_copy(sfd, dfd, ask)
+        except OSError as e:
+            if copied == 0 and e.errno in _KERNEL_COPY_REFUSED:
+                if kernel_copy is _copy_file_range:
+                    kernel_copy = _sendfile
+                    continue
+                return None
+            raise OSError(e.errno, e.strerror, os.fspath(src), None, os.fspath(dst)) from None
+        if n == 0:
+            break
+        copied += n
+    # An end reported is an end only if a read there finds nothing.
+    return -1 if not os.pread(sfd, 1, copied) else copied
+
+
+def _copy_file_range(sfd: int, dfd: int, n: int) -> int:
+    return os.copy_file_range(sfd, dfd, n)
+
+
+def _sendfile(sfd: int, dfd: int, n: int) -> int:
+    return os.sendfile(dfd, sfd, None, n)
 
 
 def _samefile(src: _StrOrBytesPath, dst: _StrOrBytesPath) -> bool:
