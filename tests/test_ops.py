@@ -912,6 +912,30 @@ def test_link_timeout_racing_the_linked_op_reports_etime_or_ealready(
     assert ring.in_flight == 0
 
 
+def wait_for_a_worker_blocked_in_fifo_open(timeout: float = 10.0) -> None:
+    """Until one of this process's io-wq workers (``iou-wrk-*`` threads) sleeps in a FIFO
+    open waiting for a writer (its wchan; where the kernel hides wchans, its state): on
+    a loaded machine the worker may take long to get there, and a fixed sleep is a race."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for tid in os.listdir("/proc/self/task"):
+            base = f"/proc/self/task/{tid}"
+            try:
+                with open(f"{base}/comm") as f:
+                    if not f.read().startswith("iou-wrk"):
+                        continue
+                with open(f"{base}/wchan") as f:
+                    wchan = f.read().strip()
+                with open(f"{base}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue  # the thread went meanwhile
+            if "partner" in wchan or "fifo" in wchan or (wchan in ("", "0") and state == "S"):
+                return
+        time.sleep(0.005)
+    raise AssertionError("no io-wq worker blocked in the FIFO's open")
+
+
 def test_cancel_of_an_op_running_in_a_worker_reports_ealready(ring: Ring, tmp_path: Path) -> None:
     # A blocking FIFO open forced into an io-wq worker (IOSQE_ASYNC) is *running*,
     # not waiting on a poll: the kernel can only interrupt it, and says -EALREADY.
@@ -920,7 +944,7 @@ def test_cancel_of_an_op_running_in_a_worker_reports_ealready(ring: Ring, tmp_pa
     sqe = ops.openat(ring, 1, uring_rs.AT_FDCWD, fifo, os.O_RDONLY)
     sqe.flags = uring_rs.IOSQE_ASYNC
     ring.submit()
-    time.sleep(0.05)  # let the worker block in open()
+    wait_for_a_worker_blocked_in_fifo_open()
     ops.cancel(ring, 2, 1)
     ring.submit()
     cqes: list[uring_rs.Cqe] = []
@@ -936,7 +960,7 @@ def test_cancel_of_an_op_running_in_a_worker_reports_ealready(ring: Ring, tmp_pa
         cqes += batch
     got = {c.user_data: c.res for c in cqes}
     assert len(got) == 2, cqes
-    assert got[2] == -errno.EALREADY
+    assert got[2] == -errno.EALREADY, got
     if got[1] >= 0:
         os.close(got[1])
     assert ring.in_flight == 0
