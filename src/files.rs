@@ -858,13 +858,11 @@ fn _fstat_brief(fd: i32) -> PyResult<(u32, i64, i64)> {
 /// blocks a copy of `len` bytes will fill, so the filesystem allocates them in
 /// one extent instead of reserving block by block as the writes come (ext4's
 /// delayed allocation); the size stays what it is. Whether it worked: a
-/// filesystem without fallocate, a full disk or a signal are no error here (the
-/// copy then allocates as it writes, and reports a full disk itself).
+/// filesystem without fallocate, a full disk, a signal or a `len` below 1
+/// (EINVAL) are no error here (the copy then allocates as it writes, and
+/// reports a full disk itself).
 #[pyfunction]
 fn _preallocate(py: Python<'_>, fd: i32, len: i64) -> bool {
-    if len <= 0 {
-        return false;
-    }
     // SAFETY: no memory is passed; any fd value is safe to pass (a bad one fails
     // with EBADF).
     py.detach(|| unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, len) } == 0)

@@ -278,18 +278,21 @@ def copy_file(
             if stat.S_ISREG(sst.st_mode) and sst.st_size > 0 and dregular:
                 reserved = _preallocate(dfd, sst.st_size)
                 try:
-                    copied = _copy_in_kernel(sfd, dfd, sst.st_size, src, dst)
-                    if copied is None:
+                    whole = _copy_in_kernel(sfd, dfd, sst.st_size, src, dst)
+                    if whole is None:
                         depth = max(1, min(depth, -(-sst.st_size // chunk_size)))
                         use_splice = _COPY_SPLICE
                         _copy_pipelined(sfd, dfd, chunk_size, depth, src, dst, use_splice)
-                    elif copied >= 0:  # a kernel copy that stopped short of the end
+                    elif not whole:  # a kernel copy that stopped short of the end
                         _copy_sequential(sfd, dfd, chunk_size, src, dst)
                 finally:
-                    if reserved and os.fstat(dfd).st_size < sst.st_size:
-                        # Blocks reserved past the end (the source shrank, or the copy
-                        # failed): truncating at the size frees them (ext4, tmpfs).
-                        os.ftruncate(dfd, os.fstat(dfd).st_size)
+                    if reserved:
+                        end = os.fstat(dfd).st_size
+                        if end < sst.st_size:
+                            # Blocks reserved past the end (the source shrank, or the
+                            # copy failed): truncating at the size frees them (ext4,
+                            # tmpfs).
+                            os.ftruncate(dfd, end)
             else:
                 _copy_sequential(sfd, dfd, chunk_size, src, dst)
     return dst
@@ -297,12 +300,12 @@ def copy_file(
 
 def _copy_in_kernel(
     sfd: int, dfd: int, size: int, src: _StrOrBytesPath, dst: _StrOrBytesPath
-) -> int | None:
+) -> bool | None:
     """Copies ``sfd`` to ``dfd`` (both regular, at their file positions, 0) in the kernel.
 
     None if the kernel refuses both calls before a byte moved (the ring's pipeline copies
-    then); -1 when the copy is whole: the call reported the end and a read there found
-    nothing. Otherwise where it stopped with the source still having bytes there (a
+    then); True when the copy is whole: the call reported the end and a read there found
+    nothing. False when it stopped with the source still having bytes there (a
     filesystem whose copy reports an end too early): the caller goes on from there by
     reads and writes, at the file positions, which the calls advanced.
     """
@@ -327,7 +330,7 @@ def _copy_in_kernel(
             break
         copied += n
     # An end reported is an end only if a read there finds nothing.
-    return -1 if not os.pread(sfd, 1, copied) else copied
+    return not os.pread(sfd, 1, copied)
 
 
 def _copy_file_range(sfd: int, dfd: int, n: int) -> int:
